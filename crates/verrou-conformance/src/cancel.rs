@@ -1,0 +1,88 @@
+//! Cancellation: an `acquire` dropped at any point leaves no lock behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use verrou_core::{Acquisition, LockError, LockFactory, LockStore, ReleaseWatch, Ttl, async_trait};
+
+use crate::Capabilities;
+use crate::harness::{factory, fresh_key, until_free};
+
+/// An `acquire` cut off at many points (before, during and after the store
+/// call) leaves no never-expiring lock behind.
+pub async fn dropped_acquire_leaves_no_lock(store: Arc<dyn LockStore>, _caps: Capabilities) {
+    let locks = factory(&store);
+    for cut_us in [0u64, 1, 10, 50, 100, 200, 400, 800, 1_600, 3_200, 6_400] {
+        let key = fresh_key("cancel");
+        let lock = locks.create_lock(&key, Ttl::Never).unwrap();
+        let cut = tokio::time::timeout(Duration::from_micros(cut_us), lock.acquire()).await;
+        match cut {
+            Ok(Ok(())) => lock.release().await.unwrap(),
+            Ok(Err(e)) => panic!("acquire failed: {e}"),
+            // Cancelled: never-expiring, so only the background release frees it.
+            Err(_) => {
+                until_free(&store, &key).await;
+            }
+        }
+        // And the handle still works afterwards.
+        lock.acquire().await.unwrap();
+        lock.release().await.unwrap();
+    }
+}
+
+/// The hardest cut: the store granted the lock, but the caller's future is
+/// dropped before it hears so. The owner-checked clean-up must free it.
+pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
+    store: Arc<dyn LockStore>,
+    _caps: Capabilities,
+) {
+    let key = fresh_key("cancel-granted");
+    let granted = Arc::new(tokio::sync::Notify::new());
+    let slow = Arc::new(SlowAnswers {
+        inner: store.clone(),
+        granted: granted.clone(),
+    });
+    let lock = LockFactory::from_arc(slow).create_lock(&key, Ttl::Never).unwrap();
+    tokio::select! {
+        result = lock.acquire() => panic!("the slowed acquire finished: {result:?}"),
+        () = granted.notified() => {} // the store has answered; drop the acquire now
+    }
+    assert!(store.exists(&key).await.unwrap(), "the store did not grant the lock");
+    // Never-expiring: only the cancelled acquire's clean-up can free it.
+    until_free(&store, &key).await;
+}
+
+/// Wraps the real store and delays every `save` answer, to hold the caller
+/// between "the server granted the lock" and "the caller heard it".
+struct SlowAnswers {
+    inner: Arc<dyn LockStore>,
+    granted: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl LockStore for SlowAnswers {
+    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<Acquisition, LockError> {
+        let outcome = self.inner.save(key, owner, ttl).await;
+        self.granted.notify_one();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        outcome
+    }
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        self.inner.delete(key, owner).await
+    }
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        self.inner.force_delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        self.inner.exists(key).await
+    }
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        self.inner.extend(key, owner, ttl).await
+    }
+    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
+        self.inner.watch_release(key).await
+    }
+    fn max_key_bytes(&self) -> usize {
+        self.inner.max_key_bytes()
+    }
+}

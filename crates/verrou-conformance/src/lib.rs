@@ -1,0 +1,101 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod basics;
+mod cancel;
+mod concurrency;
+mod expiry;
+mod fencing;
+mod harness;
+mod keys;
+mod restore;
+mod run;
+mod waiting;
+
+pub use basics::*;
+pub use cancel::*;
+pub use concurrency::*;
+pub use expiry::*;
+pub use fencing::*;
+pub use harness::{Capabilities, require_service, services_required};
+pub use keys::*;
+pub use restore::*;
+pub use run::*;
+pub use waiting::*;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+}
+
+/// Emits one `#[tokio::test]` per behaviour of the suite.
+///
+/// `$make` is an expression evaluated once per test that yields a future of
+/// `Option<S>` where `S: LockStore`; `None` skips that test (see
+/// [`require_service`]). An optional second argument gives the store's
+/// [`Capabilities`] (default: all).
+///
+/// ```rust,no_run
+/// verrou_conformance::conformance_tests!(async { Some(verrou_memory::MemoryStore::new()) });
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!($make, $crate::Capabilities::default());
+    };
+    ($make:expr, $caps:expr) => {
+        $crate::__conformance_cases!(($make, $caps);
+            new_key_is_unlocked,
+            acquire_locks_the_key,
+            exclusivity,
+            locks_are_not_reentrant,
+            release_by_non_owner_is_not_owned_and_keeps_the_lock,
+            release_of_a_free_key_is_not_owned,
+            store_contract_on_the_raw_trait,
+            acquire_times_out_within_bounds,
+            acquire_gives_up_after_max_attempts,
+            acquire_and_run_immediately_do_not_wait,
+            force_release_frees_anyone_s_lock,
+            guard_releases_when_dropped,
+            release_wakes_a_waiter,
+            run_returns_the_value_and_releases,
+            run_passes_an_error_value_through_and_releases,
+            run_releases_on_panic,
+            run_releases_when_its_future_is_dropped,
+            run_reports_a_lock_that_expired_during_the_work,
+            dropped_acquire_leaves_no_lock,
+            acquire_dropped_after_the_store_granted_leaves_no_lock,
+            run_is_exclusive_across_two_factories,
+            concurrent_read_yield_write_loses_no_update,
+            restored_lock_extends_and_releases_from_another_factory,
+            expiry_lets_another_owner_in,
+            expired_holder_cannot_release_or_extend_the_new_holder,
+            extend_of_an_expired_lock_nobody_took_is_not_owned,
+            extend_keeps_the_lock_alive,
+            custom_and_default_ttl,
+            never_expiring_lock_stays,
+            fencing_tokens_strictly_increase,
+            awkward_keys_are_distinct_or_invalid,
+            empty_key_is_invalid,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    (($make:expr, $caps:expr); $($name:ident),* $(,)?) => {
+        $(
+            #[$crate::__private::tokio::test(
+                flavor = "multi_thread",
+                worker_threads = 4,
+                crate = "verrou_conformance::__private::tokio"
+            )]
+            async fn $name() {
+                let Some(store) = $make.await else { return };
+                $crate::$name(::std::sync::Arc::new(store), $caps).await;
+            }
+        )*
+    };
+}

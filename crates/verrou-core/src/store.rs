@@ -1,0 +1,197 @@
+//! The contract between the lock state machine and a storage backend.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::LockError;
+
+/// What [`LockStore::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquisition {
+    /// The lock was free (or expired) and now belongs to the caller.
+    Acquired {
+        /// The fencing token of this acquisition, `None` if the store has none.
+        fencing_token: Option<u64>,
+    },
+    /// Someone holds the lock and it has not expired. Nothing was changed.
+    Held,
+}
+
+/// A storage backend for locks: memory, Redis, an SQL database, DynamoDB or
+/// your own.
+///
+/// The trait is deliberately small; everything a user calls (retries, `run`,
+/// guards, serialization) lives on [`Lock`](crate::Lock) and works the same on
+/// every store. Check a custom store with the `verrou-conformance` crate.
+///
+/// # Contract
+///
+/// A lock is a record `key → (owner, expiry, fencing token)`.
+///
+/// - **Atomicity.** [`save`](Self::save), [`delete`](Self::delete),
+///   [`extend`](Self::extend) and [`force_delete`](Self::force_delete) are each
+///   *one* atomic operation on the server (a script, one SQL statement, one
+///   conditional write). A store never reads the owner and then writes in a
+///   second step: another client could act in between and two holders would
+///   both believe they hold the lock.
+/// - **Whose clock.** Expiry is judged by the store's own clock wherever it has
+///   one (Redis `PX`, the SQL server's `now()`), so clients with skewed clocks
+///   cannot both hold a lock. A store that has no clock (DynamoDB conditions)
+///   must say so in its documentation.
+/// - **Expired means gone.** Once a lock's TTL has elapsed, `exists` is `false`,
+///   `save` by anyone succeeds, and the old owner's `delete` and `extend` fail
+///   with [`LockError::NotOwned`]: an expired lock is never revived, and an old
+///   owner never frees a newer holder's lock.
+/// - **Not re-entrant.** `save` for a key that the *same* owner already holds
+///   returns [`Acquisition::Held`].
+/// - **Fencing tokens.** A store that supports them returns, from every
+///   successful `save`, a token strictly greater than every token previously
+///   returned for the same key — across releases, expiries, takeovers and
+///   processes. A resource that remembers the highest token it has accepted can
+///   then refuse writes from a holder whose lease ran out while it was paused.
+///   Stores without them return `None`.
+/// - **Keys.** Any non-empty UTF-8 string up to [`max_key_bytes`](Self::max_key_bytes)
+///   is a distinct key: no escaping collision, no truncation. Longer or empty
+///   keys fail with [`LockError::InvalidKey`] before anything is sent.
+///
+/// # Errors
+///
+/// - [`LockError::NotOwned`]: `delete` / `extend` found the key free, expired
+///   or held by another owner. Nothing was changed.
+/// - [`LockError::InvalidKey`]: the key cannot be stored.
+/// - [`LockError::Store`]: the server could not be reached or failed. The
+///   operation may or may not have been applied. A store must never report a
+///   network, throttling or authentication failure as `NotOwned` or `Held`.
+///   After a dropped connection the *next* call must work again without the
+///   user rebuilding the store.
+///
+/// # Minimal default implementations
+///
+/// [`watch_release`](Self::watch_release) defaults to "no announcements"
+/// (waiters poll at the retry delay), [`max_key_bytes`](Self::max_key_bytes)
+/// to 1024 and [`name`](Self::name) to `"custom"`.
+#[async_trait]
+pub trait LockStore: Send + Sync + 'static {
+    /// Takes the lock for `owner` if the key is free or expired, for `ttl`
+    /// (`None`: until released).
+    ///
+    /// # Errors
+    /// [`LockError::InvalidKey`] or [`LockError::Store`]; a held lock is
+    /// `Ok(Acquisition::Held)`, not an error.
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError>;
+
+    /// Releases the lock if `owner` holds it and it has not expired.
+    ///
+    /// # Errors
+    /// [`LockError::NotOwned`] when the key is free, expired or held by someone
+    /// else; [`LockError::Store`] on failure.
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError>;
+
+    /// Releases the lock whoever holds it. Releasing a free key is not an error.
+    ///
+    /// # Errors
+    /// [`LockError::Store`] on failure.
+    async fn force_delete(&self, key: &str) -> Result<(), LockError>;
+
+    /// Whether someone holds the lock now (an expired lock does not exist).
+    ///
+    /// # Errors
+    /// [`LockError::Store`] on failure.
+    async fn exists(&self, key: &str) -> Result<bool, LockError>;
+
+    /// Sets the lock's expiry to `ttl` from now (`None`: never) if `owner`
+    /// holds it and it has not expired.
+    ///
+    /// # Errors
+    /// [`LockError::NotOwned`] when the key is free, expired or held by someone
+    /// else; [`LockError::Store`] on failure.
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError>;
+
+    /// Starts listening for the release of `key`.
+    ///
+    /// The returned [`ReleaseWatch`] must already be registered when this
+    /// method returns, so that a release happening between this call and the
+    /// next `save` still wakes the waiter (no lost wake-up). It may complete
+    /// spuriously; it need not complete on expiry (waiters fall back to
+    /// polling at the retry delay). `Ok(None)` means the store cannot announce
+    /// releases.
+    ///
+    /// # Errors
+    /// [`LockError::Store`] on failure; callers treat it as `Ok(None)`.
+    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// The longest key, in bytes, this store accepts.
+    fn max_key_bytes(&self) -> usize {
+        1024
+    }
+
+    /// A short name for errors and traces (`"memory"`, `"redis"`, ...).
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+}
+
+/// A pending notification that a key was released; see
+/// [`LockStore::watch_release`].
+pub struct ReleaseWatch(Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+
+impl ReleaseWatch {
+    /// Wraps a future that completes when the key may have been released.
+    pub fn new(released: impl Future<Output = ()> + Send + 'static) -> Self {
+        ReleaseWatch(Box::pin(released))
+    }
+}
+
+impl Future for ReleaseWatch {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for ReleaseWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReleaseWatch")
+    }
+}
+
+/// Checks a key against the rules every store shares: non-empty, no NUL byte
+/// (SQL text columns and C clients cannot hold one) and at most `max_bytes`.
+///
+/// ```
+/// assert!(verrou_core::validate_key("user:42", 255).is_ok());
+/// assert!(verrou_core::validate_key("", 255).is_err());
+/// assert!(verrou_core::validate_key(&"x".repeat(256), 255).is_err());
+/// ```
+///
+/// # Errors
+/// [`LockError::InvalidKey`] saying which rule failed.
+pub fn validate_key(key: &str, max_bytes: usize) -> Result<(), LockError> {
+    if key.is_empty() {
+        return Err(LockError::invalid_key("key is empty"));
+    }
+    if key.len() > max_bytes {
+        return Err(LockError::invalid_key(format!(
+            "key is {} bytes, this store accepts at most {max_bytes}",
+            key.len()
+        )));
+    }
+    if key.contains('\0') {
+        return Err(LockError::invalid_key("key contains a NUL character"));
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! `MemoryStore`: locks in a mutex-guarded map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
+
+use crate::watchers::{Watchers, lock};
+
+/// An in-process lock store. Clones share the same locks.
+///
+/// Expiry is judged with the monotonic clock ([`Instant`]), so wall-clock
+/// jumps cannot free or extend a lock.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    table: Mutex<Table>,
+    watchers: Arc<Watchers>,
+}
+
+#[derive(Default)]
+struct Table {
+    locks: HashMap<String, Entry>,
+    /// One counter for the whole store: strictly increasing per key without
+    /// keeping anything per key after release.
+    last_token: u64,
+    /// When the map reaches this size, expired entries are swept (amortized
+    /// O(1) per acquire, so abandoned locks cannot grow memory forever).
+    sweep_at: usize,
+}
+
+struct Entry {
+    owner: String,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+
+    fn is_held_by(&self, owner: &str, now: Instant) -> bool {
+        self.is_live(now) && self.owner == owner
+    }
+}
+
+const MIN_SWEEP: usize = 1024;
+/// Keys are kept as given; this bound only stops a runaway key from holding
+/// unbounded memory.
+const MAX_KEY_BYTES: usize = 64 * 1024;
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many keys the store holds an entry for (held or expired but not yet
+    /// swept). Zero once every lock has been released.
+    pub fn len(&self) -> usize {
+        lock(&self.shared.table).locks.len()
+    }
+
+    /// Whether the store holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn deadline(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
+        // A TTL too large for the clock is as good as never expiring.
+        ttl.and_then(|ttl| now.checked_add(ttl))
+    }
+}
+
+impl Table {
+    fn sweep_if_due(&mut self, now: Instant) {
+        if self.locks.len() < self.sweep_at.max(MIN_SWEEP) {
+            return;
+        }
+        self.locks.retain(|_, entry| entry.is_live(now));
+        self.sweep_at = (self.locks.len() * 2).max(MIN_SWEEP);
+    }
+}
+
+#[async_trait]
+impl LockStore for MemoryStore {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let now = Instant::now();
+        let mut table = lock(&self.shared.table);
+        if table.locks.get(key).is_some_and(|e| e.is_live(now)) {
+            return Ok(Acquisition::Held);
+        }
+        table.sweep_if_due(now);
+        table.last_token += 1;
+        let token = table.last_token;
+        table.locks.insert(
+            key.to_owned(),
+            Entry {
+                owner: owner.to_owned(),
+                expires_at: Self::deadline(now, ttl),
+            },
+        );
+        Ok(Acquisition::Acquired {
+            fencing_token: Some(token),
+        })
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let now = Instant::now();
+        {
+            let mut table = lock(&self.shared.table);
+            match table.locks.get(key) {
+                Some(entry) if entry.is_held_by(owner, now) => {
+                    table.locks.remove(key);
+                }
+                Some(entry) if !entry.is_live(now) => {
+                    // Expired: gone for everyone, including its old owner.
+                    table.locks.remove(key);
+                    return Err(LockError::not_owned(key));
+                }
+                _ => return Err(LockError::not_owned(key)),
+            }
+        }
+        self.shared.watchers.released(key);
+        Ok(())
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let removed = lock(&self.shared.table).locks.remove(key).is_some();
+        if removed {
+            self.shared.watchers.released(key);
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let now = Instant::now();
+        Ok(lock(&self.shared.table)
+            .locks
+            .get(key)
+            .is_some_and(|e| e.is_live(now)))
+    }
+
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let now = Instant::now();
+        let mut table = lock(&self.shared.table);
+        match table.locks.get_mut(key) {
+            Some(entry) if entry.is_held_by(owner, now) => {
+                entry.expires_at = Self::deadline(now, ttl);
+                Ok(())
+            }
+            _ => Err(LockError::not_owned(key)),
+        }
+    }
+
+    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        Ok(Some(ReleaseWatch::new(self.shared.watchers.watch(key))))
+    }
+
+    fn max_key_bytes(&self) -> usize {
+        MAX_KEY_BYTES
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").field("len", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_returns_to_empty_after_a_million_keys() {
+        let store = MemoryStore::new();
+        for i in 0..1_000_000u32 {
+            let key = format!("k{i}");
+            let acquired = store.save(&key, "o", Some(Duration::from_secs(60))).await.unwrap();
+            assert!(matches!(acquired, Acquisition::Acquired { .. }));
+            store.delete(&key, "o").await.unwrap();
+        }
+        assert!(store.is_empty());
+        assert_eq!(store.shared.watchers.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn abandoned_expired_locks_are_swept() {
+        let store = MemoryStore::new();
+        for i in 0..10_000u32 {
+            store.save(&format!("k{i}"), "o", Some(Duration::from_millis(1))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for i in 0..10_000u32 {
+            store.save(&format!("fresh{i}"), "o", None).await.unwrap();
+        }
+        // Without sweeping the map would hold all 20,000 entries.
+        assert!(store.len() < 15_000, "{} entries", store.len());
+    }
+
+    #[tokio::test]
+    async fn watcher_entries_disappear_with_their_waiters() {
+        let store = MemoryStore::new();
+        let a = store.watch_release("k").await.unwrap();
+        let b = store.watch_release("k").await.unwrap();
+        assert_eq!(store.shared.watchers.len(), 1);
+        drop(a);
+        assert_eq!(store.shared.watchers.len(), 1);
+        drop(b);
+        assert_eq!(store.shared.watchers.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_watch_registered_before_the_release_is_woken_without_being_polled_first() {
+        let store = MemoryStore::new();
+        store.save("k", "a", None).await.unwrap();
+        let watch = store.watch_release("k").await.unwrap().unwrap();
+        store.delete("k", "a").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), watch)
+            .await
+            .expect("a release before the first poll must still wake the waiter");
+    }
+}
