@@ -1,14 +1,28 @@
-//! `cargo xtask <task>`: the workspace's chores, with no dependencies so it
+//! `cargo xtask <task>`: the workspace's chores. No dependencies, so it
 //! compiles in a second.
 
-use std::process::{Command, ExitCode};
+mod ci;
+mod process;
+mod services;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <task>
+  ci                       format check, clippy, every test and doctest (what .ci/run runs)
+  services up [NAME...]    start local services (default: all) unless already running
+  services down [NAME...]  stop the services xtask started itself
+  services list            show the services and whether they answer";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") => ci(),
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match words.as_slice() {
+        ["ci"] => ci::all(),
+        ["services", "up", names @ ..] => services::up(names),
+        ["services", "down", names @ ..] => services::down(names),
+        ["services", "list"] => services::list(),
         _ => {
-            eprintln!("usage: cargo xtask ci");
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -18,26 +32,5 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// What `.ci/run` runs: format, lints, then the README's test command.
-fn ci() -> Result<(), String> {
-    run("cargo", &["fmt", "--all", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    run("cargo", &["nextest", "run", "--workspace", "--no-fail-fast"])?;
-    run("cargo", &["test", "--workspace", "--doc"])
-}
-
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("+ {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|e| format!("could not start {program}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{program} {}` failed: {status}", args.join(" ")))
     }
 }

@@ -1,0 +1,1 @@
+//! The dynamodb store of verrou (in progress).

@@ -1,0 +1,1 @@
+//! The mysql store of verrou (in progress).

@@ -1,0 +1,1 @@
+//! The redis store of verrou (in progress).

@@ -1,0 +1,1 @@
+//! The sqlite store of verrou (in progress).

@@ -1,0 +1,66 @@
+//! Local services the tests talk to, started without Docker.
+//!
+//! Each service knows how to tell whether it is up and how to start it; `up`
+//! leaves a running service alone, so it is safe to call on a developer's
+//! machine where the services already run.
+
+mod system;
+
+use crate::process::port_open;
+
+/// One service: a name, the port that proves it is up, and how to start and stop it.
+pub struct Service {
+    pub name: &'static str,
+    pub port: u16,
+    pub start: fn() -> Result<(), String>,
+    pub stop: fn() -> Result<(), String>,
+}
+
+fn all() -> Vec<Service> {
+    vec![system::postgres(), system::mariadb(), system::redis()]
+}
+
+fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
+    let services = all();
+    if names.is_empty() {
+        return Ok(services);
+    }
+    for name in names {
+        if !services.iter().any(|s| s.name == *name) {
+            let known: Vec<_> = services.iter().map(|s| s.name).collect();
+            return Err(format!("unknown service `{name}` (known: {})", known.join(", ")));
+        }
+    }
+    Ok(services.into_iter().filter(|s| names.contains(&s.name)).collect())
+}
+
+/// Starts the named services (all by default) that are not already up.
+pub fn up(names: &[&str]) -> Result<(), String> {
+    for service in selected(names)? {
+        if port_open(service.port) {
+            eprintln!("{}: already up on port {}", service.name, service.port);
+            continue;
+        }
+        eprintln!("{}: starting", service.name);
+        (service.start)().map_err(|e| format!("{}: {e}", service.name))?;
+        eprintln!("{}: up on port {}", service.name, service.port);
+    }
+    Ok(())
+}
+
+/// Stops the named services (all by default).
+pub fn down(names: &[&str]) -> Result<(), String> {
+    for service in selected(names)? {
+        (service.stop)().map_err(|e| format!("{}: {e}", service.name))?;
+    }
+    Ok(())
+}
+
+/// Prints each service and whether it answers.
+pub fn list() -> Result<(), String> {
+    for service in all() {
+        let state = if port_open(service.port) { "up" } else { "down" };
+        println!("{:<14} port {:<5} {state}", service.name, service.port);
+    }
+    Ok(())
+}
