@@ -8,7 +8,8 @@ mod services;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <task>
-  ci                       format check, clippy, every test and doctest (what .ci/run runs)
+  ci                       format check, clippy, then `test` (what .ci/run runs)
+  test                     every test (restart tests alone, last) and doctest
   services up [NAME...]    start local services (default: all) unless already running
   services down [NAME...]  stop the services xtask started itself
   services list            show the services and whether they answer";
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["ci"] => ci::all(),
+        ["test"] => ci::tests(),
         ["services", "up", names @ ..] => services::up(names),
         ["services", "down", names @ ..] => services::down(names),
         ["services", "list"] => services::list(),
