@@ -3,3 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod bank;
+
+/// The workspace README's examples, compiled and run as doctests so the quick
+/// start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
