@@ -77,7 +77,11 @@ pub async fn race_without_lock(accounts: u32, count: u32) -> Bank {
 ///
 /// # Errors
 /// The first lock error any transfer met.
-pub async fn race_with_lock(locks: &LockFactory, accounts: u32, count: u32) -> Result<Bank, LockError> {
+pub async fn race_with_lock(
+    locks: &LockFactory,
+    accounts: u32,
+    count: u32,
+) -> Result<Bank, LockError> {
     let bank = Bank::new(accounts, 1_000);
     let tasks: Vec<_> = transfers(accounts, count)
         .into_iter()

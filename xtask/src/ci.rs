@@ -9,7 +9,17 @@ const SERIAL_MARK: &str = "server_restart";
 /// Format check, lints, then the README's test command.
 pub fn all() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     tests()
 }
 
@@ -17,10 +27,30 @@ pub fn all() -> Result<(), String> {
 pub fn tests() -> Result<(), String> {
     let parallel = format!("not test(/{SERIAL_MARK}/)");
     let serial = format!("test(/{SERIAL_MARK}/)");
-    run("cargo", &["nextest", "run", "--workspace", "--no-fail-fast", "-E", &parallel])?;
     run(
         "cargo",
-        &["nextest", "run", "--workspace", "--no-fail-fast", "--no-tests=pass", "--test-threads", "1", "-E", &serial],
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "-E",
+            &parallel,
+        ],
+    )?;
+    run(
+        "cargo",
+        &[
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "--no-tests=pass",
+            "--test-threads",
+            "1",
+            "-E",
+            &serial,
+        ],
     )?;
     run("cargo", &["test", "--workspace", "--doc"])
 }

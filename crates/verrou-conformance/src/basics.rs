@@ -39,11 +39,17 @@ pub async fn exclusivity(store: Arc<dyn LockStore>, _caps: Capabilities) {
     a.acquire().await.unwrap();
     assert!(!b.acquire_immediately().await.unwrap(), "b got a held lock");
     assert_eq!(
-        store.save(&key, "someone-else", Some(Duration::from_secs(10))).await.unwrap(),
+        store
+            .save(&key, "someone-else", Some(Duration::from_secs(10)))
+            .await
+            .unwrap(),
         Acquisition::Held
     );
     a.release().await.unwrap();
-    assert!(b.acquire_immediately().await.unwrap(), "b could not take a released lock");
+    assert!(
+        b.acquire_immediately().await.unwrap(),
+        "b could not take a released lock"
+    );
     b.release().await.unwrap();
 }
 
@@ -54,7 +60,10 @@ pub async fn locks_are_not_reentrant(store: Arc<dyn LockStore>, _caps: Capabilit
     lock.acquire().await.unwrap();
     assert!(!lock.acquire_immediately().await.unwrap());
     assert_eq!(
-        store.save(&key, lock.owner(), Some(Duration::from_secs(10))).await.unwrap(),
+        store
+            .save(&key, lock.owner(), Some(Duration::from_secs(10)))
+            .await
+            .unwrap(),
         Acquisition::Held
     );
     lock.release().await.unwrap();
@@ -71,8 +80,14 @@ pub async fn release_by_non_owner_is_not_owned_and_keeps_the_lock(
     let b = locks.create_lock(&key, "10s").unwrap();
     a.acquire().await.unwrap();
     assert!(matches!(b.release().await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(b.extend(None).await, Err(LockError::NotOwned { .. })));
-    assert!(store.exists(&key).await.unwrap(), "a non-owner's release freed the lock");
+    assert!(matches!(
+        b.extend(None).await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "a non-owner's release freed the lock"
+    );
     // a still holds it: nobody else gets in, and a can release it.
     assert!(!b.acquire_immediately().await.unwrap());
     a.release().await.unwrap();
@@ -82,8 +97,14 @@ pub async fn release_by_non_owner_is_not_owned_and_keeps_the_lock(
 pub async fn release_of_a_free_key_is_not_owned(store: Arc<dyn LockStore>, _caps: Capabilities) {
     let key = fresh_key("free-release");
     let lock = factory(&store).create_lock(&key, "10s").unwrap();
-    assert!(matches!(lock.release().await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(lock.extend(None).await, Err(LockError::NotOwned { .. })));
+    assert!(matches!(
+        lock.release().await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(matches!(
+        lock.extend(None).await,
+        Err(LockError::NotOwned { .. })
+    ));
     assert!(!store.exists(&key).await.unwrap(), "extend created a lock");
 }
 
@@ -91,17 +112,35 @@ pub async fn release_of_a_free_key_is_not_owned(store: Arc<dyn LockStore>, _caps
 pub async fn store_contract_on_the_raw_trait(store: Arc<dyn LockStore>, _caps: Capabilities) {
     let key = fresh_key("raw");
     let ttl = Some(Duration::from_secs(10));
-    assert!(matches!(store.save(&key, "a", ttl).await.unwrap(), Acquisition::Acquired { .. }));
+    assert!(matches!(
+        store.save(&key, "a", ttl).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
     assert_eq!(store.save(&key, "b", ttl).await.unwrap(), Acquisition::Held);
-    assert!(matches!(store.delete(&key, "b").await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(store.extend(&key, "b", ttl).await, Err(LockError::NotOwned { .. })));
-    store.extend(&key, "a", Some(Duration::from_secs(20))).await.unwrap();
+    assert!(matches!(
+        store.delete(&key, "b").await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(matches!(
+        store.extend(&key, "b", ttl).await,
+        Err(LockError::NotOwned { .. })
+    ));
+    store
+        .extend(&key, "a", Some(Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert!(store.exists(&key).await.unwrap());
     store.delete(&key, "a").await.unwrap();
     assert!(!store.exists(&key).await.unwrap());
-    assert!(matches!(store.delete(&key, "a").await, Err(LockError::NotOwned { .. })));
+    assert!(matches!(
+        store.delete(&key, "a").await,
+        Err(LockError::NotOwned { .. })
+    ));
     store.force_delete(&key).await.unwrap(); // free key: not an error
-    assert!(matches!(store.save(&key, "b", None).await.unwrap(), Acquisition::Acquired { .. }));
+    assert!(matches!(
+        store.save(&key, "b", None).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
     store.force_delete(&key).await.unwrap();
     assert!(!store.exists(&key).await.unwrap());
 }

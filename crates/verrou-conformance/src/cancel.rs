@@ -42,12 +42,17 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
         inner: store.clone(),
         granted: granted.clone(),
     });
-    let lock = LockFactory::from_arc(slow).create_lock(&key, Ttl::Never).unwrap();
+    let lock = LockFactory::from_arc(slow)
+        .create_lock(&key, Ttl::Never)
+        .unwrap();
     tokio::select! {
         result = lock.acquire() => panic!("the slowed acquire finished: {result:?}"),
         () = granted.notified() => {} // the store has answered; drop the acquire now
     }
-    assert!(store.exists(&key).await.unwrap(), "the store did not grant the lock");
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the store did not grant the lock"
+    );
     // Never-expiring: only the cancelled acquire's clean-up can free it.
     until_free(&store, &key).await;
 }
@@ -61,7 +66,12 @@ struct SlowAnswers {
 
 #[async_trait]
 impl LockStore for SlowAnswers {
-    async fn save(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<Acquisition, LockError> {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
         let outcome = self.inner.save(key, owner, ttl).await;
         self.granted.notify_one();
         tokio::time::sleep(Duration::from_secs(30)).await;

@@ -23,8 +23,14 @@ pub async fn expiry_lets_another_owner_in(store: Arc<dyn LockStore>, _caps: Capa
         assert!(!refused, "b got the lock before a's TTL ran out");
     }
     let freed_after = until_free(&store, &key).await + acquired_at.elapsed().min(Duration::ZERO);
-    assert!(acquired_at.elapsed() >= SHORT - Duration::from_millis(5), "freed after {freed_after:?}");
-    assert!(b.acquire_immediately().await.unwrap(), "b could not take an expired lock");
+    assert!(
+        acquired_at.elapsed() >= SHORT - Duration::from_millis(5),
+        "freed after {freed_after:?}"
+    );
+    assert!(
+        b.acquire_immediately().await.unwrap(),
+        "b could not take an expired lock"
+    );
     eventually("a's local view to expire", || async { a.is_expired() }).await;
     b.release().await.unwrap();
 }
@@ -43,10 +49,22 @@ pub async fn expired_holder_cannot_release_or_extend_the_new_holder(
     until_free(&store, &key).await;
     b.acquire().await.unwrap();
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(a.extend(None).await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(a.extend(Some(Duration::from_secs(60))).await, Err(LockError::NotOwned { .. })));
-    assert!(store.exists(&key).await.unwrap(), "the old holder freed the new holder's lock");
-    assert!(!a.acquire_immediately().await.unwrap(), "the new holder lost the lock");
+    assert!(matches!(
+        a.extend(None).await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(matches!(
+        a.extend(Some(Duration::from_secs(60))).await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the old holder freed the new holder's lock"
+    );
+    assert!(
+        !a.acquire_immediately().await.unwrap(),
+        "the new holder lost the lock"
+    );
     b.release().await.unwrap();
 }
 
@@ -60,8 +78,14 @@ pub async fn extend_of_an_expired_lock_nobody_took_is_not_owned(
     let a = factory(&store).create_lock(&key, SHORT).unwrap();
     a.acquire().await.unwrap();
     until_free(&store, &key).await;
-    assert!(matches!(a.extend(None).await, Err(LockError::NotOwned { .. })));
-    assert!(!store.exists(&key).await.unwrap(), "extend revived an expired lock");
+    assert!(matches!(
+        a.extend(None).await,
+        Err(LockError::NotOwned { .. })
+    ));
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "extend revived an expired lock"
+    );
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
 }
 
@@ -77,7 +101,10 @@ pub async fn extend_keeps_the_lock_alive(store: Arc<dyn LockStore>, _caps: Capab
     while started.elapsed() < ttl * 3 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         a.extend(None).await.unwrap();
-        assert!(!b.acquire_immediately().await.unwrap(), "the extended lock was lost");
+        assert!(
+            !b.acquire_immediately().await.unwrap(),
+            "the extended lock was lost"
+        );
     }
     // A longer, explicit extension also holds.
     a.extend(Some(Duration::from_secs(30))).await.unwrap();
@@ -92,7 +119,10 @@ pub async fn custom_and_default_ttl(store: Arc<dyn LockStore>, _caps: Capabiliti
     let short = locks.create_lock(&key, "400ms").unwrap();
     short.acquire().await.unwrap();
     let left = short.remaining_time().unwrap();
-    assert!(left <= Duration::from_millis(400) && left > Duration::ZERO, "{left:?}");
+    assert!(
+        left <= Duration::from_millis(400) && left > Duration::ZERO,
+        "{left:?}"
+    );
     until_free(&store, &key).await;
 
     let default = locks.create_lock(&key, Ttl::Default).unwrap();
@@ -122,6 +152,9 @@ pub async fn never_expiring_lock_stays(store: Arc<dyn LockStore>, _caps: Capabil
     c.acquire().await.unwrap();
     c.extend_with(Ttl::Never).await.unwrap();
     tokio::time::sleep(SHORT * 2).await;
-    assert!(store.exists(&key).await.unwrap(), "extend to never did not stick");
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "extend to never did not stick"
+    );
     c.release().await.unwrap();
 }

@@ -49,12 +49,18 @@ pub async fn fencing_tokens_strictly_increase(store: Arc<dyn LockStore>, caps: C
     c.release().await.unwrap();
 
     // The raw trait answers the same way, and force-delete does not reset it.
-    let Acquisition::Acquired { fencing_token: Some(t5) } = store.save(&key, "raw", None).await.unwrap() else {
+    let Acquisition::Acquired {
+        fencing_token: Some(t5),
+    } = store.save(&key, "raw", None).await.unwrap()
+    else {
         panic!("raw save did not acquire with a token");
     };
     assert!(t5 > t4);
     store.force_delete(&key).await.unwrap();
-    let Acquisition::Acquired { fencing_token: Some(t6) } = store.save(&key, "raw", None).await.unwrap() else {
+    let Acquisition::Acquired {
+        fencing_token: Some(t6),
+    } = store.save(&key, "raw", None).await.unwrap()
+    else {
         panic!("raw save did not acquire with a token");
     };
     assert!(t6 > t5, "after force delete: {t6} <= {t5}");

@@ -30,7 +30,8 @@ impl Default for Capabilities {
 /// Whether tests must fail rather than skip when a service is missing
 /// (`VERROU_REQUIRE_SERVICES=1`, as CI sets it).
 pub fn services_required() -> bool {
-    std::env::var("VERROU_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+    std::env::var("VERROU_REQUIRE_SERVICES")
+        .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 /// Turns "could not reach the server" into a skip on a developer's laptop and
@@ -50,7 +51,9 @@ pub fn require_service<T, E: Display>(service: &str, result: Result<T, E>) -> Op
             panic!("{service} is required (VERROU_REQUIRE_SERVICES=1) but unavailable: {error}")
         }
         Err(error) => {
-            eprintln!("SKIPPED: {service} unavailable ({error}); set VERROU_REQUIRE_SERVICES=1 to fail instead");
+            eprintln!(
+                "SKIPPED: {service} unavailable ({error}); set VERROU_REQUIRE_SERVICES=1 to fail instead"
+            );
             None
         }
     }
@@ -87,7 +90,10 @@ where
         if condition().await {
             return started.elapsed();
         }
-        assert!(started.elapsed() < SOON, "timed out after {SOON:?} waiting for: {what}");
+        assert!(
+            started.elapsed() < SOON,
+            "timed out after {SOON:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -69,9 +69,18 @@ pub async fn awkward_keys_are_distinct_or_invalid(store: Arc<dyn LockStore>, _ca
     let at_limit = format!("{base}{}", "y".repeat(max.saturating_sub(base.len())));
     let over = format!("{at_limit}y");
     let locks = factory(&store);
-    assert!(matches!(locks.create_lock(&over, "1s"), Err(LockError::InvalidKey { .. })));
-    assert!(matches!(store.save(&over, "owner", ttl).await, Err(LockError::InvalidKey { .. })));
-    assert!(matches!(store.exists(&over).await, Err(LockError::InvalidKey { .. })));
+    assert!(matches!(
+        locks.create_lock(&over, "1s"),
+        Err(LockError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        store.save(&over, "owner", ttl).await,
+        Err(LockError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        store.exists(&over).await,
+        Err(LockError::InvalidKey { .. })
+    ));
     let lock = locks.create_lock(&at_limit, "10s").unwrap();
     lock.acquire().await.unwrap();
     lock.release().await.unwrap();
@@ -80,8 +89,20 @@ pub async fn awkward_keys_are_distinct_or_invalid(store: Arc<dyn LockStore>, _ca
 /// An empty key is `InvalidKey`, both through the factory and on the raw trait.
 pub async fn empty_key_is_invalid(store: Arc<dyn LockStore>, _caps: Capabilities) {
     let locks = factory(&store);
-    assert!(matches!(locks.create_lock("", "1s"), Err(LockError::InvalidKey { .. })));
-    assert!(matches!(store.save("", "owner", None).await, Err(LockError::InvalidKey { .. })));
-    assert!(matches!(store.delete("", "owner").await, Err(LockError::InvalidKey { .. })));
-    assert!(matches!(store.exists("").await, Err(LockError::InvalidKey { .. })));
+    assert!(matches!(
+        locks.create_lock("", "1s"),
+        Err(LockError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        store.save("", "owner", None).await,
+        Err(LockError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        store.delete("", "owner").await,
+        Err(LockError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        store.exists("").await,
+        Err(LockError::InvalidKey { .. })
+    ));
 }

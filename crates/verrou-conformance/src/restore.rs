@@ -25,9 +25,18 @@ pub async fn restored_lock_extends_and_releases_from_another_factory(
     restored.release().await.unwrap();
     assert!(!store.exists(&key).await.unwrap());
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
-    for corrupt in ["", "{}", "null", "{\"v\":1}", &a.serialize().replace(&key, "")] {
+    for corrupt in [
+        "",
+        "{}",
+        "null",
+        "{\"v\":1}",
+        &a.serialize().replace(&key, ""),
+    ] {
         assert!(
-            matches!(elsewhere.restore_lock(corrupt), Err(LockError::InvalidSerializedLock { .. })),
+            matches!(
+                elsewhere.restore_lock(corrupt),
+                Err(LockError::InvalidSerializedLock { .. })
+            ),
             "{corrupt:?} was accepted"
         );
     }

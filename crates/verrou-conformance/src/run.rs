@@ -16,7 +16,10 @@ pub async fn run_returns_the_value_and_releases(store: Arc<dyn LockStore>, _caps
     let probe_key = key.clone();
     let value = lock
         .run(|| async move {
-            assert!(probe.exists(&probe_key).await.unwrap(), "run's work ran without the lock");
+            assert!(
+                probe.exists(&probe_key).await.unwrap(),
+                "run's work ran without the lock"
+            );
             "done"
         })
         .await
@@ -48,9 +51,15 @@ pub async fn run_releases_on_panic(store: Arc<dyn LockStore>, _caps: Capabilitie
         .await
     });
     let joined = task.await;
-    assert!(joined.is_err_and(|e| e.is_panic()), "the panic was swallowed");
+    assert!(
+        joined.is_err_and(|e| e.is_panic()),
+        "the panic was swallowed"
+    );
     // The release happens before the panic resumes: no waiting needed.
-    assert!(!store.exists(&key).await.unwrap(), "a panic inside run leaked the lock");
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "a panic inside run leaked the lock"
+    );
 }
 
 /// Dropping `run`'s future while the work is pending releases the lock.
@@ -101,6 +110,9 @@ pub async fn run_reports_a_lock_that_expired_during_the_work(
         other => panic!("expected Expired, got {other:?}"),
     }
     // The expired holder's release must not have freed the thief's lock.
-    assert!(store.exists(&key).await.unwrap(), "the old holder freed the new holder's lock");
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the old holder freed the new holder's lock"
+    );
     store.force_delete(&key).await.unwrap();
 }

@@ -28,7 +28,10 @@ pub async fn acquire_times_out_within_bounds(store: Arc<dyn LockStore>, _caps: C
         other => panic!("expected Timeout, got {other:?}"),
     }
     assert!(elapsed >= timeout, "gave up early: {elapsed:?}");
-    assert!(elapsed < timeout + Duration::from_secs(3), "gave up late: {elapsed:?}");
+    assert!(
+        elapsed < timeout + Duration::from_secs(3),
+        "gave up late: {elapsed:?}"
+    );
     holder.release().await.unwrap();
 }
 
@@ -60,11 +63,20 @@ pub async fn acquire_and_run_immediately_do_not_wait(
     let locks = factory(&store);
     let holder = locks.create_lock(&key, Ttl::Never).unwrap();
     let other = locks.create_lock(&key, "10s").unwrap();
-    assert_eq!(other.run_immediately(|| async { 7 }).await.unwrap(), Some(7));
-    assert!(!store.exists(&key).await.unwrap(), "run_immediately did not release");
+    assert_eq!(
+        other.run_immediately(|| async { 7 }).await.unwrap(),
+        Some(7)
+    );
+    assert!(
+        !store.exists(&key).await.unwrap(),
+        "run_immediately did not release"
+    );
     holder.acquire().await.unwrap();
     let mut ran = false;
-    let outcome = other.run_immediately(|| async { ran = true }).await.unwrap();
+    let outcome = other
+        .run_immediately(|| async { ran = true })
+        .await
+        .unwrap();
     assert_eq!(outcome, None);
     assert!(!ran, "run_immediately ran its closure without the lock");
     assert!(!other.acquire_immediately().await.unwrap());
@@ -89,7 +101,10 @@ pub async fn release_wakes_a_waiter(store: Arc<dyn LockStore>, caps: Capabilitie
         .with_delay(delay)
         .with_timeout(Some(Duration::from_secs(60)));
     let task = tokio::spawn(async move {
-        waiter.acquire_with(&policy).await.map(|()| (Instant::now(), waiter))
+        waiter
+            .acquire_with(&policy)
+            .await
+            .map(|()| (Instant::now(), waiter))
     });
     // Let the waiter reach its wait; the assertion below holds either way.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -131,14 +131,15 @@ pub fn parse_duration(input: &str) -> Result<Duration, LockError> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     if number.is_empty() || number.starts_with('.') && number.len() == 1 {
-        return Err(invalid("expected a number followed by a unit such as `ms`, `s` or `m`"));
+        return Err(invalid(
+            "expected a number followed by a unit such as `ms`, `s` or `m`",
+        ));
     }
     let value: f64 = number
         .parse()
         .map_err(|_| invalid("the number part is not a number"))?;
-    let unit_ms = unit_in_millis(unit.trim()).ok_or_else(|| {
-        invalid("unknown unit (use ms, s, m, h, d, w or y, or their long names)")
-    })?;
+    let unit_ms = unit_in_millis(unit.trim())
+        .ok_or_else(|| invalid("unknown unit (use ms, s, m, h, d, w or y, or their long names)"))?;
     let millis = value * unit_ms;
     // 2^53 ms is ~285,000 years; beyond that f64 loses whole milliseconds.
     if !millis.is_finite() || millis > 9_007_199_254_740_992.0 {
@@ -197,13 +198,29 @@ mod tests {
             ("1y", 31_557_600_000),
         ];
         for (text, ms) in cases {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects_bad_input_with_the_text() {
-        for text in ["", "0s", "0", "-1s", "abc", "1 fortnight", "1.2.3s", ".", "0.1ms", "1e400s", "s"] {
+        for text in [
+            "",
+            "0s",
+            "0",
+            "-1s",
+            "abc",
+            "1 fortnight",
+            "1.2.3s",
+            ".",
+            "0.1ms",
+            "1e400s",
+            "s",
+        ] {
             match parse_duration(text) {
                 Err(LockError::InvalidDuration { input, .. }) => assert_eq!(input, text),
                 other => panic!("{text:?} gave {other:?}"),
@@ -217,6 +234,9 @@ mod tests {
         assert!(Duration::ZERO.into_ttl().is_err());
         assert_eq!(Ttl::Default.into_ttl().unwrap(), Ttl::Default);
         assert!(Ttl::After(Duration::ZERO).into_ttl().is_err());
-        assert_eq!(Some("1s").into_ttl().unwrap(), Ttl::After(Duration::from_secs(1)));
+        assert_eq!(
+            Some("1s").into_ttl().unwrap(),
+            Ttl::After(Duration::from_secs(1))
+        );
     }
 }

@@ -112,7 +112,9 @@ impl LockError {
 
     /// Builds [`LockError::NotOwned`] for `key`.
     pub fn not_owned(key: &str) -> Self {
-        LockError::NotOwned { key: key.to_owned() }
+        LockError::NotOwned {
+            key: key.to_owned(),
+        }
     }
 
     /// Builds [`LockError::InvalidKey`].

@@ -80,7 +80,11 @@ impl LockFactory {
     /// # Errors
     /// [`LockError::InvalidKey`] for an empty or oversized key,
     /// [`LockError::InvalidDuration`] for a bad TTL.
-    pub fn create_lock(&self, key: impl Into<String>, ttl: impl IntoTtl) -> Result<Lock, LockError> {
+    pub fn create_lock(
+        &self,
+        key: impl Into<String>,
+        ttl: impl IntoTtl,
+    ) -> Result<Lock, LockError> {
         self.create_lock_with_owner(key, ttl, random_owner()?)
     }
 
@@ -101,7 +105,8 @@ impl LockFactory {
         let key = key.into();
         let owner = owner.into();
         validate_key(&key, self.store.max_key_bytes())?;
-        validate_owner(&owner).map_err(|reason| LockError::invalid_key(format!("invalid owner: {reason}")))?;
+        validate_owner(&owner)
+            .map_err(|reason| LockError::invalid_key(format!("invalid owner: {reason}")))?;
         let ttl = ttl.into_ttl()?.resolve(self.default_ttl);
         Ok(Lock::from_parts(
             self.store.clone(),

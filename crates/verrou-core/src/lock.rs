@@ -101,7 +101,11 @@ impl LockInner {
 
 /// Releases in the background, still holding the handle's operation lock so
 /// that no later acquire through this handle can slip in before it.
-pub(crate) fn spawn_release(inner: Arc<LockInner>, op: Option<OwnedMutexGuard<()>>, why: &'static str) {
+pub(crate) fn spawn_release(
+    inner: Arc<LockInner>,
+    op: Option<OwnedMutexGuard<()>>,
+    why: &'static str,
+) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::warn!(key = %inner.key, why, "no tokio runtime to release the lock on; it stays held until its TTL");
         return;
@@ -132,7 +136,11 @@ struct InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if self.armed {
-            spawn_release(self.inner.clone(), self.op.take(), "acquire was cancelled or failed");
+            spawn_release(
+                self.inner.clone(),
+                self.op.take(),
+                "acquire was cancelled or failed",
+            );
         }
     }
 }
@@ -207,7 +215,11 @@ impl Lock {
             return None;
         }
         let expires_at = state.expires_at?;
-        Some(expires_at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+        Some(
+            expires_at
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
     }
 
     /// Asks the store whether anyone holds this key now.
@@ -261,7 +273,9 @@ impl Lock {
                 }
             }
             let exhausted = policy.attempts().is_some_and(|max| attempts >= max);
-            let left = policy.timeout().map(|t| t.saturating_sub(started.elapsed()));
+            let left = policy
+                .timeout()
+                .map(|t| t.saturating_sub(started.elapsed()));
             if exhausted || left == Some(Duration::ZERO) {
                 let elapsed = started.elapsed();
                 tracing::debug!(key = %inner.key, attempts, ?elapsed, "lock acquire timed out");
@@ -287,7 +301,12 @@ impl Lock {
 
     async fn watch(&self) -> Option<crate::ReleaseWatch> {
         // A failing announcement channel only costs latency: fall back to polling.
-        self.inner.store.watch_release(&self.inner.key).await.ok().flatten()
+        self.inner
+            .store
+            .watch_release(&self.inner.key)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// One `save`; `Ok(true)` when acquired.
@@ -295,7 +314,10 @@ impl Lock {
         let inner = &self.inner;
         let sent_at = SystemTime::now();
         in_flight.armed = true;
-        let outcome = inner.store.save(&inner.key, &inner.owner, inner.ttl).await?;
+        let outcome = inner
+            .store
+            .save(&inner.key, &inner.owner, inner.ttl)
+            .await?;
         in_flight.armed = false;
         match outcome {
             Acquisition::Acquired { fencing_token } => {

@@ -20,7 +20,10 @@ pub(crate) fn validate_owner(owner: &str) -> Result<(), String> {
         return Err("owner is empty".into());
     }
     if owner.len() > 255 {
-        return Err(format!("owner is {} bytes, at most 255 are allowed", owner.len()));
+        return Err(format!(
+            "owner is {} bytes, at most 255 are allowed",
+            owner.len()
+        ));
     }
     if owner.contains('\0') {
         return Err("owner contains a NUL character".into());

@@ -126,7 +126,9 @@ impl RetryPolicy {
         match self.backoff {
             Backoff::Fixed => self.delay,
             Backoff::Exponential { max_delay } => {
-                let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
+                let factor = 1u32
+                    .checked_shl(attempt.saturating_sub(1).min(31))
+                    .unwrap_or(u32::MAX);
                 let full = self.delay.saturating_mul(factor).min(max_delay);
                 let half = full / 2;
                 let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
@@ -151,20 +153,34 @@ mod tests {
     fn exponential_delay_grows_within_jitter_bounds_and_caps() {
         let p = RetryPolicy::default()
             .with_delay(Duration::from_millis(10))
-            .with_backoff(Backoff::Exponential { max_delay: Duration::from_millis(100) });
+            .with_backoff(Backoff::Exponential {
+                max_delay: Duration::from_millis(100),
+            });
         for random in [0, 1, u64::MAX / 3, u64::MAX] {
             let d1 = p.delay_after(1, random);
-            assert!(d1 >= Duration::from_millis(5) && d1 <= Duration::from_millis(10), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(5) && d1 <= Duration::from_millis(10),
+                "{d1:?}"
+            );
             let d3 = p.delay_after(3, random);
-            assert!(d3 >= Duration::from_millis(20) && d3 <= Duration::from_millis(40), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(20) && d3 <= Duration::from_millis(40),
+                "{d3:?}"
+            );
             let d40 = p.delay_after(40, random);
-            assert!(d40 >= Duration::from_millis(50) && d40 <= Duration::from_millis(100), "{d40:?}");
+            assert!(
+                d40 >= Duration::from_millis(50) && d40 <= Duration::from_millis(100),
+                "{d40:?}"
+            );
         }
     }
 
     #[test]
     fn zero_attempts_means_one() {
-        assert_eq!(RetryPolicy::default().with_attempts(Some(0)).attempts(), Some(1));
+        assert_eq!(
+            RetryPolicy::default().with_attempts(Some(0)).attempts(),
+            Some(1)
+        );
         assert!(RetryPolicy::default().with_delay_from("0ms").is_err());
     }
 }

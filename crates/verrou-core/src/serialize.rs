@@ -52,8 +52,7 @@ pub(crate) fn restore(
     if wire.v != VERSION {
         return Err(invalid(format!("unsupported version {}", wire.v)));
     }
-    validate_key(&wire.key, store.max_key_bytes())
-        .map_err(|e| invalid(format!("bad key: {e}")))?;
+    validate_key(&wire.key, store.max_key_bytes()).map_err(|e| invalid(format!("bad key: {e}")))?;
     validate_owner(&wire.owner).map_err(|e| invalid(format!("bad owner: {e}")))?;
     if wire.ttl_ms == Some(0) {
         return Err(invalid("ttl_ms must be at least 1".into()));
@@ -70,7 +69,11 @@ pub(crate) fn restore(
     // NotOwned on release or extend if that is no longer true.
     let state = HeldState {
         held: true,
-        expires_at: if wire.ttl_ms.is_some() { expires_at.or(Some(SystemTime::UNIX_EPOCH)) } else { None },
+        expires_at: if wire.ttl_ms.is_some() {
+            expires_at.or(Some(SystemTime::UNIX_EPOCH))
+        } else {
+            None
+        },
         fencing_token: wire.fencing_token,
     };
     Ok(Lock::from_parts(

@@ -64,7 +64,11 @@ impl Verrou {
     ///
     /// # Errors
     /// As [`LockFactory::create_lock`].
-    pub fn create_lock(&self, key: impl Into<String>, ttl: impl IntoTtl) -> Result<Lock, LockError> {
+    pub fn create_lock(
+        &self,
+        key: impl Into<String>,
+        ttl: impl IntoTtl,
+    ) -> Result<Lock, LockError> {
         self.default_factory().create_lock(key, ttl)
     }
 

@@ -184,7 +184,9 @@ impl LockStore for MemoryStore {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("len", &self.len()).finish()
+        f.debug_struct("MemoryStore")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -197,7 +199,10 @@ mod tests {
         let store = MemoryStore::new();
         for i in 0..1_000_000u32 {
             let key = format!("k{i}");
-            let acquired = store.save(&key, "o", Some(Duration::from_secs(60))).await.unwrap();
+            let acquired = store
+                .save(&key, "o", Some(Duration::from_secs(60)))
+                .await
+                .unwrap();
             assert!(matches!(acquired, Acquisition::Acquired { .. }));
             store.delete(&key, "o").await.unwrap();
         }
@@ -209,7 +214,10 @@ mod tests {
     async fn abandoned_expired_locks_are_swept() {
         let store = MemoryStore::new();
         for i in 0..10_000u32 {
-            store.save(&format!("k{i}"), "o", Some(Duration::from_millis(1))).await.unwrap();
+            store
+                .save(&format!("k{i}"), "o", Some(Duration::from_millis(1)))
+                .await
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         for i in 0..10_000u32 {

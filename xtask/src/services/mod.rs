@@ -28,10 +28,16 @@ fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
     for name in names {
         if !services.iter().any(|s| s.name == *name) {
             let known: Vec<_> = services.iter().map(|s| s.name).collect();
-            return Err(format!("unknown service `{name}` (known: {})", known.join(", ")));
+            return Err(format!(
+                "unknown service `{name}` (known: {})",
+                known.join(", ")
+            ));
         }
     }
-    Ok(services.into_iter().filter(|s| names.contains(&s.name)).collect())
+    Ok(services
+        .into_iter()
+        .filter(|s| names.contains(&s.name))
+        .collect())
 }
 
 /// Starts the named services (all by default) that are not already up.
@@ -59,7 +65,11 @@ pub fn down(names: &[&str]) -> Result<(), String> {
 /// Prints each service and whether it answers.
 pub fn list() -> Result<(), String> {
     for service in all() {
-        let state = if port_open(service.port) { "up" } else { "down" };
+        let state = if port_open(service.port) {
+            "up"
+        } else {
+            "down"
+        };
         println!("{:<14} port {:<5} {state}", service.name, service.port);
     }
     Ok(())
