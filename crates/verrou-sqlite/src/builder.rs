@@ -1,0 +1,242 @@
+//! `SqliteStoreBuilder`: where the database is, which table, how to wait.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode};
+use verrou_core::LockError;
+
+use crate::pool::{Pool, Source, open_file};
+use crate::schema::{self, Statements};
+use crate::store::SqliteStore;
+
+/// Configures a [`SqliteStore`]; see [`SqliteStore::builder`].
+///
+/// Defaults: table `verrou`, created if missing, a busy timeout of 5 s and at
+/// most 4 connections in use at once.
+pub struct SqliteStoreBuilder {
+    database: Option<Database>,
+    table_name: String,
+    auto_create_table: bool,
+    busy_timeout: Duration,
+    max_connections: usize,
+}
+
+enum Database {
+    Path(PathBuf),
+    Memory,
+    Connection(Connection),
+}
+
+impl Default for SqliteStoreBuilder {
+    fn default() -> Self {
+        SqliteStoreBuilder {
+            database: None,
+            table_name: "verrou".to_owned(),
+            auto_create_table: true,
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 4,
+        }
+    }
+}
+
+impl SqliteStoreBuilder {
+    /// The database file, created if it does not exist. Every process that
+    /// opens the same file shares the same locks. The file must be on a local
+    /// filesystem (SQLite's locking does not work over NFS or SMB).
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.database = Some(Database::Path(path.as_ref().to_owned()));
+        self
+    }
+
+    /// A private in-memory database: locks shared only by the clones of this
+    /// store, in this process. Useful in tests; operations run one at a time.
+    pub fn in_memory(mut self) -> Self {
+        self.database = Some(Database::Memory);
+        self
+    }
+
+    /// Uses an existing connection, as configured by the caller (set its
+    /// `busy_timeout` if other connections write to the same database).
+    /// Operations then run one at a time on it; prefer [`path`](Self::path)
+    /// for a file shared by many tasks or processes.
+    pub fn connection(mut self, connection: Connection) -> Self {
+        self.database = Some(Database::Connection(connection));
+        self
+    }
+
+    /// The table holding the locks (default `verrou`). It must match
+    /// `[A-Za-z_][A-Za-z0-9_]{0,62}`; anything else fails `build` with
+    /// [`LockError::InvalidConfig`].
+    pub fn table_name(mut self, table_name: impl Into<String>) -> Self {
+        self.table_name = table_name.into();
+        self
+    }
+
+    /// Whether `build` creates the table if it is missing (default `true`).
+    /// With `false`, a missing table fails `build` with
+    /// [`LockError::InvalidConfig`] naming the table.
+    pub fn auto_create_table(mut self, auto_create_table: bool) -> Self {
+        self.auto_create_table = auto_create_table;
+        self
+    }
+
+    /// How long a statement waits for another connection's write to finish
+    /// before failing with a `Store` error (default 5 s). Writes are single
+    /// short statements, so contention clears in microseconds.
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// How many connections (and blocking threads) the store uses at most at
+    /// once (default 4; at least 1). Ignored for [`in_memory`](Self::in_memory)
+    /// and [`connection`](Self::connection), which have one.
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Opens the database, switches a file to WAL mode, creates the table if
+    /// asked to and checks that it has the store's columns.
+    ///
+    /// # Errors
+    /// [`LockError::InvalidConfig`] for a bad table name, no database given,
+    /// or a missing or mis-shaped table; [`LockError::Store`] if the database
+    /// cannot be opened or set up.
+    pub async fn build(self) -> Result<SqliteStore, LockError> {
+        schema::validate_table_name(&self.table_name)?;
+        let Some(database) = self.database else {
+            return Err(LockError::invalid_config(
+                "sqlite",
+                "no database given: call path, in_memory or connection on the builder",
+            ));
+        };
+        let table = self.table_name;
+        let (busy_timeout, auto_create) = (self.busy_timeout, self.auto_create_table);
+        let max_connections = self.max_connections;
+        tokio::task::spawn_blocking(move || {
+            let (source, conn) = match database {
+                Database::Path(path) => {
+                    let conn = open_file(&path, busy_timeout, true)
+                        .map_err(|e| LockError::store("sqlite", e))?;
+                    (Source::File { path, busy_timeout }, conn)
+                }
+                Database::Memory => {
+                    let conn =
+                        Connection::open_in_memory().map_err(|e| LockError::store("sqlite", e))?;
+                    (
+                        Source::Single {
+                            description: "in-memory",
+                        },
+                        conn,
+                    )
+                }
+                Database::Connection(conn) => (
+                    Source::Single {
+                        description: "caller's",
+                    },
+                    conn,
+                ),
+            };
+            set_up(&conn, &source, &table, auto_create, busy_timeout)?;
+            let sql = Statements::new(&table);
+            Ok(SqliteStore::new(
+                Pool::new(source, conn, max_connections),
+                sql,
+                table,
+            ))
+        })
+        .await
+        .map_err(|join| LockError::store("sqlite", join))?
+    }
+}
+
+/// WAL mode, the table, and a check of its columns.
+fn set_up(
+    conn: &Connection,
+    source: &Source,
+    table: &str,
+    auto_create: bool,
+    busy_timeout: Duration,
+) -> Result<(), LockError> {
+    let store_error = |e| LockError::store("sqlite", e);
+    if let Source::File { .. } = source {
+        // WAL lets readers (`exists`) run while a writer commits, and is a
+        // property of the file: set once, every later connection uses it.
+        // Many processes opening a new file at once can see SQLITE_BUSY
+        // while one of them converts it, so retry for the busy timeout.
+        retry_while_busy(busy_timeout, || {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+                row.get::<_, String>(0)
+            })
+        })
+        .map_err(store_error)?;
+    }
+    if auto_create {
+        retry_while_busy(busy_timeout, || {
+            conn.execute_batch(&schema::create_table(table))
+        })
+        .map_err(store_error)?;
+    }
+    let exists: bool = retry_while_busy(busy_timeout, || {
+        conn.query_row(schema::TABLE_EXISTS, [table], |row| row.get(0))
+    })
+    .map_err(store_error)?;
+    if !exists {
+        return Err(LockError::invalid_config(
+            "sqlite",
+            format!(
+                "table `{table}` does not exist and auto_create_table is false; \
+                 create it with the schema in the verrou-sqlite documentation"
+            ),
+        ));
+    }
+    if let Err(e) = conn.prepare(&schema::probe_columns(table)) {
+        return Err(LockError::invalid_config(
+            "sqlite",
+            format!("table `{table}` does not have the columns verrou uses: {e}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `step` again while SQLite answers BUSY or LOCKED, up to `timeout`.
+fn retry_while_busy<T>(
+    timeout: Duration,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match step() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+impl fmt::Debug for SqliteStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let database = match &self.database {
+            None => "none".to_owned(),
+            Some(Database::Path(path)) => path.display().to_string(),
+            Some(Database::Memory) => ":memory:".to_owned(),
+            Some(Database::Connection(_)) => "caller's connection".to_owned(),
+        };
+        f.debug_struct("SqliteStoreBuilder")
+            .field("database", &database)
+            .field("table_name", &self.table_name)
+            .field("auto_create_table", &self.auto_create_table)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}

@@ -1,0 +1,141 @@
+//! The table: its name, its schema and the one statement behind each operation.
+
+use verrou_core::LockError;
+
+/// The current time in Unix milliseconds, computed by SQLite inside the
+/// statement. SQLite has no server: this is the local machine's clock, shared
+/// by every process that opens the file. `'now'` is fixed for the duration of
+/// one statement, so every comparison in a statement sees the same instant.
+const NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
+
+/// Validates `name` as a table name: `[A-Za-z_][A-Za-z0-9_]{0,62}`.
+///
+/// The name is spliced into SQL text (identifiers cannot be bound
+/// parameters), so anything else is refused rather than escaped.
+pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
+    let mut chars = name.chars();
+    let valid_first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let valid_rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid_first && valid_rest && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(LockError::invalid_config(
+            "sqlite",
+            format!(
+                "table name {name:?} is not an SQL identifier \
+                 ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"
+            ),
+        ))
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for `table` (already validated).
+pub(crate) fn create_table(table: &str) -> String {
+    // One row per key ever locked: a free lock keeps its row (owner NULL) so
+    // that its fencing token keeps counting up. STRICT refuses a value of the
+    // wrong type instead of silently storing it.
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+            key           TEXT    NOT NULL PRIMARY KEY,\n    \
+            owner         TEXT,\n    \
+            expires_at    INTEGER,\n    \
+            fencing_token INTEGER NOT NULL\n\
+        ) STRICT"
+    )
+}
+
+/// Whether a table called `table` exists (SQLite names are case-insensitive).
+pub(crate) const TABLE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE)";
+
+/// A statement that compiles only if `table` has the columns the store uses.
+pub(crate) fn probe_columns(table: &str) -> String {
+    format!("SELECT key, owner, expires_at, fencing_token FROM \"{table}\" LIMIT 0")
+}
+
+/// The SQL of every store operation for one table. Each is a single
+/// statement, so SQLite runs it as one atomic write transaction.
+///
+/// Parameters: `?1` key, `?2` owner, `?3` TTL in milliseconds (`NULL`: never
+/// expires; `NULL + now` is `NULL`).
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// Inserts the row or takes over a free or expired one, bumping the
+    /// fencing token; returns the new token, or no row when the lock is held.
+    pub(crate) save: String,
+    /// Frees the lock if `owner` holds it and it has not expired.
+    pub(crate) delete: String,
+    /// Frees the lock whoever holds it.
+    pub(crate) force_delete: String,
+    /// One row with 1 if the lock is held and not expired, else 0.
+    pub(crate) exists: String,
+    /// Moves the expiry if `owner` holds the lock and it has not expired.
+    pub(crate) extend: String,
+}
+
+impl Statements {
+    pub(crate) fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let live = |p: &str| {
+            format!("{p}owner IS NOT NULL AND ({p}expires_at IS NULL OR {p}expires_at > {NOW_MS})")
+        };
+        let held_by_owner =
+            format!("key = ?1 AND owner = ?2 AND (expires_at IS NULL OR expires_at > {NOW_MS})");
+        Statements {
+            save: format!(
+                "INSERT INTO {t} (key, owner, expires_at, fencing_token) \
+                 VALUES (?1, ?2, ?3 + {NOW_MS}, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                     owner = excluded.owner, \
+                     expires_at = excluded.expires_at, \
+                     fencing_token = {t}.fencing_token + 1 \
+                 WHERE NOT ({live}) \
+                 RETURNING fencing_token",
+                live = live(&format!("{t}."))
+            ),
+            delete: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}"
+            ),
+            force_delete: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = NULL \
+                 WHERE key = ?1 AND owner IS NOT NULL"
+            ),
+            exists: format!(
+                "SELECT EXISTS (SELECT 1 FROM {t} WHERE key = ?1 AND {live})",
+                live = live("")
+            ),
+            extend: format!("UPDATE {t} SET expires_at = ?3 + {NOW_MS} WHERE {held_by_owner}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_sql_identifiers() {
+        for good in ["verrou", "_x", "Locks_2", &"a".repeat(63)] {
+            assert!(validate_table_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "verrou; DROP TABLE x",
+            "\"quoted\"",
+            "a-b",
+            "é",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    validate_table_name(bad),
+                    Err(LockError::InvalidConfig { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+}

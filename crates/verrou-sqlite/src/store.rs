@@ -1,0 +1,218 @@
+//! `SqliteStore`: locks in a table of an SQLite database.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+
+use crate::builder::SqliteStoreBuilder;
+use crate::pool::{Pool, Source};
+use crate::schema::Statements;
+
+/// Keys are stored as given in a `TEXT` primary key (binary comparison: `a`
+/// and `A`, `é` and `e`, `x` and `x ` are different locks). SQLite has no
+/// small length limit; this bound keeps the index rows reasonable.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The longest TTL stored as such, in milliseconds (about 73 million years):
+/// keeps `now + ttl` far from integer overflow. Longer TTLs are clamped.
+const MAX_TTL_MS: i64 = i64::MAX / 4;
+
+/// A lock store in an SQLite database. Processes on one machine that open
+/// the same file share the same locks. Clones share the same connections.
+///
+/// Build one with [`SqliteStore::builder`]; see the crate documentation for
+/// the schema, the fencing tokens and the clock.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Arc<Pool>,
+    sql: Statements,
+    table: String,
+}
+
+impl SqliteStore {
+    /// A builder; give it a [`path`](SqliteStoreBuilder::path), then
+    /// [`build`](SqliteStoreBuilder::build) it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_sqlite::SqliteStore::builder()
+    ///     .path("locks.db")
+    ///     .table_name("verrou")
+    ///     .auto_create_table(true)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder::default()
+    }
+
+    /// A store on a private in-memory database (table `verrou`): only the
+    /// clones of this store see its locks. For tests.
+    ///
+    /// # Errors
+    /// [`LockError::Store`] if SQLite cannot open it.
+    pub async fn open_in_memory() -> Result<Self, LockError> {
+        Self::builder().in_memory().build().await
+    }
+
+    /// A store on an existing connection, with the default table `verrou`
+    /// (created if missing). Use
+    /// [`builder().connection(..)`](SqliteStoreBuilder::connection) for other
+    /// options.
+    ///
+    /// # Errors
+    /// As [`SqliteStoreBuilder::build`].
+    pub async fn from_connection(connection: Connection) -> Result<Self, LockError> {
+        Self::builder().connection(connection).build().await
+    }
+
+    pub(crate) fn new(pool: Pool, sql: Statements, table: String) -> Self {
+        SqliteStore {
+            inner: Arc::new(Inner {
+                pool: Arc::new(pool),
+                sql,
+                table,
+            }),
+        }
+    }
+
+    /// The table holding the locks.
+    pub fn table_name(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// Runs `work` with a connection and this store's statements.
+    async fn run<T, F>(&self, work: F) -> Result<T, LockError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        self.inner
+            .pool
+            .run(move |conn| work(conn, &inner.sql))
+            .await
+    }
+}
+
+/// The TTL in whole milliseconds, rounded up so that a TTL under 1 ms is not
+/// already expired when it is stored; `None` stays "never".
+fn ttl_ms(ttl: Option<Duration>) -> Option<i64> {
+    ttl.map(|ttl| {
+        let ms = ttl.as_nanos().div_ceil(1_000_000);
+        i64::try_from(ms).map_or(MAX_TTL_MS, |ms| ms.min(MAX_TTL_MS))
+    })
+}
+
+#[async_trait]
+impl LockStore for SqliteStore {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let (key, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
+        let token: Option<i64> = self
+            .run(move |conn, sql| {
+                conn.prepare_cached(&sql.save)?
+                    .query_row(params![key, owner, ttl], |row| row.get(0))
+                    .optional()
+            })
+            .await?;
+        Ok(match token {
+            // Tokens start at 1 and only grow: never negative.
+            Some(token) => Acquisition::Acquired {
+                fencing_token: Some(token.unsigned_abs()),
+            },
+            None => Acquisition::Held,
+        })
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let (k, owner) = (key.to_owned(), owner.to_owned());
+        let changed = self
+            .run(move |conn, sql| conn.prepare_cached(&sql.delete)?.execute(params![k, owner]))
+            .await?;
+        if changed == 0 {
+            return Err(LockError::not_owned(key));
+        }
+        Ok(())
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let key = key.to_owned();
+        self.run(move |conn, sql| conn.prepare_cached(&sql.force_delete)?.execute([key]))
+            .await?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let key = key.to_owned();
+        self.run(move |conn, sql| {
+            conn.prepare_cached(&sql.exists)?
+                .query_row([key], |row| row.get(0))
+        })
+        .await
+    }
+
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let (k, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
+        let changed = self
+            .run(move |conn, sql| {
+                conn.prepare_cached(&sql.extend)?
+                    .execute(params![k, owner, ttl])
+            })
+            .await?;
+        if changed == 0 {
+            return Err(LockError::not_owned(key));
+        }
+        Ok(())
+    }
+
+    fn max_key_bytes(&self) -> usize {
+        MAX_KEY_BYTES
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("SqliteStore");
+        match self.inner.pool.source() {
+            Source::File { path, .. } => s.field("path", path),
+            Source::Single { description } => s.field("connection", description),
+        };
+        s.field("table", &self.inner.table).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_milliseconds_and_clamp() {
+        assert_eq!(ttl_ms(None), None);
+        assert_eq!(ttl_ms(Some(Duration::from_micros(1))), Some(1));
+        assert_eq!(ttl_ms(Some(Duration::from_millis(250))), Some(250));
+        assert_eq!(ttl_ms(Some(Duration::from_micros(250_001))), Some(251));
+        assert_eq!(ttl_ms(Some(Duration::MAX)), Some(MAX_TTL_MS));
+    }
+}
