@@ -38,9 +38,11 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
 ) {
     let key = fresh_key("cancel-granted");
     let granted = Arc::new(tokio::sync::Notify::new());
+    let answer = Arc::new(std::sync::Mutex::new(None));
     let slow = Arc::new(SlowAnswers {
         inner: store.clone(),
         granted: granted.clone(),
+        answer: answer.clone(),
     });
     let lock = LockFactory::from_arc(slow)
         .create_lock(&key, Ttl::Never)
@@ -49,9 +51,10 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
         result = lock.acquire() => panic!("the slowed acquire finished: {result:?}"),
         () = granted.notified() => {} // the store has answered; drop the acquire now
     }
+    let answer = answer.lock().unwrap().take();
     assert!(
-        store.exists(&key).await.unwrap(),
-        "the store did not grant the lock"
+        matches!(answer, Some(Acquisition::Acquired { .. })),
+        "the store did not grant the lock: {answer:?}"
     );
     // Never-expiring: only the cancelled acquire's clean-up can free it.
     until_free(&store, &key).await;
@@ -62,6 +65,7 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
 struct SlowAnswers {
     inner: Arc<dyn LockStore>,
     granted: Arc<tokio::sync::Notify>,
+    answer: Arc<std::sync::Mutex<Option<Acquisition>>>,
 }
 
 #[async_trait]
@@ -73,6 +77,7 @@ impl LockStore for SlowAnswers {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         let outcome = self.inner.save(key, owner, ttl).await;
+        *self.answer.lock().unwrap() = outcome.as_ref().ok().copied();
         self.granted.notify_one();
         tokio::time::sleep(Duration::from_secs(30)).await;
         outcome

@@ -9,6 +9,7 @@ mod expiry;
 mod fencing;
 mod harness;
 mod keys;
+mod model;
 mod restore;
 mod run;
 mod waiting;
@@ -20,6 +21,7 @@ pub use expiry::*;
 pub use fencing::*;
 pub use harness::{Capabilities, require_service, services_required};
 pub use keys::*;
+pub use model::*;
 pub use restore::*;
 pub use run::*;
 pub use waiting::*;
@@ -78,6 +80,7 @@ macro_rules! conformance_tests {
             fencing_tokens_strictly_increase,
             awkward_keys_are_distinct_or_invalid,
             empty_key_is_invalid,
+            model_based_random_operations,
         );
     };
 }

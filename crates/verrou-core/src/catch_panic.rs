@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 
 pub(crate) type Panic = Box<dyn Any + Send + 'static>;
 
-pub(crate) struct CatchPanic<F>(pub(crate) Pin<Box<F>>);
+pub(crate) struct CatchPanic<'a, F>(pub(crate) Pin<&'a mut F>);
 
-impl<F: Future> Future for CatchPanic<F> {
+impl<F: Future> Future for CatchPanic<'_, F> {
     type Output = Result<F::Output, Panic>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

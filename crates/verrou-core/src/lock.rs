@@ -462,7 +462,8 @@ impl Lock {
         Fut: Future<Output = T>,
     {
         let mut on_drop = LockGuard::new(self.share());
-        let outcome = CatchPanic(Box::pin(work())).await;
+        let work = std::pin::pin!(work());
+        let outcome = CatchPanic(work).await;
         // Still armed during the release: if this future is dropped mid-call,
         // the guard sends another (owner-checked, so harmless) release.
         let released = self.release().await;
