@@ -47,11 +47,11 @@ impl Life {
 
 #[derive(Debug)]
 enum Op {
-    Save(usize, usize, Life),
-    Delete(usize, usize),
-    Extend(usize, usize, Life),
-    ForceDelete(usize),
-    Exists(usize),
+    Save { owner: usize, life: Life },
+    Delete { owner: usize },
+    Extend { owner: usize, life: Life },
+    ForceDelete,
+    Exists,
 }
 
 const KEYS: usize = 2;
@@ -84,11 +84,11 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
         };
         let (k, o) = (rng.below(KEYS), rng.below(OWNERS));
         let op = match rng.below(10) {
-            0..=3 => Op::Save(k, o, life),
-            4..=5 => Op::Delete(k, o),
-            6..=7 => Op::Extend(k, o, life),
-            8 => Op::ForceDelete(k),
-            _ => Op::Exists(k),
+            0..=3 => Op::Save { owner: o, life },
+            4..=5 => Op::Delete { owner: o },
+            6..=7 => Op::Extend { owner: o, life },
+            8 => Op::ForceDelete,
+            _ => Op::Exists,
         };
         let at = format!(
             "seed {seed:#x}, step {step}, {op:?}, model holder {:?}",
@@ -97,23 +97,27 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
         let key = &keys[k];
         let mut expires_now = false;
         match op {
-            Op::Save(_, o, life) => match store.save(key, &owners[o], life.ttl()).await.unwrap() {
-                Acquisition::Held => assert!(holder.contains_key(&k), "{at}: Held for a free key"),
-                Acquisition::Acquired { fencing_token } => {
-                    assert!(!holder.contains_key(&k), "{at}: a second holder got in");
-                    holder.insert(k, o);
-                    if caps.fencing_tokens {
-                        let token =
-                            fencing_token.unwrap_or_else(|| panic!("{at}: no fencing token"));
-                        if let Some(last) = last_token.get(&k) {
-                            assert!(token > *last, "{at}: token {token} after {last}");
-                        }
-                        last_token.insert(k, token);
+            Op::Save { owner: o, life } => {
+                match store.save(key, &owners[o], life.ttl()).await.unwrap() {
+                    Acquisition::Held => {
+                        assert!(holder.contains_key(&k), "{at}: Held for a free key")
                     }
-                    expires_now = matches!(life, Life::Short);
+                    Acquisition::Acquired { fencing_token } => {
+                        assert!(!holder.contains_key(&k), "{at}: a second holder got in");
+                        holder.insert(k, o);
+                        if caps.fencing_tokens {
+                            let token =
+                                fencing_token.unwrap_or_else(|| panic!("{at}: no fencing token"));
+                            if let Some(last) = last_token.get(&k) {
+                                assert!(token > *last, "{at}: token {token} after {last}");
+                            }
+                            last_token.insert(k, token);
+                        }
+                        expires_now = matches!(life, Life::Short);
+                    }
                 }
-            },
-            Op::Delete(_, o) => {
+            }
+            Op::Delete { owner: o } => {
                 let result = store.delete(key, &owners[o]).await;
                 if holder.get(&k) == Some(&o) {
                     result.unwrap_or_else(|e| panic!("{at}: owner's release failed: {e}"));
@@ -125,7 +129,7 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
                     );
                 }
             }
-            Op::Extend(_, o, life) => {
+            Op::Extend { owner: o, life } => {
                 let result = store.extend(key, &owners[o], life.ttl()).await;
                 if holder.get(&k) == Some(&o) {
                     result.unwrap_or_else(|e| panic!("{at}: owner's extend failed: {e}"));
@@ -137,11 +141,11 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
                     );
                 }
             }
-            Op::ForceDelete(_) => {
+            Op::ForceDelete => {
                 store.force_delete(key).await.unwrap();
                 holder.remove(&k);
             }
-            Op::Exists(_) => {
+            Op::Exists => {
                 let exists = store.exists(key).await.unwrap();
                 assert_eq!(exists, holder.contains_key(&k), "{at}: exists");
             }
