@@ -1,0 +1,159 @@
+//! Making sure the lock table exists, is ACTIVE and has the right key.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use verrou_core::LockError;
+
+use crate::item::{DELETE_AFTER, KEY};
+use crate::options::DynamoDbOptions;
+use crate::store::STORE;
+
+/// Between two `DescribeTable` calls while the table is being created.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Waits until the table is ACTIVE, creating it first if it is missing and
+/// `create_table` is on. Several processes may do this at once: whoever loses
+/// the `CreateTable` race gets `ResourceInUseException` and simply waits.
+pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result<(), LockError> {
+    let table = options.table_name.as_str();
+    let deadline = Instant::now() + options.table_ready_timeout;
+    loop {
+        match client.describe_table().table_name(table).send().await {
+            Ok(output) => {
+                if let Some(description) = output.table() {
+                    check_key_schema(table, description)?;
+                    if description.table_status() == Some(&TableStatus::Active) {
+                        break;
+                    }
+                }
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                if !options.create_table {
+                    return Err(LockError::store(
+                        STORE,
+                        format!(
+                            "table `{table}` does not exist and table creation is off: create it \
+                             with partition key `{KEY}` of type S, or turn `create_table` on"
+                        ),
+                    ));
+                }
+                create(client, table).await?;
+                continue;
+            }
+            Err(e) => return Err(LockError::store(STORE, e)),
+        }
+        if Instant::now() >= deadline {
+            return Err(LockError::store(
+                STORE,
+                format!(
+                    "table `{table}` did not become ACTIVE within {:?}",
+                    options.table_ready_timeout
+                ),
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    if options.native_ttl {
+        enable_native_ttl(client, table).await;
+    }
+    Ok(())
+}
+
+async fn create(client: &Client, table: &str) -> Result<(), LockError> {
+    let result = client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(KEY)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| LockError::store(STORE, e))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(KEY)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| LockError::store(STORE, e))?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        // Another process created it first; the caller waits for ACTIVE.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(LockError::store(STORE, e)),
+    }
+}
+
+/// A table keyed on anything but `key` (S) alone would turn every lock call
+/// into a validation error; say so once, at build time.
+fn check_key_schema(table: &str, description: &TableDescription) -> Result<(), LockError> {
+    let schema = description.key_schema();
+    let hash_on_key = schema.len() == 1
+        && schema[0].attribute_name() == KEY
+        && schema[0].key_type() == &KeyType::Hash;
+    let key_is_string = description
+        .attribute_definitions()
+        .iter()
+        .any(|d| d.attribute_name() == KEY && d.attribute_type() == &ScalarAttributeType::S);
+    if hash_on_key && key_is_string {
+        Ok(())
+    } else {
+        Err(LockError::invalid_config(
+            STORE,
+            format!("table `{table}` must have exactly one key: partition key `{KEY}` of type S"),
+        ))
+    }
+}
+
+/// Best effort: TTL only reclaims storage, the lock conditions never rely on
+/// it. Emulators often lack the API and IAM roles may lack the permission.
+async fn enable_native_ttl(client: &Client, table: &str) {
+    let status = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .ok()
+        .and_then(|out| {
+            out.time_to_live_description()
+                .and_then(|d| d.time_to_live_status().cloned())
+        });
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        return;
+    }
+    let Ok(specification) = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(DELETE_AFTER)
+        .build()
+    else {
+        return;
+    };
+    // A concurrent builder may have turned it on a moment ago
+    // (`ValidationException`): that is fine too.
+    let _ = client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(specification)
+        .send()
+        .await;
+}
