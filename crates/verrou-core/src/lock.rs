@@ -263,15 +263,6 @@ impl Lock {
             if self.try_save(&mut in_flight).await? {
                 return Ok(());
             }
-            if attempts == 1 {
-                // Register for the release announcement, then look once more:
-                // a release between our first try and the registration would
-                // otherwise be missed until the retry delay runs out.
-                watch = self.watch().await;
-                if watch.is_some() && self.try_save(&mut in_flight).await? {
-                    return Ok(());
-                }
-            }
             let exhausted = policy.attempts().is_some_and(|max| attempts >= max);
             let left = policy
                 .timeout()
@@ -284,6 +275,15 @@ impl Lock {
                     attempts,
                     elapsed,
                 });
+            }
+            if attempts == 1 {
+                // Register for the release announcement, then look once more:
+                // a release between our first try and the registration would
+                // otherwise be missed until the retry delay runs out.
+                watch = self.watch().await;
+                if watch.is_some() && self.try_save(&mut in_flight).await? {
+                    return Ok(());
+                }
             }
             let mut wait = policy.delay_after(attempts, jitter_seed());
             if let Some(left) = left {
