@@ -1,1 +1,14 @@
-//! The redis store of verrou (in progress).
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod announcements;
+mod builder;
+mod error;
+mod keys;
+mod scripts;
+mod store;
+
+pub use builder::RedisStoreBuilder;
+pub use fred;
+pub use store::RedisStore;

@@ -1,0 +1,274 @@
+//! Release announcements: one subscriber connection per store, one
+//! reference-counted `SUBSCRIBE` per key somebody waits on, and a local
+//! fan-out from channel to waiters.
+//!
+//! Releases are announced with plain `PUBLISH` from inside the release
+//! scripts. In a Redis Cluster a plain `PUBLISH` reaches every node over the
+//! cluster bus, so the subscriber can listen on any single node: one
+//! connection for the whole store, unaffected by slot migrations and
+//! failovers of the shard that holds the lock. Sharded pub/sub
+//! (`SPUBLISH`/`SSUBSCRIBE`) would keep the message inside one shard, but it
+//! needs a subscription on each shard's primary, is unsubscribed by the
+//! server whenever a slot moves, and is not available on every
+//! Redis-compatible server. A lock release is one small message, so the
+//! broadcast is the simpler trade.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::error::{Error as FredError, ErrorKind};
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use tokio::runtime::Handle;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// The subscriber connection and the channels it listens to.
+pub(crate) struct Announcements {
+    shared: Arc<Shared>,
+    tasks: Vec<AbortHandle>,
+}
+
+struct Shared {
+    subscriber: Client,
+    channels: Mutex<HashMap<String, Channel>>,
+    /// Held while a `SUBSCRIBE`/`UNSUBSCRIBE` is on the wire, so that the
+    /// server sees them in the order the map changed: an `UNSUBSCRIBE` for a
+    /// channel that gained a waiter meanwhile is never sent after its
+    /// `SUBSCRIBE`.
+    wire: tokio::sync::Mutex<()>,
+    runtime: Handle,
+    timeout: Duration,
+}
+
+struct Channel {
+    notify: Arc<Notify>,
+    watchers: usize,
+    /// The server confirmed the `SUBSCRIBE`.
+    subscribed: bool,
+}
+
+impl Announcements {
+    /// Connects `subscriber` (a fresh, unconnected client) and starts the
+    /// fan-out.
+    pub(crate) async fn connect(subscriber: Client, timeout: Duration) -> Result<Self, FredError> {
+        let connecting = async {
+            subscriber.init().await?;
+            Ok::<_, FredError>(())
+        };
+        if let Err(error) = with_timeout(timeout, connecting).await {
+            let _ = subscriber.quit().await;
+            return Err(error);
+        }
+        let shared = Arc::new(Shared {
+            subscriber,
+            channels: Mutex::new(HashMap::new()),
+            wire: tokio::sync::Mutex::new(()),
+            runtime: Handle::current(),
+            timeout,
+        });
+        let tasks = vec![
+            tokio::spawn(fan_out(shared.clone())).abort_handle(),
+            tokio::spawn(resubscribe_on_reconnect(shared.clone())).abort_handle(),
+        ];
+        Ok(Announcements { shared, tasks })
+    }
+
+    /// Registers a waiter on `channel`; the subscription is confirmed by the
+    /// server when this returns.
+    pub(crate) async fn watch(&self, channel: &str) -> Result<Watch, FredError> {
+        let shared = &self.shared;
+        if !shared.subscriber.is_connected() {
+            return Err(FredError::new(ErrorKind::IO, "release subscriber is not connected"));
+        }
+        // Fast path: someone already waits on this key, the server knows.
+        {
+            let mut channels = lock(&shared.channels);
+            if let Some(entry) = channels.get_mut(channel).filter(|e| e.subscribed) {
+                entry.watchers += 1;
+                return Ok(Watch::new(shared, channel, entry.notify.clone()));
+            }
+        }
+        let _wire = shared.wire.lock().await;
+        let (notify, subscribed) = {
+            let mut channels = lock(&shared.channels);
+            let entry = channels.entry(channel.to_owned()).or_insert_with(|| Channel {
+                notify: Arc::new(Notify::new()),
+                watchers: 0,
+                subscribed: false,
+            });
+            entry.watchers += 1;
+            (entry.notify.clone(), entry.subscribed)
+        };
+        // Built before the SUBSCRIBE so that a failure below unregisters it.
+        let watch = Watch::new(shared, channel, notify);
+        if !subscribed {
+            with_timeout(shared.timeout, shared.subscriber.subscribe(channel)).await?;
+            if let Some(entry) = lock(&shared.channels).get_mut(channel) {
+                entry.subscribed = true;
+            }
+        }
+        Ok(watch)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn channel_count(&self) -> usize {
+        lock(&self.shared.channels).len()
+    }
+}
+
+impl Drop for Announcements {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let subscriber = self.shared.subscriber.clone();
+        self.shared.runtime.spawn(async move {
+            let _ = subscriber.quit().await;
+        });
+    }
+}
+
+/// Delivers each published release to the waiters of its channel.
+async fn fan_out(shared: Arc<Shared>) {
+    let mut messages = shared.subscriber.message_rx();
+    loop {
+        match messages.recv().await {
+            Ok(message) => {
+                if let Some(entry) = lock(&shared.channels).get(&*message.channel) {
+                    entry.notify.notify_waiters();
+                }
+            }
+            // Some messages were dropped: wake everyone, they look again.
+            Err(RecvError::Lagged(_)) => wake_all(&shared),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// A new connection has no subscriptions: subscribe again to every channel
+/// with waiters, then wake them all, since a release may have been published
+/// while the connection was down.
+async fn resubscribe_on_reconnect(shared: Arc<Shared>) {
+    let mut reconnects = shared.subscriber.reconnect_rx();
+    loop {
+        match reconnects.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+        let _wire = shared.wire.lock().await;
+        let channels: Vec<String> = lock(&shared.channels).keys().cloned().collect();
+        if !channels.is_empty() {
+            if let Err(error) =
+                with_timeout(shared.timeout, shared.subscriber.subscribe(channels)).await
+            {
+                tracing::warn!(%error, "redis: could not resubscribe to release channels; waiters poll");
+            }
+        }
+        wake_all(&shared);
+    }
+}
+
+fn wake_all(shared: &Shared) {
+    for entry in lock(&shared.channels).values() {
+        entry.notify.notify_waiters();
+    }
+}
+
+/// One waiter: completes on the next announcement on its channel (or a
+/// spurious wake-up after a reconnect), and drops its share of the
+/// subscription when dropped.
+pub(crate) struct Watch {
+    // Declared first so that it is dropped before the registration below:
+    // `notify_waiters` wakes every `Notified` created before it, even one
+    // never polled, which is what makes the watch count from its creation.
+    notified: Pin<Box<OwnedNotified>>,
+    _registration: Registration,
+}
+
+impl Watch {
+    fn new(shared: &Arc<Shared>, channel: &str, notify: Arc<Notify>) -> Self {
+        Watch {
+            notified: Box::pin(notify.notified_owned()),
+            _registration: Registration {
+                shared: shared.clone(),
+                channel: channel.to_owned(),
+            },
+        }
+    }
+}
+
+impl Future for Watch {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.notified.as_mut().poll(cx)
+    }
+}
+
+struct Registration {
+    shared: Arc<Shared>,
+    channel: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let last = {
+            let mut channels = lock(&self.shared.channels);
+            match channels.get_mut(&self.channel) {
+                Some(entry) => {
+                    entry.watchers -= 1;
+                    entry.watchers == 0
+                }
+                None => false,
+            }
+        };
+        if last {
+            let shared = self.shared.clone();
+            let channel = std::mem::take(&mut self.channel);
+            self.shared.runtime.spawn(unsubscribe_if_unused(shared, channel));
+        }
+    }
+}
+
+/// Drops the server-side subscription unless a new waiter arrived meanwhile.
+async fn unsubscribe_if_unused(shared: Arc<Shared>, channel: String) {
+    let _wire = shared.wire.lock().await;
+    let unused = {
+        let mut channels = lock(&shared.channels);
+        let unused = channels.get(&channel).is_some_and(|e| e.watchers == 0);
+        if unused {
+            channels.remove(&channel);
+        }
+        unused
+    };
+    if unused && shared.subscriber.is_connected() {
+        // A failure leaves a subscription nobody listens to until the next
+        // reconnect; messages on it are ignored.
+        let _ = with_timeout(shared.timeout, shared.subscriber.unsubscribe(channel)).await;
+    }
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    future: impl Future<Output = Result<T, FredError>>,
+) -> Result<T, FredError> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => result,
+        Err(_) => Err(FredError::new(
+            ErrorKind::Timeout,
+            format!("no answer from the release subscriber within {limit:?}"),
+        )),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section is one map operation that cannot panic halfway.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

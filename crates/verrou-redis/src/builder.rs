@@ -1,0 +1,295 @@
+//! `RedisStoreBuilder`: where the store connects and how long it waits.
+
+use std::fmt;
+use std::time::Duration;
+
+use fred::clients::{Client, Pool};
+use fred::interfaces::ClientLike;
+use fred::types::Builder;
+use fred::types::config::{Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig};
+use verrou_core::LockError;
+
+use crate::error::{ConnectError, STORE};
+use crate::store::{Commands, RedisStore};
+
+/// The default server when neither a URL, a config nor a client is given.
+const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// Configures and connects a [`RedisStore`]; see [`RedisStore::builder`].
+///
+/// ```rust,no_run
+/// # async fn demo() -> Result<(), verrou_core::LockError> {
+/// use std::time::Duration;
+/// use verrou_redis::RedisStore;
+///
+/// let store = RedisStore::builder()
+///     .url("redis-cluster://127.0.0.1:7000")
+///     .prefix("billing:")
+///     .connect_timeout(Duration::from_secs(2))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct RedisStoreBuilder {
+    target: Target,
+    prefix: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    pool_size: usize,
+}
+
+enum Target {
+    Url(String),
+    Config(Box<Config>),
+    Client(Client),
+    Pool(Pool),
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            target: Target::Url(DEFAULT_URL.to_owned()),
+            prefix: String::new(),
+            connect_timeout: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(5),
+            pool_size: 1,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The server, as a fred URL (default `redis://127.0.0.1:6379`).
+    ///
+    /// `redis://[[user:]password@]host[:port][/db]` for one server,
+    /// `redis-cluster://host:port[?node=host:port...]` for a Cluster (one
+    /// node is enough, the others are discovered), `rediss://` needs a TLS
+    /// feature of `fred`. `valkey://` and `valkey-cluster://` work too.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.target = Target::Url(url.into());
+        self
+    }
+
+    /// A fred [`Config`] instead of a URL (TLS, ACL user, sentinel, RESP3...).
+    pub fn config(mut self, config: Config) -> Self {
+        self.target = Target::Config(Box::new(config));
+        self
+    }
+
+    /// Reuse a connected fred client instead of opening a connection. The
+    /// store leaves it open when dropped. See [`RedisStore::from_client`].
+    pub fn client(mut self, client: Client) -> Self {
+        self.target = Target::Client(client);
+        self
+    }
+
+    /// Reuse a connected fred pool. See [`RedisStore::from_pool`].
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.target = Target::Pool(pool);
+        self
+    }
+
+    /// Put in front of every lock key, e.g. `"myapp:"` (default: none).
+    /// Stores with different prefixes never see each other's locks.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait for the server when connecting, at start-up and on
+    /// each reconnect (default 3 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one store operation may wait for its answer, including
+    /// while the connection is being re-established, before it fails with a
+    /// `Store` error (default 5 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Open this many connections (per Cluster node) instead of one
+    /// (default 1: fred pipelines concurrent commands on one connection,
+    /// which is usually enough). Ignored for `client` and `pool`.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// Connects (unless given a client or pool) and returns the store.
+    ///
+    /// # Errors
+    /// [`LockError::InvalidConfig`] for an unusable URL;
+    /// [`LockError::Store`] naming the address when the server cannot be
+    /// reached within the connect timeout.
+    pub async fn build(self) -> Result<RedisStore, LockError> {
+        let settings = Settings {
+            prefix: self.prefix,
+            command_timeout: self.command_timeout,
+            connect_timeout: self.connect_timeout,
+        };
+        let config = match self.target {
+            Target::Client(client) => {
+                return Ok(RedisStore::new(Commands::Client(client), false, settings));
+            }
+            Target::Pool(pool) => return Ok(RedisStore::new(Commands::Pool(pool), false, settings)),
+            Target::Url(url) => Config::from_url(&url).map_err(|e| {
+                LockError::invalid_config(STORE, format!("bad redis url `{}`: {e}", redact(&url)))
+            })?,
+            Target::Config(config) => *config,
+        };
+        let endpoint = describe(&config.server);
+        let mut builder = Builder::from_config(config);
+        builder
+            .set_connection_config(connection_config(self.connect_timeout))
+            .set_performance_config(PerformanceConfig {
+                default_command_timeout: self.command_timeout,
+                ..PerformanceConfig::default()
+            })
+            .set_policy(reconnect_policy());
+        let build_error = |e: fred::error::Error| LockError::invalid_config(STORE, e.to_string());
+        let commands = if self.pool_size > 1 {
+            Commands::Pool(builder.build_pool(self.pool_size).map_err(build_error)?)
+        } else {
+            Commands::Client(builder.build().map_err(build_error)?)
+        };
+        connect(&commands, &endpoint, self.connect_timeout).await?;
+        Ok(RedisStore::new(commands, true, settings))
+    }
+}
+
+/// What the store keeps from the builder besides its connection.
+pub(crate) struct Settings {
+    pub(crate) prefix: String,
+    pub(crate) command_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let defaults = RedisStoreBuilder::default();
+        Settings {
+            prefix: defaults.prefix,
+            command_timeout: defaults.command_timeout,
+            connect_timeout: defaults.connect_timeout,
+        }
+    }
+}
+
+/// Connections the store opens itself: bounded connect, and no automatic
+/// resend of a command whose connection dropped (a resent acquire or release
+/// could report `Held`/`NotOwned` for what the first send did; the caller
+/// gets a `Store` error instead).
+pub(crate) fn connection_config(connect_timeout: Duration) -> ConnectionConfig {
+    ConnectionConfig {
+        connection_timeout: connect_timeout,
+        internal_command_timeout: connect_timeout,
+        max_command_attempts: 1,
+        // Names each connection after the client id, so operators (and the
+        // tests) can find the store's connections in `CLIENT LIST`.
+        auto_client_setname: true,
+        ..ConnectionConfig::default()
+    }
+}
+
+/// Reconnect forever, quickly at first, at most once a second.
+pub(crate) fn reconnect_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new_exponential(0, 50, 1_000, 2)
+}
+
+async fn connect(commands: &Commands, endpoint: &str, within: Duration) -> Result<(), LockError> {
+    let init = async {
+        match commands {
+            Commands::Client(client) => client.init().await.map(drop),
+            Commands::Pool(pool) => pool.init().await.map(drop),
+        }
+    };
+    // fred bounds each connection attempt; this bounds the whole start-up
+    // (DNS, several Cluster nodes, the health check).
+    let failure = match tokio::time::timeout(within + Duration::from_secs(1), init).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(source)) => Some(source),
+        Err(_) => None,
+    };
+    // Stop the reconnect loop of a client nobody will use.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        match commands {
+            Commands::Client(client) => client.quit().await,
+            Commands::Pool(pool) => pool.quit().await,
+        }
+    })
+    .await;
+    Err(LockError::store(
+        STORE,
+        ConnectError {
+            endpoint: endpoint.to_owned(),
+            within,
+            source: failure,
+        },
+    ))
+}
+
+/// `host:port` of each configured server, for error messages (no password).
+pub(crate) fn describe(server: &ServerConfig) -> String {
+    let hosts: Vec<String> = server
+        .hosts()
+        .iter()
+        .map(|s| format!("{}:{}", s.host, s.port))
+        .collect();
+    let kind = match server {
+        ServerConfig::Clustered { .. } => "cluster ",
+        ServerConfig::Sentinel { .. } => "sentinel ",
+        _ => "",
+    };
+    format!("{kind}{}", hosts.join(","))
+}
+
+/// A URL with its password replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => format!("{scheme}://***{}", &rest[at..]),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.target {
+            Target::Url(url) => redact(url),
+            Target::Config(config) => describe(&config.server),
+            Target::Client(client) => format!("client {}", client.id()),
+            Target::Pool(_) => "pool".to_owned(),
+        };
+        f.debug_struct("RedisStoreBuilder")
+            .field("target", &target)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("redis://:hunter2@host:6379/0"), "redis://:***@host:6379/0");
+        assert_eq!(redact("redis://bob:hunter2@host"), "redis://bob:***@host");
+        assert_eq!(redact("redis://hunter2@host"), "redis://***@host");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        let debug = format!("{:?}", RedisStore::builder().url("redis://u:s3cret@h:1"));
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+}

@@ -1,0 +1,317 @@
+//! `RedisStore`: the `LockStore` on Redis, Redis Cluster and compatible servers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::{Client, Pool};
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::config::{Options, PerformanceConfig};
+use fred::types::Value;
+use tokio::sync::OnceCell;
+use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
+
+use crate::announcements::Announcements;
+use crate::builder::{RedisStoreBuilder, Settings, describe, reconnect_policy};
+use crate::error::{STORE, store_error};
+use crate::keys::LockKeys;
+use crate::scripts::Scripts;
+
+/// The longest user key accepted, in bytes. Redis itself takes far longer
+/// keys; this keeps the escaped name (at most twice as long) reasonable.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A TTL above this many milliseconds (about 285,000 years) is stored as
+/// "never expires": Redis rejects expiry times that overflow its clock.
+const MAX_TTL_MS: u128 = 1 << 53;
+
+/// A lock store on Redis (one server, Redis Cluster, or a Redis-compatible
+/// server such as Valkey). Clones share the connection.
+///
+/// See the [crate documentation](crate) for the key layout, the scripts and
+/// the fencing-token design.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    commands: Commands,
+    /// Whether the store opened `commands` itself (and so closes them).
+    owned: bool,
+    prefix: String,
+    options: Options,
+    connect_timeout: Duration,
+    scripts: Scripts,
+    /// Connected on the first `watch_release`, retried after a failure.
+    announcements: OnceCell<Announcements>,
+}
+
+/// The connection(s) operations are sent on.
+pub(crate) enum Commands {
+    Client(Client),
+    Pool(Pool),
+}
+
+impl Commands {
+    fn client(&self) -> &Client {
+        match self {
+            Commands::Client(client) => client,
+            Commands::Pool(pool) => pool.next(),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Configure a store: URL or fred config, key prefix, timeouts.
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_redis::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .prefix("verrou:")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// Connects to `url` with the default settings; see
+    /// [`RedisStoreBuilder::url`].
+    ///
+    /// # Errors
+    /// As [`RedisStoreBuilder::build`].
+    pub async fn connect(url: &str) -> Result<Self, LockError> {
+        Self::builder().url(url).build().await
+    }
+
+    /// A store on a fred client you already have (connected with `init`),
+    /// without a key prefix. Its configuration is used as is, except that
+    /// each store operation is sent at most once and bounded by a 5 s
+    /// timeout. Release announcements use one more connection made from the
+    /// same configuration. Use [`RedisStoreBuilder::client`] for a prefix.
+    pub fn from_client(client: Client) -> Self {
+        Self::new(Commands::Client(client), false, Settings::default())
+    }
+
+    /// A store on a fred pool you already have (connected with `init`); see
+    /// [`from_client`](Self::from_client).
+    pub fn from_pool(pool: Pool) -> Self {
+        Self::new(Commands::Pool(pool), false, Settings::default())
+    }
+
+    pub(crate) fn new(commands: Commands, owned: bool, settings: Settings) -> Self {
+        RedisStore {
+            inner: Arc::new(Inner {
+                commands,
+                owned,
+                prefix: settings.prefix,
+                options: Options {
+                    // Never resend: see `builder::connection_config`.
+                    max_attempts: Some(1),
+                    timeout: Some(settings.command_timeout),
+                    ..Options::default()
+                },
+                connect_timeout: settings.connect_timeout,
+                scripts: Scripts::new(),
+                announcements: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The fred client operations are sent on (the next one, for a pool),
+    /// e.g. to run your own commands on the same connection.
+    pub fn client(&self) -> &Client {
+        self.inner.commands.client()
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    fn keys(&self, key: &str) -> Result<LockKeys, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        Ok(LockKeys::new(&self.inner.prefix, key))
+    }
+
+    async fn run(
+        &self,
+        script: &crate::scripts::Script,
+        keys: Vec<&str>,
+        args: Vec<Value>,
+    ) -> Result<Value, LockError> {
+        let client = self.client().with_options(&self.inner.options);
+        script.run(&client, keys, args).await.map_err(store_error)
+    }
+
+    async fn announcements(&self) -> Result<&Announcements, LockError> {
+        self.inner
+            .announcements
+            .get_or_try_init(|| async {
+                let commands = self.client();
+                let subscriber = Client::new(
+                    commands.client_config(),
+                    Some(PerformanceConfig {
+                        // Room for bursts of releases before the fan-out
+                        // lags (a lag wakes every waiter, which is safe).
+                        broadcast_channel_capacity: 1024,
+                        ..commands.perf_config()
+                    }),
+                    Some(commands.connection_config().clone()),
+                    Some(commands.client_reconnect_policy().unwrap_or_else(reconnect_policy)),
+                );
+                Announcements::connect(subscriber, self.inner.connect_timeout)
+                    .await
+                    .map_err(store_error)
+            })
+            .await
+    }
+}
+
+/// Milliseconds for `PX`/`PEXPIRE`, rounded up (a 0.5 ms TTL is 1 ms, not
+/// "no expiry"); empty for no expiry.
+fn ttl_arg(ttl: Option<Duration>) -> Value {
+    match ttl.map(|t| t.as_nanos().div_ceil(1_000_000).max(1)) {
+        Some(ms) if ms <= MAX_TTL_MS => Value::from(ms.to_string()),
+        _ => Value::from(""),
+    }
+}
+
+fn as_flag(value: Value) -> Result<bool, LockError> {
+    match value {
+        Value::Integer(1) => Ok(true),
+        Value::Integer(0) => Ok(false),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(value: Value) -> LockError {
+    LockError::store(STORE, format!("unexpected reply from a verrou script: {value:?}"))
+}
+
+#[async_trait]
+impl LockStore for RedisStore {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        let keys = self.keys(key)?;
+        let reply = self
+            .run(
+                &self.inner.scripts.acquire,
+                vec![&keys.lock, &keys.fence],
+                vec![Value::from(owner), ttl_arg(ttl)],
+            )
+            .await?;
+        match reply {
+            Value::Null => Ok(Acquisition::Held),
+            Value::Integer(token) if token > 0 => Ok(Acquisition::Acquired {
+                fencing_token: Some(token as u64),
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        let keys = self.keys(key)?;
+        let reply = self
+            .run(
+                &self.inner.scripts.release,
+                vec![&keys.lock],
+                vec![Value::from(owner), Value::from(keys.channel.as_str())],
+            )
+            .await?;
+        if as_flag(reply)? { Ok(()) } else { Err(LockError::not_owned(key)) }
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        let keys = self.keys(key)?;
+        self.run(
+            &self.inner.scripts.force_release,
+            vec![&keys.lock],
+            vec![Value::from(keys.channel.as_str())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        let keys = self.keys(key)?;
+        let count: i64 = self
+            .client()
+            .with_options(&self.inner.options)
+            .exists(keys.lock.as_str())
+            .await
+            .map_err(store_error)?;
+        Ok(count > 0)
+    }
+
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        let keys = self.keys(key)?;
+        let reply = self
+            .run(
+                &self.inner.scripts.extend,
+                vec![&keys.lock],
+                vec![Value::from(owner), ttl_arg(ttl)],
+            )
+            .await?;
+        if as_flag(reply)? { Ok(()) } else { Err(LockError::not_owned(key)) }
+    }
+
+    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
+        let keys = self.keys(key)?;
+        let watch = self
+            .announcements()
+            .await?
+            .watch(&keys.channel)
+            .await
+            .map_err(store_error)?;
+        Ok(Some(ReleaseWatch::new(watch)))
+    }
+
+    fn max_key_bytes(&self) -> usize {
+        MAX_KEY_BYTES
+    }
+
+    fn name(&self) -> &'static str {
+        STORE
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        // Close the connections the store opened; a user's client stays open.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let commands = match &self.commands {
+            Commands::Client(client) => Commands::Client(client.clone()),
+            Commands::Pool(pool) => Commands::Pool(pool.clone()),
+        };
+        runtime.spawn(async move {
+            let _ = match commands {
+                Commands::Client(client) => client.quit().await,
+                Commands::Pool(pool) => pool.quit().await,
+            };
+        });
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let client = self.client();
+        f.debug_struct("RedisStore")
+            .field("server", &describe(&client.client_config().server))
+            .field("prefix", &self.inner.prefix)
+            .field("client", &client.id())
+            .finish()
+    }
+}
