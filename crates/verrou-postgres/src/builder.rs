@@ -1,0 +1,272 @@
+//! `PostgresStoreBuilder`: where the connections come from, the table, the
+//! limits.
+
+use std::fmt;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::{Config, NoTls};
+use verrou_core::LockError;
+
+use crate::error::{STORE, TimedOut, pool_error, within};
+use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
+use crate::statements::Statements;
+use crate::store::PostgresStore;
+
+const DEFAULT_MAX_CONNECTIONS: usize = 8;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of a [`PostgresStore`]; get one from [`PostgresStore::builder`] or
+/// [`PostgresStore::from_pool`], finish with [`build`](Self::build).
+///
+/// | option | default |
+/// |---|---|
+/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) | required, one of them |
+/// | [`table_name`](Self::table_name) | `verrou` |
+/// | [`auto_create_table`](Self::auto_create_table) | `true` |
+/// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
+/// | [`connect_timeout`](Self::connect_timeout) | 5 s |
+/// | [`operation_timeout`](Self::operation_timeout) | 10 s |
+#[must_use = "call .build().await to get the store"]
+pub struct PostgresStoreBuilder {
+    source: Source,
+    table_name: String,
+    auto_create_table: bool,
+    max_connections: usize,
+    connect_timeout: Duration,
+    operation_timeout: Option<Duration>,
+}
+
+enum Source {
+    Missing,
+    /// Parsed when given, reported by `build` (the URL itself is not kept: it
+    /// may hold a password).
+    Url(Result<Box<Config>, String>),
+    Config(Box<Config>),
+    Pool(Pool),
+}
+
+impl PostgresStoreBuilder {
+    pub(crate) fn new() -> Self {
+        PostgresStoreBuilder {
+            source: Source::Missing,
+            table_name: DEFAULT_TABLE.to_owned(),
+            auto_create_table: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
+        }
+    }
+
+    /// Connects with a URL or key-value string, as
+    /// [`tokio_postgres::Config`] parses it:
+    /// `postgres://user:password@host:5432/db?application_name=app`.
+    ///
+    /// Connections are plain TCP (or Unix sockets); for TLS, build a pool
+    /// with your TLS connector and use [`pool`](Self::pool).
+    pub fn url(mut self, url: &str) -> Self {
+        self.source = Source::Url(
+            url.parse::<Config>()
+                .map(Box::new)
+                .map_err(|e| e.to_string()),
+        );
+        self
+    }
+
+    /// Connects with a driver configuration (plain TCP or Unix sockets).
+    pub fn config(mut self, config: Config) -> Self {
+        self.source = Source::Config(Box::new(config));
+        self
+    }
+
+    /// Uses an existing pool: its size, TLS connector and recycling are
+    /// yours, and [`max_connections`](Self::max_connections) and
+    /// [`connect_timeout`](Self::connect_timeout) do not change it.
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.source = Source::Pool(pool);
+        self
+    }
+
+    /// The lock table (default `verrou`): ASCII letters, digits and `_`, not
+    /// starting with a digit, at most 63 bytes; case is kept. It is found
+    /// through the connection's `search_path`.
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table_name = name.into();
+        self
+    }
+
+    /// Whether [`build`](Self::build) creates the table when it is missing
+    /// (default `true`). Turn it off when migrations own the schema; `build`
+    /// then fails with [`LockError::InvalidConfig`] naming the missing table.
+    pub fn auto_create_table(mut self, auto_create: bool) -> Self {
+        self.auto_create_table = auto_create;
+        self
+    }
+
+    /// The size of the pool the store opens (default 8). Each operation holds
+    /// a connection for one statement.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long opening a connection may take, TCP connect and login
+    /// together (default 5 s). A server that is down or unreachable becomes
+    /// a [`LockError::Store`] after at most this long instead of a hang.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one store operation may take, waiting for a pooled connection
+    /// included (default 10 s; `None`: unbounded). An operation that runs out
+    /// of time is a [`LockError::Store`] and its connection is closed, so a
+    /// dead network cannot hang a lock call forever.
+    pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Connects, makes sure the table exists (creating it if allowed), checks
+    /// that its columns fit the store's statements, and returns the store.
+    ///
+    /// # Errors
+    /// - [`LockError::InvalidConfig`]: an invalid table name or URL, no
+    ///   connection source, a zero pool size, or a missing table with
+    ///   `auto_create_table(false)`.
+    /// - [`LockError::Store`]: the server could not be reached in time,
+    ///   refused the login, or the table does not have the expected columns.
+    pub async fn build(self) -> Result<PostgresStore, LockError> {
+        let table = TableName::new(&self.table_name)?;
+        let pool = match self.source {
+            Source::Missing => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    "no connection given: call url(), config() or pool()",
+                ));
+            }
+            Source::Url(Err(reason)) => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    format!("invalid connection URL: {reason}"),
+                ));
+            }
+            Source::Url(Ok(config)) | Source::Config(config) => {
+                own_pool(*config, self.max_connections, self.connect_timeout)?
+            }
+            Source::Pool(pool) => pool,
+        };
+        // A user's pool may have no timeouts of its own; bound the first
+        // connection here so that `build` never hangs on a dead server.
+        let client = within(Some(self.connect_timeout), pool.get())
+            .await
+            .ok_or_else(|| {
+                LockError::store(
+                    STORE,
+                    TimedOut {
+                        after: self.connect_timeout,
+                    },
+                )
+            })?
+            .map_err(pool_error)?;
+        ensure_table(&client, &table, self.auto_create_table).await?;
+        let sql = Statements::new(&table);
+        // Preparing every statement now turns a table with the wrong shape
+        // into an error at startup rather than at the first lock.
+        for statement in [
+            &sql.acquire,
+            &sql.release,
+            &sql.force_release,
+            &sql.exists,
+            &sql.extend,
+        ] {
+            client.prepare_cached(statement).await.map_err(|e| {
+                LockError::store(
+                    STORE,
+                    SchemaMismatch {
+                        table: table.quoted(),
+                        source: e,
+                    },
+                )
+            })?;
+        }
+        drop(client);
+        Ok(PostgresStore::new(pool, table, sql, self.operation_timeout))
+    }
+}
+
+/// Our own pool: plain TCP, bounded connect, fast recycling.
+fn own_pool(mut config: Config, max: usize, connect_timeout: Duration) -> Result<Pool, LockError> {
+    if max == 0 {
+        return Err(LockError::invalid_config(
+            STORE,
+            "max_connections must be at least 1",
+        ));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(connect_timeout);
+    }
+    // `Fast` recycling only checks that the connection is not closed: no
+    // extra round trip per operation. A connection that broke during a
+    // statement is dropped by the store itself, not returned.
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max)
+        .runtime(Runtime::Tokio1)
+        // The driver's connect timeout covers the TCP connect only; this
+        // covers a server that accepts the socket but never answers.
+        .create_timeout(Some(connect_timeout))
+        .build()
+        .map_err(|e| LockError::invalid_config(STORE, format!("cannot build the pool: {e}")))
+}
+
+/// The table exists but a statement does not fit it.
+#[derive(Debug)]
+struct SchemaMismatch {
+    table: String,
+    source: tokio_postgres::Error,
+}
+
+impl fmt::Display for SchemaMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "table {} does not have the columns verrou expects (see the schema in the verrou-postgres README)",
+            self.table
+        )
+    }
+}
+
+impl std::error::Error for SchemaMismatch {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::Missing => "missing",
+            Source::Url(Ok(_)) | Source::Config(_) => "config",
+            Source::Url(Err(_)) => "invalid URL",
+            Source::Pool(_) => "pool",
+        };
+        // The driver's `Config` hides its password in `Debug`, but the
+        // builder shows no connection detail at all.
+        f.debug_struct("PostgresStoreBuilder")
+            .field("source", &source)
+            .field("table_name", &self.table_name)
+            .field("auto_create_table", &self.auto_create_table)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,63 @@
+//! Turning driver failures into [`LockError::Store`], and deciding which ones
+//! leave a connection that must not go back to the pool.
+
+use std::fmt;
+use std::time::Duration;
+
+use deadpool_postgres::PoolError;
+use verrou_core::LockError;
+
+/// The store name carried by every error of this crate.
+pub(crate) const STORE: &str = "postgres";
+
+/// A driver error as [`LockError::Store`].
+pub(crate) fn store_error(error: tokio_postgres::Error) -> LockError {
+    LockError::store(STORE, error)
+}
+
+/// A pool checkout failure (the server is down, refused us, or every
+/// connection stayed busy) as [`LockError::Store`].
+pub(crate) fn pool_error(error: PoolError) -> LockError {
+    LockError::store(STORE, error)
+}
+
+/// Whether the connection that produced `error` may be reused.
+///
+/// An ordinary statement error (severity `ERROR`: a missing table, a
+/// cancelled statement) leaves the session healthy. Anything else — the
+/// server ending the session (`FATAL`, as `pg_terminate_backend` and restarts
+/// do), a closed socket, a protocol or I/O failure — means the connection is
+/// dead or in an unknown state. The pool only notices a closed connection once
+/// its background task has seen the socket close, so we drop such connections
+/// ourselves: the next call then always gets a fresh one.
+pub(crate) fn connection_is_reusable(error: &tokio_postgres::Error) -> bool {
+    !error.is_closed()
+        && error
+            .as_db_error()
+            .is_some_and(|db| db.severity() == "ERROR")
+}
+
+/// A store call that did not finish within the configured operation timeout.
+#[derive(Debug)]
+pub(crate) struct TimedOut {
+    pub(crate) after: Duration,
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "operation timed out after {:?}", self.after)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Bounds `future` by `limit` (`None`: unbounded); `None` when time ran out.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    match limit {
+        None => Some(future.await),
+        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+    }
+}

@@ -1,0 +1,183 @@
+//! The lock table: its name, its definition, and creating it safely when many
+//! processes start at once.
+
+use std::fmt;
+
+use tokio_postgres::error::SqlState;
+use verrou_core::LockError;
+
+use crate::error::{STORE, store_error};
+
+/// The table name used when none is configured.
+pub(crate) const DEFAULT_TABLE: &str = "verrou";
+
+/// A table name that is a plain SQL identifier, so that quoting it is enough
+/// to splice it into a statement (keys and owners are always bound
+/// parameters; the table name is the only text that cannot be one).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TableName(String);
+
+impl TableName {
+    /// Accepts `[A-Za-z_][A-Za-z0-9_]{0,62}`: 63 bytes is PostgreSQL's
+    /// identifier limit, beyond which it would silently truncate the name.
+    pub(crate) fn new(name: &str) -> Result<Self, LockError> {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.len() <= 63;
+        if valid {
+            Ok(TableName(name.to_owned()))
+        } else {
+            Err(LockError::invalid_config(
+                STORE,
+                format!(
+                    "table name {name:?} is not a plain SQL identifier \
+                     (ASCII letters, digits and `_`, not starting with a digit, at most 63 bytes)"
+                ),
+            ))
+        }
+    }
+
+    /// The name as given (case kept).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as an SQL identifier. Quoted so that the case is kept and
+    /// reserved words work; validation already ruled out `"`.
+    pub(crate) fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Debug for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// The table definition (also printed in the README as a migration).
+///
+/// - `key` uses the `"C"` collation: byte-wise comparison, so keys differing
+///   only in case, accents or trailing spaces stay distinct, whatever the
+///   database's default collation.
+/// - A row stays after release (`owner` NULL) so that `fencing_token` keeps
+///   growing for that key.
+/// - `expires_at` NULL with an owner means the lock never expires.
+pub(crate) fn create_table_sql(table: &TableName) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n    \
+             key           text COLLATE \"C\" PRIMARY KEY,\n    \
+             owner         text,\n    \
+             expires_at    timestamptz,\n    \
+             fencing_token bigint NOT NULL\n\
+         )",
+        table.quoted()
+    )
+}
+
+/// Makes sure the table exists: creates it when allowed, otherwise says
+/// clearly that it is missing.
+pub(crate) async fn ensure_table(
+    client: &tokio_postgres::Client,
+    table: &TableName,
+    auto_create: bool,
+) -> Result<(), LockError> {
+    // Looking first means a role without CREATE rights on the schema works
+    // once the table exists (`CREATE TABLE IF NOT EXISTS` checks the right
+    // before it checks for the table).
+    if table_exists(client, table).await? {
+        return Ok(());
+    }
+    if !auto_create {
+        return Err(LockError::invalid_config(
+            STORE,
+            format!(
+                "table {} does not exist and auto_create_table is off; \
+                 create it with the migration in the verrou-postgres README",
+                table.quoted()
+            ),
+        ));
+    }
+    // Concurrent `CREATE TABLE IF NOT EXISTS` on an empty database can fail
+    // with a unique violation on `pg_type`: both sessions pass the existence
+    // check before either commits. A transaction-scoped advisory lock makes
+    // the creators take turns. The statements run as one simple query, which
+    // PostgreSQL executes as one implicit transaction: the advisory lock is
+    // released at its end, and a failure rolls back without leaving the
+    // session inside an aborted transaction.
+    let batch = format!(
+        "SELECT pg_advisory_xact_lock(hashtext('verrou-postgres create table'), hashtext('{name}'));\n{create}",
+        // A validated identifier has no quote, so it is a safe literal.
+        name = table.as_str(),
+        create = create_table_sql(table),
+    );
+    match client.batch_execute(&batch).await {
+        Ok(()) => Ok(()),
+        // Someone creating the table without our advisory lock (a migration
+        // tool, another version) won the race: the table is there.
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+async fn table_exists(
+    client: &tokio_postgres::Client,
+    table: &TableName,
+) -> Result<bool, LockError> {
+    // `to_regclass` resolves the name through `search_path`, exactly as the
+    // store's statements will, and returns NULL instead of failing.
+    let row = client
+        .query_one(
+            "SELECT to_regclass($1::text) IS NOT NULL",
+            &[&table.quoted()],
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_identifiers_are_accepted() {
+        for name in ["verrou", "Locks_2", "_x", &"a".repeat(63)] {
+            assert_eq!(TableName::new(name).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn anything_else_is_invalid_config() {
+        for name in [
+            "",
+            "1abc",
+            "verrou; DROP TABLE x",
+            "\"quoted\"",
+            "a b",
+            "schema.table",
+            "é",
+            "a-b",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(TableName::new(name), Err(LockError::InvalidConfig { .. })),
+                "{name:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_name_is_quoted() {
+        let sql = create_table_sql(&TableName::new("Locks").unwrap());
+        assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS \"Locks\" ("));
+    }
+}

@@ -1,0 +1,96 @@
+//! The five statements, one per store operation, and the TTL parameter they
+//! share.
+//!
+//! Each operation is a single statement, so PostgreSQL applies it atomically
+//! with the row lock it takes: under READ COMMITTED a concurrent writer of the
+//! same key waits for the first to commit, then re-checks the `WHERE` against
+//! the row as it is now. Expiry is always compared with `clock_timestamp()`,
+//! the server's clock at the moment the row is examined (not `now()`, which is
+//! when the transaction began, possibly before a wait on a row lock).
+
+use std::time::Duration;
+
+use crate::schema::TableName;
+
+/// The SQL text of every operation, with the table name spliced in once.
+#[derive(Debug, Clone)]
+pub(crate) struct Statements {
+    /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). Returns the new
+    /// fencing token, or no row when a live lock is in the way.
+    pub(crate) acquire: String,
+    /// `$1` key, `$2` owner. One row when released.
+    pub(crate) release: String,
+    /// `$1` key. Returns nothing worth reading.
+    pub(crate) force_release: String,
+    /// `$1` key. One boolean.
+    pub(crate) exists: String,
+    /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). One row when extended.
+    pub(crate) extend: String,
+}
+
+/// A live lock: held by someone and not expired by the server's clock.
+const LIVE: &str = "owner IS NOT NULL AND (expires_at IS NULL OR expires_at > clock_timestamp())";
+
+impl Statements {
+    pub(crate) fn new(table: &TableName) -> Self {
+        let t = table.quoted();
+        Statements {
+            // The row is kept after release, so the token keeps counting up
+            // from where it was; a brand new key starts at 1. The conflict
+            // branch only fires when the row is free or expired, which is
+            // exactly "take it"; otherwise RETURNING yields no row: Held.
+            acquire: format!(
+                "INSERT INTO {t} AS l (key, owner, expires_at, fencing_token) \
+                 VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 millisecond', 1) \
+                 ON CONFLICT (key) DO UPDATE \
+                 SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
+                     fencing_token = l.fencing_token + 1 \
+                 WHERE l.owner IS NULL OR l.expires_at <= clock_timestamp() \
+                 RETURNING l.fencing_token"
+            ),
+            release: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = NULL \
+                 WHERE key = $1 AND owner = $2 AND {LIVE} RETURNING 1"
+            ),
+            force_release: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = NULL \
+                 WHERE key = $1 AND owner IS NOT NULL RETURNING 1"
+            ),
+            exists: format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {LIVE})"),
+            extend: format!(
+                "UPDATE {t} SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \
+                 WHERE key = $1 AND owner = $2 AND {LIVE} RETURNING 1"
+            ),
+        }
+    }
+}
+
+/// TTLs beyond this many milliseconds (about 10,000 years) are stored as
+/// "never expires": the sum would overflow PostgreSQL's timestamp range, and
+/// no such lock will see its expiry anyway.
+const FOREVER_MS: u128 = 10_000 * 366 * 24 * 3600 * 1000;
+
+/// The `$3` parameter: whole milliseconds, rounded up so that a short but
+/// non-zero TTL never becomes an already expired lock.
+pub(crate) fn ttl_millis(ttl: Option<Duration>) -> Option<i64> {
+    let millis = ttl?.as_micros().div_ceil(1000);
+    if millis > FOREVER_MS {
+        None
+    } else {
+        i64::try_from(millis).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_rounded_up_to_whole_milliseconds() {
+        assert_eq!(ttl_millis(None), None);
+        assert_eq!(ttl_millis(Some(Duration::from_micros(1))), Some(1));
+        assert_eq!(ttl_millis(Some(Duration::from_millis(1500))), Some(1500));
+        assert_eq!(ttl_millis(Some(Duration::from_micros(1500))), Some(2));
+        assert_eq!(ttl_millis(Some(Duration::MAX)), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! `PostgresStore`: the lock store on a pool of PostgreSQL connections.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+
+use crate::builder::PostgresStoreBuilder;
+use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
+use crate::in_flight::InFlight;
+use crate::schema::TableName;
+use crate::statements::{Statements, ttl_millis};
+
+/// The longest key accepted, in bytes. Well below the ~2,700 bytes a B-tree
+/// index entry may hold, so every accepted key can be indexed.
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
+
+/// A lock store in a PostgreSQL table, one row per key.
+///
+/// Every operation is one SQL statement, expiry is judged by the server's
+/// clock, and acquisitions return fencing tokens. Clones share the pool.
+/// Build one with [`PostgresStore::builder`] or [`PostgresStore::from_pool`].
+///
+/// ```rust,no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), verrou_core::LockError> {
+/// let store = verrou_postgres::PostgresStore::builder()
+///     .url("postgres://postgres@127.0.0.1:5432/test")
+///     .build()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    table: TableName,
+    sql: Statements,
+    operation_timeout: Option<Duration>,
+    in_flight: Arc<InFlight>,
+}
+
+impl PostgresStore {
+    /// Starts configuring a store that opens its own connections (give it
+    /// [`url`](PostgresStoreBuilder::url) or
+    /// [`config`](PostgresStoreBuilder::config)).
+    pub fn builder() -> PostgresStoreBuilder {
+        PostgresStoreBuilder::new()
+    }
+
+    /// Starts configuring a store on a pool you already have (one built with
+    /// a TLS connector, for example). The other options of the builder still
+    /// apply; finish with [`build`](PostgresStoreBuilder::build).
+    ///
+    /// ```rust,no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use verrou_postgres::deadpool_postgres::{Manager, Pool};
+    /// use verrou_postgres::tokio_postgres::{Config, NoTls};
+    ///
+    /// let config: Config = "postgres://postgres@127.0.0.1/test".parse()?;
+    /// let pool = Pool::builder(Manager::new(config, NoTls)).max_size(4).build()?;
+    /// let store = verrou_postgres::PostgresStore::from_pool(pool)
+    ///     .table_name("app_locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_pool(pool: Pool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::new().pool(pool)
+    }
+
+    pub(crate) fn new(
+        pool: Pool,
+        table: TableName,
+        sql: Statements,
+        operation_timeout: Option<Duration>,
+    ) -> Self {
+        PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                table,
+                sql,
+                operation_timeout,
+                in_flight: Arc::default(),
+            }),
+        }
+    }
+
+    /// The pool the store runs on.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The name of the lock table.
+    pub fn table_name(&self) -> &str {
+        self.inner.table.as_str()
+    }
+
+    /// Runs one statement on a pooled connection, bounded by the operation
+    /// timeout.
+    ///
+    /// A connection that failed in a way that may have broken it (or that
+    /// timed out mid-statement, perhaps on a dead network) is taken out of
+    /// the pool instead of being returned, so the next call opens a fresh one.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, LockError> {
+        let started = Instant::now();
+        let limit = self.inner.operation_timeout;
+        let timed_out = || {
+            LockError::store(
+                STORE,
+                TimedOut {
+                    after: limit.unwrap_or_default(),
+                },
+            )
+        };
+        let client = within(limit, self.inner.pool.get())
+            .await
+            .ok_or_else(timed_out)?
+            .map_err(pool_error)?;
+        let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
+        let outcome = within(left, async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        })
+        .await;
+        match outcome {
+            Some(Ok(rows)) => Ok(rows),
+            Some(Err(error)) => {
+                if !connection_is_reusable(&error) {
+                    discard(client);
+                }
+                Err(store_error(error))
+            }
+            None => {
+                discard(client);
+                Err(timed_out())
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The acquire statement itself.
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        let ttl = ttl_millis(ttl);
+        let rows = self
+            .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(Acquisition::Held);
+        };
+        let token: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(Acquisition::Acquired {
+            // Tokens start at 1 and only grow, so they are never negative.
+            fencing_token: Some(token.unsigned_abs()),
+        })
+    }
+}
+
+/// Drops a connection for good instead of returning it to the pool.
+fn discard(client: Object) {
+    drop(Object::take(client));
+}
+
+#[async_trait]
+impl LockStore for PostgresStore {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<Acquisition, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        // Runs in its own task so that dropping this future cannot leave the
+        // statement in flight behind a release; see `in_flight`.
+        let ticket = self.inner.in_flight.begin(key).await;
+        let store = self.clone();
+        let (key, owner) = (key.to_owned(), owner.to_owned());
+        tokio::spawn(async move {
+            let acquired = store.acquire(&key, &owner, ttl).await;
+            drop(ticket);
+            acquired
+        })
+        .await
+        .map_err(|e| LockError::store(STORE, e))?
+    }
+
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        self.inner.in_flight.settle(key).await;
+        let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
+        if rows.is_empty() {
+            return Err(LockError::not_owned(key));
+        }
+        Ok(())
+    }
+
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        self.query(&self.inner.sql.force_release, &[&key]).await?;
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let rows = self.query(&self.inner.sql.exists, &[&key]).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| LockError::store(STORE, "EXISTS returned no row"))?;
+        row.try_get(0).map_err(store_error)
+    }
+
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        let ttl = ttl_millis(ttl);
+        let rows = self
+            .query(&self.inner.sql.extend, &[&key, &owner, &ttl])
+            .await?;
+        if rows.is_empty() {
+            return Err(LockError::not_owned(key));
+        }
+        Ok(())
+    }
+
+    fn max_key_bytes(&self) -> usize {
+        MAX_KEY_BYTES
+    }
+
+    fn name(&self) -> &'static str {
+        STORE
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the table and pool sizes: the pool's configuration can hold a
+        // password.
+        let status = self.inner.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("table", &self.inner.table)
+            .field("connections", &status.size)
+            .field("max_connections", &status.max_size)
+            .field("operation_timeout", &self.inner.operation_timeout)
+            .finish()
+    }
+}
