@@ -4,6 +4,7 @@
 //! leaves a running service alone, so it is safe to call on a developer's
 //! machine where the services already run.
 
+mod dynamodb;
 mod system;
 
 use crate::process::port_open;
@@ -17,7 +18,12 @@ pub struct Service {
 }
 
 fn all() -> Vec<Service> {
-    vec![system::postgres(), system::mariadb(), system::redis()]
+    vec![
+        system::postgres(),
+        system::mariadb(),
+        system::redis(),
+        dynamodb::dynamodb(),
+    ]
 }
 
 fn selected(names: &[&str]) -> Result<Vec<Service>, String> {

@@ -1,0 +1,158 @@
+//! A DynamoDB emulator on 127.0.0.1:8000, installed from a registry into
+//! `target/services/` the first time and started in the background.
+//!
+//! The default is dynalite (npm): it installs in seconds and node is on every
+//! CI machine. `VERROU_DYNAMODB_EMULATOR=moto` picks moto's server (PyPI)
+//! instead, on the same port: slower to install, closer to DynamoDB in its
+//! corners (TTL API, more validation), useful to cross-check the store.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::Service;
+use crate::process::{run, wait_for_port};
+
+pub const PORT: u16 = 8000;
+const DYNALITE: &str = "dynalite@4.0.0";
+const MOTO: &str = "moto[server]==5.2.5";
+const WAIT: Duration = Duration::from_secs(60);
+
+pub fn dynamodb() -> Service {
+    Service {
+        name: "dynamodb",
+        port: PORT,
+        start,
+        stop,
+    }
+}
+
+enum Emulator {
+    Dynalite,
+    Moto,
+}
+
+impl Emulator {
+    fn chosen() -> Result<Self, String> {
+        match std::env::var("VERROU_DYNAMODB_EMULATOR").as_deref() {
+            Err(_) | Ok("" | "dynalite") => Ok(Emulator::Dynalite),
+            Ok("moto") => Ok(Emulator::Moto),
+            Ok(other) => Err(format!(
+                "VERROU_DYNAMODB_EMULATOR={other}: expected `dynalite` or `moto`"
+            )),
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        services_dir().join(match self {
+            Emulator::Dynalite => "dynalite",
+            Emulator::Moto => "moto",
+        })
+    }
+
+    /// Installs into `dir` unless a previous run did.
+    fn install(&self, dir: &Path) -> Result<(), String> {
+        let dir_str = dir.to_str().ok_or("non-UTF-8 workspace path")?;
+        match self {
+            Emulator::Dynalite => {
+                if !dir.join("node_modules/dynalite/cli.js").exists() {
+                    run(
+                        "npm",
+                        &[
+                            "install",
+                            "--prefix",
+                            dir_str,
+                            "--no-audit",
+                            "--no-fund",
+                            DYNALITE,
+                        ],
+                    )?;
+                }
+            }
+            Emulator::Moto => {
+                if !dir.join("bin/moto_server").exists() {
+                    run("python3", &["-m", "venv", dir_str])?;
+                    let pip = dir.join("bin/pip");
+                    run(
+                        pip.to_str().ok_or("non-UTF-8 path")?,
+                        &["install", "--quiet", MOTO],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&self, dir: &Path) -> Command {
+        let port = PORT.to_string();
+        match self {
+            Emulator::Dynalite => {
+                let mut command = Command::new("node");
+                // Table state changes are instant: the default 500 ms in
+                // CREATING makes concurrent first builds wait for nothing.
+                command.arg(dir.join("node_modules/dynalite/cli.js")).args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                    "--createTableMs",
+                    "0",
+                    "--deleteTableMs",
+                    "0",
+                    "--updateTableMs",
+                    "0",
+                ]);
+                command
+            }
+            Emulator::Moto => {
+                let mut command = Command::new(dir.join("bin/moto_server"));
+                command.args(["-H", "127.0.0.1", "-p", &port]);
+                command
+            }
+        }
+    }
+}
+
+fn services_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/services")
+}
+
+/// Which emulator xtask started, and its pid, for `down`.
+fn pid_file() -> PathBuf {
+    services_dir().join("dynamodb.pid")
+}
+
+fn start() -> Result<(), String> {
+    let emulator = Emulator::chosen()?;
+    let dir = emulator.dir();
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    emulator.install(&dir)?;
+    let log_path = dir.join("emulator.log");
+    let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let err_log = log.try_clone().map_err(|e| e.to_string())?;
+    let child = emulator
+        .command(&dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        // Its own process group: a Ctrl-C in the terminal that ran xtask
+        // must not take the emulator down with it.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not start the emulator: {e}"))?;
+    fs::write(pid_file(), child.id().to_string()).map_err(|e| e.to_string())?;
+    wait_for_port("dynamodb", PORT, WAIT).map_err(|e| format!("{e} (log: {})", log_path.display()))
+}
+
+fn stop() -> Result<(), String> {
+    let Ok(pid) = fs::read_to_string(pid_file()) else {
+        eprintln!("dynamodb: not started by xtask, leaving it alone");
+        return Ok(());
+    };
+    let pid = pid.trim();
+    // Already gone is fine: the goal is "not running".
+    let _ = run("kill", &[pid]);
+    fs::remove_file(pid_file()).map_err(|e| e.to_string())
+}
