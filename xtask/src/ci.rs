@@ -6,7 +6,7 @@ use crate::process::run;
 /// after everything else (a restart mid-suite would fail unrelated tests).
 const SERIAL_MARK: &str = "server_restart";
 
-/// Format check, lints, then the README's test command.
+/// Format check, lints, the README's test command, then the bench smoke run.
 pub fn all() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"])?;
     run(
@@ -20,7 +20,8 @@ pub fn all() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    tests()
+    tests()?;
+    crate::bench::bench(&["--smoke"])
 }
 
 /// Every test: the parallel phase, the serial restart phase, then doctests.

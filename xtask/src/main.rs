@@ -1,9 +1,11 @@
 //! `cargo xtask <task>`: the workspace's chores. No dependencies, so it
 //! compiles in a second.
 
+mod bench;
 mod ci;
 mod process;
 mod services;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -12,7 +14,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   test                     every test (restart tests alone, last) and doctest
   services up [NAME...]    start local services (default: all) unless already running
   services down [NAME...]  stop the services xtask started itself
-  services list            show the services and whether they answer";
+  services list            show the services and whether they answer
+  bench [STORE...]         benchmarks vs the bare round trip and Node's Verrou
+                           (release; writes target/bench/report.md); options:
+                           --smoke, --rounds N, --secs S, --no-peer";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +28,8 @@ fn main() -> ExitCode {
         ["services", "up", names @ ..] => services::up(names),
         ["services", "down", names @ ..] => services::down(names),
         ["services", "list"] => services::list(),
+        ["torture", args @ ..] => torture::torture(args),
+        ["bench", args @ ..] => bench::bench(args),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

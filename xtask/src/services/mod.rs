@@ -5,6 +5,7 @@
 //! machine where the services already run.
 
 mod dynamodb;
+mod redis_cluster;
 mod system;
 
 use crate::process::port_open;
@@ -22,6 +23,7 @@ fn all() -> Vec<Service> {
         system::postgres(),
         system::mariadb(),
         system::redis(),
+        redis_cluster::service(),
         dynamodb::dynamodb(),
     ]
 }

@@ -1,0 +1,327 @@
+//! `verrou-bench`: verrou's stores against their bare round trip and against
+//! Node's Verrou, written as a markdown report. Run it with
+//! `cargo xtask bench [store...]` (release build, installs the Node peer) or
+//! `cargo xtask bench --smoke` (one short round, no peer: proves it runs).
+
+mod peer;
+mod report;
+mod sample;
+mod stats;
+mod stores;
+mod workloads;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use verrou_core::LockFactory;
+
+use crate::peer::Peer;
+use crate::sample::{Sample, Workload};
+use crate::workloads::Keys;
+
+const USAGE: &str =
+    "usage: verrou-bench [--smoke] [--rounds N] [--secs S] [--no-peer] [--out FILE] [STORE...]
+  STORE      one of the known stores (default: all); an unreachable store fails
+             when named, or when VERROU_REQUIRE_SERVICES=1, and is skipped otherwise
+  --smoke    one short round per workload, no peer, no warm-up
+  --rounds   rounds per workload (default 5); figures are medians over rounds
+  --secs     seconds per workload per round (default 1; contended runs twice as long)
+  --no-peer  skip Node's Verrou
+  --out      also write the markdown report to FILE";
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// One short round, no peer.
+    pub smoke: bool,
+    /// Rounds per workload.
+    pub rounds: usize,
+    /// Seconds per workload per round.
+    pub secs: f64,
+    /// Run Node's Verrou alongside.
+    pub peer: bool,
+    out: Option<PathBuf>,
+    stores: Vec<String>,
+}
+
+impl Settings {
+    fn parse(args: &[String]) -> Result<Settings, String> {
+        let mut settings = Settings {
+            smoke: false,
+            rounds: 5,
+            secs: 1.0,
+            peer: true,
+            out: None,
+            stores: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value"))
+                    .cloned()
+            };
+            match arg.as_str() {
+                "--smoke" => settings.smoke = true,
+                "--no-peer" => settings.peer = false,
+                "--rounds" => {
+                    settings.rounds = value("--rounds")?
+                        .parse()
+                        .map_err(|e| format!("--rounds: {e}"))?;
+                }
+                "--secs" => {
+                    settings.secs = value("--secs")?
+                        .parse()
+                        .map_err(|e| format!("--secs: {e}"))?;
+                }
+                "--out" => settings.out = Some(value("--out")?.into()),
+                "-h" | "--help" => return Err(String::new()),
+                flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+                store if stores::ALL.contains(&store) => settings.stores.push(store.to_owned()),
+                store => {
+                    return Err(format!(
+                        "unknown store `{store}` (known: {})",
+                        stores::ALL.join(", ")
+                    ));
+                }
+            }
+        }
+        if settings.smoke {
+            settings.rounds = 1;
+            settings.secs = 0.1;
+            settings.peer = false;
+        }
+        if settings.rounds == 0 || settings.secs.is_nan() || settings.secs <= 0.0 {
+            return Err("--rounds and --secs must be positive".into());
+        }
+        Ok(settings)
+    }
+
+    /// How long one round of `workload` runs.
+    pub fn secs_for(&self, workload: Workload) -> f64 {
+        match workload {
+            // Node's Verrou polls every 250 ms: it needs a longer round to
+            // hand the lock over a few times.
+            Workload::Contended => self.secs * 2.0,
+            _ => self.secs,
+        }
+    }
+}
+
+/// Everything measured on one store.
+#[derive(Debug, Default)]
+pub struct StoreRun {
+    /// The store's name.
+    pub name: String,
+    /// What its floor measures.
+    pub floor_label: &'static str,
+    /// Our samples, one per round (always `Some`: a failure of ours aborts
+    /// the run; the `Option` lets both sides share the report's helpers).
+    pub ours: BTreeMap<Workload, Vec<Option<Sample>>>,
+    /// The peer's samples, one per round, `None` where it had none.
+    pub peer: BTreeMap<Workload, Vec<Option<Sample>>>,
+    /// Why the peer is missing or failed, if it is or did.
+    pub peer_notes: Vec<String>,
+}
+
+/// Why a store was not run at all.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The store's name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match Settings::parse(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("verrou-bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verrou-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: &Settings) -> Result<(), String> {
+    let named = !settings.stores.is_empty();
+    let names: Vec<String> = if named {
+        settings.stores.clone()
+    } else {
+        stores::ALL.iter().map(|s| (*s).to_owned()).collect()
+    };
+    let must_run = named || std::env::var("VERROU_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let peer_dir = peer::default_dir();
+    let peer_versions = if settings.peer {
+        peer::versions(&peer_dir).map_err(|why| {
+            eprintln!("peer: skipped: {why}");
+            why
+        })
+    } else {
+        Err("not requested (--no-peer or --smoke)".to_owned())
+    };
+    let run_id = verrou_core::random_owner().map_err(|e| workloads::describe(&e))?[..8].to_owned();
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for name in &names {
+        let subject = match stores::open(name).await {
+            Ok(subject) => subject,
+            Err(reason) if must_run => return Err(format!("{name}: {reason}")),
+            Err(reason) => {
+                eprintln!("{name}: skipped: {reason}");
+                skipped.push(Skipped {
+                    name: name.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        let mut store_run = StoreRun {
+            name: name.clone(),
+            floor_label: subject.floor.label(),
+            ..StoreRun::default()
+        };
+        let mut peer = match &peer_versions {
+            Err(why) => {
+                store_run.peer_notes.push(format!("peer not run: {why}"));
+                None
+            }
+            Ok(_) if !stores::PEER.contains(&name.as_str()) => {
+                store_run.peer_notes.push(
+                    "Node's Verrou is not wired up for this store in bench/node/peer.mjs".into(),
+                );
+                None
+            }
+            Ok(_) => match Peer::start(&peer_dir, name).await {
+                Ok(peer) => Some(peer),
+                Err(why) => {
+                    eprintln!("{name}: peer skipped: {why}");
+                    store_run.peer_notes.push(format!("peer not run: {why}"));
+                    None
+                }
+            },
+        };
+        run_store(settings, &run_id, &subject, &mut peer, &mut store_run).await?;
+        runs.push(store_run);
+    }
+    let meta = report::Meta::collect(settings, peer_versions.ok());
+    let text = report::render(&meta, &runs, &skipped);
+    println!("{text}");
+    if let Some(out) = &settings.out {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("report written to {}", out.display());
+    }
+    Ok(())
+}
+
+/// A warm-up round (discarded), then the rounds, each workload alternating
+/// ours then the peer's so that drift of the machine hits both sides.
+async fn run_store(
+    settings: &Settings,
+    run_id: &str,
+    subject: &stores::Subject,
+    peer: &mut Option<Peer>,
+    out: &mut StoreRun,
+) -> Result<(), String> {
+    let factory = LockFactory::from_arc(subject.store.clone());
+    let warm_up = usize::from(!settings.smoke);
+    for round in 0..warm_up + settings.rounds {
+        let counted = round >= warm_up;
+        let keys = Keys::new(run_id, round);
+        for workload in Workload::ALL {
+            let secs = if counted {
+                settings.secs_for(workload)
+            } else {
+                settings.secs_for(workload).min(0.3)
+            };
+            let ours = match workload {
+                Workload::Floor => workloads::floor(subject.floor.clone(), secs).await,
+                Workload::Sequential => {
+                    workloads::sequential(factory.clone(), keys.clone(), secs).await
+                }
+                Workload::Concurrent => {
+                    workloads::concurrent(factory.clone(), keys.clone(), secs).await
+                }
+                Workload::Contended => {
+                    workloads::contended(factory.clone(), keys.clone(), secs).await
+                }
+            }
+            .map_err(|e| format!("{} {workload}: {e}", out.name))?;
+            let theirs = match peer.as_mut() {
+                Some(p) if workload != Workload::Floor && !peer_failed(out, workload) => {
+                    match p.run(workload, secs, round).await {
+                        Ok(sample) => Some(sample),
+                        Err(why) => {
+                            eprintln!("{} peer {workload}: {why}", out.name);
+                            out.peer_notes
+                                .push(format!("peer failed `{workload}`: {why}"));
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            if !counted {
+                continue;
+            }
+            progress(
+                &out.name,
+                round + 1 - warm_up,
+                settings.rounds,
+                workload,
+                &ours,
+                theirs.as_ref(),
+            );
+            out.ours.entry(workload).or_default().push(Some(ours));
+            out.peer.entry(workload).or_default().push(theirs);
+        }
+    }
+    Ok(())
+}
+
+/// A workload the peer failed once is not asked again (it would fail again
+/// and its numbers would be meaningless).
+fn peer_failed(run: &StoreRun, workload: Workload) -> bool {
+    let prefix = format!("peer failed `{workload}`");
+    run.peer_notes.iter().any(|n| n.starts_with(&prefix))
+}
+
+fn progress(
+    store: &str,
+    round: usize,
+    rounds: usize,
+    workload: Workload,
+    ours: &Sample,
+    theirs: Option<&Sample>,
+) {
+    let show = |s: &Sample| {
+        let mut text = format!("{:.0}/s", s.per_sec());
+        if let Some(p50) = s.p50_us {
+            text.push_str(&format!(" p50 {p50:.1}µs"));
+        }
+        text
+    };
+    let peer = theirs
+        .map(|s| format!("  | node: {}", show(s)))
+        .unwrap_or_default();
+    eprintln!(
+        "{store} round {round}/{rounds} {workload:<10}  verrou: {}{peer}",
+        show(ours)
+    );
+}

@@ -1,0 +1,253 @@
+//! The workloads, run through the public API exactly as a user would call it.
+//! `bench/node/peer.mjs` runs the same ones on Node's Verrou; keep the two in
+//! step.
+
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use verrou_core::{Backoff, LockError, LockFactory, RetryPolicy};
+
+use crate::sample::Sample;
+use crate::stats::percentile;
+use crate::stores::Floor;
+
+/// Tasks of the concurrent workload.
+pub const CONCURRENT_TASKS: usize = 64;
+/// Tasks of the contended workload.
+pub const CONTENDED_TASKS: usize = 16;
+/// How long a contended holder keeps the lock ("briefly": one timer tick).
+pub const HOLD: Duration = Duration::from_millis(1);
+/// TTL of every lock taken; long enough never to expire during a round.
+pub const TTL: Duration = Duration::from_secs(30);
+
+/// The retry policy of the contended workload. The default polls every
+/// 250 ms; here a waiter on a store without release announcements polls from
+/// 0.5–1 ms growing to at most 10 ms, and memory and Redis wake it at once
+/// (the delay is then only the fallback).
+pub fn contention_policy() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_delay(Duration::from_millis(1))
+        .with_backoff(Backoff::Exponential {
+            max_delay: Duration::from_millis(10),
+        })
+        .with_timeout(None)
+}
+
+/// Where one round's keys live: fresh for every run and round, so that no
+/// leftover of an earlier run (or a cancelled acquire) is ever in the way.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `bench:<run>:<round>:`.
+    pub fn new(run: &str, round: usize) -> Self {
+        Keys {
+            prefix: format!("bench:{run}:{round}"),
+        }
+    }
+
+    fn key(&self, workload: &str, task: usize, i: u64) -> String {
+        format!("{}:{workload}:{task}:{i}", self.prefix)
+    }
+}
+
+/// The store's bare round trip, back to back on one task; only the round
+/// trip is timed.
+pub async fn floor(floor: Arc<Floor>, secs: f64) -> Result<Sample, String> {
+    spawn(async move {
+        let mut latencies = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        while Instant::now() < deadline {
+            let t0 = Instant::now();
+            floor.round_trip().await.map_err(|e| describe(e.as_ref()))?;
+            latencies.push(t0.elapsed());
+        }
+        Ok(single_task_sample(latencies))
+    })
+    .await
+}
+
+/// Acquire + release on distinct keys, one task. Creating the lock handle
+/// (no I/O) is not timed; the acquire and the release are.
+pub async fn sequential(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
+    spawn(async move {
+        let mut latencies = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        let mut i = 0;
+        while Instant::now() < deadline {
+            let lock = factory
+                .create_lock(keys.key("seq", 0, i), TTL)
+                .map_err(|e| describe(&e))?;
+            i += 1;
+            let t0 = Instant::now();
+            lock.acquire().await.map_err(|e| describe(&e))?;
+            lock.release().await.map_err(|e| describe(&e))?;
+            latencies.push(t0.elapsed());
+        }
+        Ok(single_task_sample(latencies))
+    })
+    .await
+}
+
+/// Acquire + release on distinct keys from 64 tasks sharing the factory (so
+/// one client or pool); throughput over wall time, lock creation included.
+pub async fn concurrent(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|task| {
+            let factory = factory.clone();
+            let keys = keys.clone();
+            tokio::spawn(async move {
+                let mut ops = 0u64;
+                while Instant::now() < deadline {
+                    let lock = factory.create_lock(keys.key("conc", task, ops), TTL)?;
+                    lock.acquire().await?;
+                    lock.release().await?;
+                    ops += 1;
+                }
+                Ok::<u64, LockError>(ops)
+            })
+        })
+        .collect();
+    let mut ops = 0;
+    for task in tasks {
+        ops += task
+            .await
+            .map_err(|e| format!("task panicked: {e}"))?
+            .map_err(|e| describe(&e))?;
+    }
+    Ok(Sample {
+        ops,
+        secs: started.elapsed().as_secs_f64(),
+        p50_us: None,
+        p99_us: None,
+    })
+}
+
+/// Shared by the contended tasks.
+#[derive(Default)]
+struct Turns {
+    /// Acquisitions so far; a task that just released waits for it to move.
+    acquisitions: AtomicU64,
+    moved: Notify,
+    /// When the current holder called `release()`.
+    release_started: Mutex<Option<Instant>>,
+    handoffs: Mutex<Vec<Duration>>,
+}
+
+/// 16 tasks take turns on one key, holding it for [`HOLD`]. After its turn a
+/// task re-queues only once another task has taken the lock (or the round is
+/// over), so every acquisition after the first is a hand-off to a different
+/// task, as between independent workers. Hand-off latency: from the holder
+/// calling `release()` to the next holder's `acquire()` returning.
+pub async fn contended(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
+    let factory = factory.with_retry(contention_policy());
+    let key = keys.key("contended", 0, 0);
+    let turns = Arc::new(Turns::default());
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + Duration::from_secs_f64(secs));
+    let tasks: Vec<_> = (0..CONTENDED_TASKS)
+        .map(|_| {
+            let lock = factory.create_lock(key.clone(), TTL);
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                let lock = lock?;
+                loop {
+                    // Dropping an acquire at the deadline is safe: a save in
+                    // flight is followed by an owner-checked release.
+                    match tokio::time::timeout_at(deadline, lock.acquire()).await {
+                        Err(_) => return Ok(()),
+                        Ok(acquired) => acquired?,
+                    }
+                    let at = Instant::now();
+                    if at >= deadline.into_std() {
+                        lock.release().await?;
+                        return Ok(());
+                    }
+                    if let Some(released) = *lock_unpoisoned(&turns.release_started) {
+                        lock_unpoisoned(&turns.handoffs).push(at - released);
+                    }
+                    let seen = turns.acquisitions.fetch_add(1, Ordering::SeqCst) + 1;
+                    turns.moved.notify_waiters();
+                    tokio::time::sleep(HOLD).await;
+                    let moved = turns.moved.notified();
+                    tokio::pin!(moved);
+                    moved.as_mut().enable();
+                    *lock_unpoisoned(&turns.release_started) = Some(Instant::now());
+                    lock.release().await?;
+                    while turns.acquisitions.load(Ordering::SeqCst) == seen {
+                        tokio::select! {
+                            () = &mut moved => moved.set(turns.moved.notified()),
+                            () = tokio::time::sleep_until(deadline) => return Ok(()),
+                        }
+                        moved.as_mut().enable();
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .map_err(|e| format!("task panicked: {e}"))?
+            .map_err(|e: LockError| describe(&e))?;
+    }
+    let mut handoffs = std::mem::take(&mut *lock_unpoisoned(&turns.handoffs));
+    handoffs.sort_unstable();
+    Ok(Sample {
+        ops: turns.acquisitions.load(Ordering::SeqCst),
+        secs: (deadline.into_std() - started).as_secs_f64(),
+        p50_us: micros(percentile(&handoffs, 0.5)),
+        p99_us: micros(percentile(&handoffs, 0.99)),
+    })
+}
+
+/// Throughput of a single task is 1 / mean latency: the summed operation
+/// times, not the wall time, so that untimed set-up does not count.
+fn single_task_sample(mut latencies: Vec<Duration>) -> Sample {
+    let secs = latencies.iter().sum::<Duration>().as_secs_f64();
+    latencies.sort_unstable();
+    Sample {
+        ops: latencies.len() as u64,
+        secs,
+        p50_us: micros(percentile(&latencies, 0.5)),
+        p99_us: micros(percentile(&latencies, 0.99)),
+    }
+}
+
+fn micros(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1e6)
+}
+
+/// Runs a single-task workload on a runtime worker, like the tasks of the
+/// concurrent workloads (the main thread only drives the run).
+async fn spawn<F>(work: F) -> Result<Sample, String>
+where
+    F: Future<Output = Result<Sample, String>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| format!("task panicked: {e}"))?
+}
+
+fn lock_unpoisoned<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data written in single assignments: a poisoned mutex is consistent.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An error with its chain of causes, on one line.
+pub fn describe(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,59 @@
+//! `cargo xtask bench [--smoke] [store...]`: builds and runs `verrou-bench`.
+//!
+//! The full run is a release build, installs Node's Verrou (the peer) with
+//! `npm install` into `bench/node`, and writes `target/bench/report.md`.
+//! `--smoke` (what `cargo xtask ci` runs) is one short round per workload on
+//! every store, without the peer, in the debug build: it only has to prove
+//! that every workload still runs, and the debug build reuses the artefacts
+//! the tests just built, where a release build would compile every driver
+//! again (minutes on two cores).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::process::run;
+
+/// Runs the benchmarks; `args` are passed on to `verrou-bench` (stores,
+/// `--smoke`, `--rounds N`, `--secs S`, `--no-peer`).
+pub fn bench(args: &[&str]) -> Result<(), String> {
+    let root = workspace_root();
+    let mut cargo = vec!["run", "--quiet", "-p", "verrou-bench"];
+    if !args.contains(&"--smoke") {
+        cargo.push("--release");
+        if !args.contains(&"--no-peer") {
+            install_peer(&root.join("bench/node"));
+        }
+    }
+    let report = root.join("target/bench/report.md");
+    let report = report.to_str().ok_or("the workspace path is not UTF-8")?;
+    cargo.push("--");
+    cargo.extend_from_slice(args);
+    if !args.contains(&"--smoke") {
+        cargo.extend_from_slice(&["--out", report]);
+    }
+    run("cargo", &cargo)
+}
+
+/// `npm install` in `bench/node`. A missing or failing Node only costs the
+/// peer columns, so it is reported and the bench goes on (it prints why the
+/// peer did not run).
+fn install_peer(dir: &Path) {
+    let Some(dir) = dir.to_str() else { return };
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("bench: `node` not found; the Node Verrou peer will be skipped");
+        return;
+    }
+    if let Err(e) = run(
+        "npm",
+        &["install", "--no-audit", "--no-fund", "--prefix", dir],
+    ) {
+        eprintln!("bench: {e}; the Node Verrou peer will be skipped");
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
