@@ -1,0 +1,138 @@
+//! The item layout the README documents, and fencing tokens that keep rising
+//! when DynamoDB's TTL sweeper deletes an item.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use verrou_core::{Acquisition, LockStore};
+use verrou_dynamodb::DynamoDbStore;
+use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
+
+async fn raw_item(store: &DynamoDbStore, key: &str) -> Option<HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table_name())
+        .key("key", AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+}
+
+fn attributes(item: &HashMap<String, AttributeValue>) -> Vec<&str> {
+    let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
+    item[name].as_n().unwrap().parse().unwrap()
+}
+
+fn token(acquisition: Acquisition) -> u64 {
+    match acquisition {
+        Acquisition::Acquired { fencing_token } => {
+            fencing_token.expect("dynamodb has fencing tokens")
+        }
+        Acquisition::Held => panic!("expected to acquire"),
+    }
+}
+
+#[tokio::test]
+async fn the_item_holds_owner_expiry_counter_and_sweep_time() {
+    let Some(store) = verrou_conformance::require_service("dynamodb", support::make_store().await)
+    else {
+        return;
+    };
+    let key = support::fresh_table("item-layout");
+    let token = token(
+        store
+            .save(&key, "owner-a", Some(Duration::from_secs(30)))
+            .await
+            .unwrap(),
+    );
+
+    let item = raw_item(&store, &key).await.unwrap();
+    assert_eq!(
+        attributes(&item),
+        [
+            "delete_after",
+            "expires_at_ms",
+            "fencing_token",
+            "key",
+            "owner"
+        ]
+    );
+    assert_eq!(item["owner"].as_s().unwrap(), "owner-a");
+    assert_eq!(number(&item, "fencing_token"), token);
+    let expires_at_ms = number(&item, "expires_at_ms");
+    // The sweeper runs on epoch seconds, at least an hour after the lease.
+    assert!(number(&item, "delete_after") >= expires_at_ms / 1000 + 3600);
+
+    // Released: the counter stays (tokens keep rising), the lease goes.
+    store.delete(&key, "owner-a").await.unwrap();
+    let item = raw_item(&store, &key).await.unwrap();
+    assert_eq!(attributes(&item), ["delete_after", "fencing_token", "key"]);
+
+    // Held forever: nothing the sweeper could act on.
+    store.save(&key, "owner-b", None).await.unwrap();
+    let item = raw_item(&store, &key).await.unwrap();
+    assert_eq!(attributes(&item), ["fencing_token", "key", "owner"]);
+    store.force_delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn force_release_of_a_never_locked_key_writes_nothing() {
+    let Some(store) = verrou_conformance::require_service("dynamodb", support::make_store().await)
+    else {
+        return;
+    };
+    let key = support::fresh_table("never-locked");
+    store.force_delete(&key).await.unwrap();
+    assert_eq!(raw_item(&store, &key).await, None);
+}
+
+#[tokio::test]
+async fn tokens_keep_rising_after_the_sweeper_deletes_the_item() {
+    let Some(store) = verrou_conformance::require_service("dynamodb", support::make_store().await)
+    else {
+        return;
+    };
+    let key = support::fresh_table("swept");
+    let mut last = 0;
+    for _ in 0..3 {
+        let next = token(
+            store
+                .save(&key, "a", Some(Duration::from_secs(30)))
+                .await
+                .unwrap(),
+        );
+        assert!(next > last, "{next} after {last}");
+        last = next;
+        store.delete(&key, "a").await.unwrap();
+    }
+    // What DynamoDB's TTL sweeper does to an item whose `delete_after` passed.
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table_name())
+        .key("key", AttributeValue::S(key.clone()))
+        .send()
+        .await
+        .unwrap();
+    // Let the client clock move on, as it does over the sweeper's grace hour.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let after = token(
+        store
+            .save(&key, "a", Some(Duration::from_secs(30)))
+            .await
+            .unwrap(),
+    );
+    assert!(after > last, "the counter restarted: {after} after {last}");
+    store.delete(&key, "a").await.unwrap();
+}
