@@ -1,0 +1,216 @@
+//! `MysqlStoreBuilder`: where the connections come from, the table, the
+//! limits.
+
+use std::fmt;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};
+use verrou_core::LockError;
+
+use crate::error::{STORE, store_error, within};
+use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
+use crate::statements::Statements;
+use crate::store::MysqlStore;
+
+const DEFAULT_MAX_CONNECTIONS: usize = 8;
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of a [`MysqlStore`]; get one from [`MysqlStore::builder`] or
+/// [`MysqlStore::from_pool`], finish with [`build`](Self::build).
+///
+/// | option | default |
+/// |---|---|
+/// | [`url`](Self::url) / [`opts`](Self::opts) / [`pool`](Self::pool) | required, one of them |
+/// | [`table_name`](Self::table_name) | `verrou` |
+/// | [`auto_create_table`](Self::auto_create_table) | `true` |
+/// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
+/// | [`connect_timeout`](Self::connect_timeout) | 5 s |
+/// | [`operation_timeout`](Self::operation_timeout) | 10 s |
+#[must_use = "call .build().await to get the store"]
+pub struct MysqlStoreBuilder {
+    source: Source,
+    table_name: String,
+    auto_create_table: bool,
+    max_connections: usize,
+    connect_timeout: Duration,
+    operation_timeout: Option<Duration>,
+}
+
+enum Source {
+    Missing,
+    /// Parsed when given, reported by `build` (the URL itself is not kept: it
+    /// may hold a password).
+    Url(Result<Opts, String>),
+    Opts(Box<Opts>),
+    Pool(Pool),
+}
+
+impl MysqlStoreBuilder {
+    pub(crate) fn new() -> Self {
+        MysqlStoreBuilder {
+            source: Source::Missing,
+            table_name: DEFAULT_TABLE.to_owned(),
+            auto_create_table: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
+        }
+    }
+
+    /// Connects with a URL as [`mysql_async::Opts::from_url`] parses it:
+    /// `mysql://user:password@host:3306/db`. The URL must name a database.
+    ///
+    /// The driver is built without TLS support; for TLS, build a
+    /// `mysql_async` with a TLS feature enabled, make a pool and use
+    /// [`pool`](Self::pool).
+    pub fn url(mut self, url: &str) -> Self {
+        self.source = Source::Url(Opts::from_url(url).map_err(|e| e.to_string()));
+        self
+    }
+
+    /// Connects with driver options.
+    pub fn opts(mut self, opts: impl Into<Opts>) -> Self {
+        self.source = Source::Opts(Box::new(opts.into()));
+        self
+    }
+
+    /// Uses an existing pool: its size, TLS, connection reset and found-rows
+    /// settings are yours (the statements do not depend on them), and
+    /// [`max_connections`](Self::max_connections) does not change it.
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.source = Source::Pool(pool);
+        self
+    }
+
+    /// The lock table (default `verrou`): ASCII letters, digits and `_`, not
+    /// starting with a digit, at most 63 bytes. It lives in the connection's
+    /// default database.
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table_name = name.into();
+        self
+    }
+
+    /// Whether [`build`](Self::build) creates the table when it is missing
+    /// (default `true`). Turn it off when migrations own the schema; `build`
+    /// then fails with [`LockError::InvalidConfig`] naming the missing table.
+    pub fn auto_create_table(mut self, auto_create: bool) -> Self {
+        self.auto_create_table = auto_create;
+        self
+    }
+
+    /// The size of the pool the store opens (default 8). Each operation holds
+    /// a connection for one statement.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long getting a connection may take: waiting for a free one in the
+    /// pool, or opening one, TCP connect and login together (default 5 s). A
+    /// server that is down or unreachable becomes a [`LockError::Store`]
+    /// after at most this long instead of a hang.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one store operation may take, getting its connection included
+    /// (default 10 s; `None`: unbounded). An operation that runs out of time
+    /// is a [`LockError::Store`] and its connection is closed rather than
+    /// reused, so a dead network or a long row-lock wait cannot hang a lock
+    /// call forever.
+    pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Connects, makes sure the table exists (creating it if allowed), checks
+    /// that its columns fit the store's statements, and returns the store.
+    ///
+    /// # Errors
+    /// - [`LockError::InvalidConfig`]: an invalid table name or URL, no
+    ///   connection source, a zero pool size, a URL without a database, a
+    ///   missing table with `auto_create_table(false)`, or a table whose
+    ///   columns do not match the schema.
+    /// - [`LockError::Store`]: the server could not be reached in time,
+    ///   refused the login, or failed.
+    pub async fn build(self) -> Result<MysqlStore, LockError> {
+        let table = TableName::new(&self.table_name)?;
+        let pool = match self.source {
+            Source::Missing => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    "no connection given: call url(), opts() or pool()",
+                ));
+            }
+            Source::Url(Err(reason)) => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    format!("invalid connection URL: {reason}"),
+                ));
+            }
+            Source::Url(Ok(opts)) => own_pool(opts, self.max_connections)?,
+            Source::Opts(opts) => own_pool(*opts, self.max_connections)?,
+            Source::Pool(pool) => pool,
+        };
+        let sql = Statements::new(&table);
+        within(Some(self.connect_timeout), "connecting", async {
+            let mut conn = pool.get_conn().await.map_err(store_error)?;
+            ensure_table(&mut conn, &table, self.auto_create_table).await?;
+            // Preparing every statement now turns a table the statements do
+            // not fit into an error at startup rather than at the first lock
+            // (and fills this connection's statement cache).
+            for statement in sql.all() {
+                conn.prep(statement).await.map_err(store_error)?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(MysqlStore::new(
+            pool,
+            table,
+            sql,
+            self.connect_timeout,
+            self.operation_timeout,
+        ))
+    }
+}
+
+/// Our own pool, sized by `max_connections`.
+fn own_pool(opts: Opts, max: usize) -> Result<Pool, LockError> {
+    let constraints = PoolConstraints::new(0, max)
+        .filter(|_| max > 0)
+        .ok_or_else(|| LockError::invalid_config(STORE, "max_connections must be at least 1"))?;
+    let pool_opts = opts
+        .pool_opts()
+        .clone()
+        .with_constraints(constraints)
+        // The store leaves no session state behind (no transactions, no
+        // variables), so the reset round trip on every return to the pool
+        // would buy nothing and would empty the prepared-statement cache.
+        .with_reset_connection(false);
+    Ok(Pool::new(OptsBuilder::from_opts(opts).pool_opts(pool_opts)))
+}
+
+impl fmt::Debug for MysqlStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::Missing => "missing",
+            Source::Url(Ok(_)) | Source::Opts(_) => "opts",
+            Source::Url(Err(_)) => "invalid URL",
+            Source::Pool(_) => "pool",
+        };
+        // No connection detail at all: the driver's `Debug` of its options
+        // prints the password.
+        f.debug_struct("MysqlStoreBuilder")
+            .field("source", &source)
+            .field("table_name", &self.table_name)
+            .field("auto_create_table", &self.auto_create_table)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}

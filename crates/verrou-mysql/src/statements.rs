@@ -1,0 +1,143 @@
+//! The five statements, one per store operation, each atomic on its own.
+//!
+//! # Reading the results
+//!
+//! The statements report through the OK packet rather than a result set, so
+//! each operation is a single round trip on a prepared statement:
+//!
+//! - `acquire` is an upsert. `LAST_INSERT_ID(expr)` sets the "last insert id"
+//!   the server reports for *this* statement on *this* connection, so it is
+//!   atomic with the upsert and no other client can change it: the new token
+//!   when the row was inserted or taken over, 0 when the lock was held.
+//!   Affected-row counts are not used because their meaning depends on the
+//!   client's `CLIENT_FOUND_ROWS` flag, which a user's pool may set either way.
+//! - `release` and `force_release` always change a row they match
+//!   (`expires_at` becomes 0 from NULL or a time in the future), so one
+//!   affected row means "released" under either flag.
+//! - `extend` may write the expiry the row already has (the same TTL twice in
+//!   one millisecond, or "never" twice), which counts as zero changed rows
+//!   without `CLIENT_FOUND_ROWS`; it reports a match through
+//!   `LAST_INSERT_ID(fencing_token)` instead, which is at least 1.
+
+use std::time::Duration;
+
+use crate::schema::TableName;
+
+/// The server's clock in milliseconds since the Unix epoch, independent of the
+/// session time zone.
+///
+/// `UNIX_TIMESTAMP(NOW(3))` would convert the local time back through the
+/// session time zone, which is ambiguous for the hour repeated when daylight
+/// saving time ends. `UNIX_TIMESTAMP()` without an argument is the epoch
+/// directly; the milliseconds come from `NOW(6)`, whose fraction is the same in
+/// every time zone. Both read the statement's start time, so they agree with
+/// each other and every mention of `NOW_MS` in one statement is the same
+/// instant.
+const NOW_MS: &str = "(UNIX_TIMESTAMP() * 1000 + MICROSECOND(NOW(6)) DIV 1000)";
+
+/// TTLs are stored as milliseconds added to the server's clock in a signed
+/// 64-bit column; anything longer than this (about 146 million years) is
+/// treated as "never expires" instead of overflowing.
+const MAX_TTL_MILLIS: u128 = 1 << 62;
+
+/// The SQL text of every operation, for one table.
+#[derive(Debug, Clone)]
+pub(crate) struct Statements {
+    /// Parameters: key, owner, ttl, owner, ttl. Reports the token as last
+    /// insert id, 0 when held.
+    pub(crate) acquire: String,
+    /// Parameters: key, owner. One affected row when released.
+    pub(crate) release: String,
+    /// Parameters: key.
+    pub(crate) force_release: String,
+    /// Parameters: key. One row when held.
+    pub(crate) exists: String,
+    /// Parameters: ttl, key, owner. A non-zero last insert id when extended.
+    pub(crate) extend: String,
+}
+
+impl Statements {
+    pub(crate) fn new(table: &TableName) -> Self {
+        let t = table.quoted();
+        // In `ON DUPLICATE KEY UPDATE` (as in `UPDATE`), each assignment sees
+        // the columns already assigned before it, unless the server runs with
+        // MariaDB's SIMULTANEOUS_ASSIGNMENT mode. Every condition below reads
+        // only `expires_at`, which is assigned last, so all three see the row
+        // as it was and agree, in either mode.
+        let free = format!("expires_at <= {NOW_MS}");
+        let live = format!("(expires_at IS NULL OR expires_at > {NOW_MS})");
+        Statements {
+            acquire: format!(
+                "INSERT INTO {t} (lock_key, owner, expires_at, fencing_token) \
+                 VALUES (?, ?, {NOW_MS} + ?, LAST_INSERT_ID(1)) \
+                 ON DUPLICATE KEY UPDATE \
+                 fencing_token = IF({free}, LAST_INSERT_ID(fencing_token + 1), \
+                                    fencing_token + LAST_INSERT_ID(0)), \
+                 owner = IF({free}, ?, owner), \
+                 expires_at = IF({free}, {NOW_MS} + ?, expires_at)"
+            ),
+            release: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = 0 \
+                 WHERE lock_key = ? AND owner = ? AND {live}"
+            ),
+            force_release: format!(
+                "UPDATE {t} SET owner = NULL, expires_at = 0 WHERE lock_key = ?"
+            ),
+            exists: format!("SELECT 1 FROM {t} WHERE lock_key = ? AND {live}"),
+            extend: format!(
+                "UPDATE {t} SET fencing_token = LAST_INSERT_ID(fencing_token), \
+                 expires_at = {NOW_MS} + ? \
+                 WHERE lock_key = ? AND owner = ? AND {live}"
+            ),
+        }
+    }
+
+    /// Every statement, to prepare them all when the store is built.
+    pub(crate) fn all(&self) -> [&str; 5] {
+        [
+            &self.acquire,
+            &self.release,
+            &self.force_release,
+            &self.exists,
+            &self.extend,
+        ]
+    }
+}
+
+/// A TTL as the milliseconds to add to the server's clock; `None` (SQL NULL,
+/// and `now + NULL` is NULL) for "never expires".
+///
+/// Rounded up, so that a sub-millisecond TTL still gives the holder its
+/// instant rather than expiring on arrival.
+pub(crate) fn ttl_millis(ttl: Option<Duration>) -> Option<i64> {
+    let ttl = ttl?;
+    let millis = ttl.as_nanos().div_ceil(1_000_000);
+    if millis > MAX_TTL_MILLIS {
+        None
+    } else {
+        i64::try_from(millis).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_and_saturate_to_never() {
+        assert_eq!(ttl_millis(None), None);
+        assert_eq!(ttl_millis(Some(Duration::from_millis(1500))), Some(1500));
+        assert_eq!(ttl_millis(Some(Duration::from_micros(1))), Some(1));
+        assert_eq!(ttl_millis(Some(Duration::ZERO)), Some(0));
+        assert_eq!(ttl_millis(Some(Duration::MAX)), None);
+    }
+
+    #[test]
+    fn expires_at_is_assigned_last_in_the_upsert() {
+        let sql = Statements::new(&TableName::new("t").unwrap()).acquire;
+        let update = sql.split("ON DUPLICATE KEY UPDATE").nth(1).unwrap();
+        let at = |column: &str| update.find(&format!(" {column} = IF(")).unwrap();
+        assert!(at("fencing_token") < at("owner"));
+        assert!(at("owner") < at("expires_at"));
+    }
+}
