@@ -17,7 +17,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   services list            show the services and whether they answer
   bench [STORE...]         benchmarks vs the bare round trip and Node's Verrou
                            (release; writes target/bench/report.md); options:
-                           --smoke, --rounds N, --secs S, --no-peer";
+                           --smoke, --rounds N, --secs S, --no-peer
+  torture [STORE...] [--ops N] [--short]
+                           lock workers under kill -9, SIGSTOP and lost
+                           connections (writes target/torture/report.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

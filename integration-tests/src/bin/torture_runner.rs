@@ -1,0 +1,101 @@
+//! `torture_runner [store...] [--ops N] [--short]`: runs the torture against
+//! each store, writes `target/torture/report.md`, exits non-zero on any
+//! violation. Usually started by `cargo xtask torture`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use verrou_integration_tests::torture::report::render;
+use verrou_integration_tests::torture::runner::{RunOptions, run_store, write_file};
+use verrou_integration_tests::torture::stores::ALL;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("torture_runner: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<bool, String> {
+    let mut stores = Vec::new();
+    let mut short = false;
+    let mut ops = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--short" => short = true,
+            "--ops" => {
+                let n = args.next().ok_or("--ops needs a number")?;
+                ops = Some(n.parse::<u64>().map_err(|e| format!("--ops {n}: {e}"))?);
+            }
+            name if !name.starts_with('-') => stores.push(name.to_owned()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if stores.is_empty() {
+        stores = ALL.iter().map(|s| (*s).to_owned()).collect();
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin_dir = exe.parent().ok_or("no executable directory")?;
+    // target/<profile>/torture_runner → target/torture
+    let out = bin_dir
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("torture");
+    let opts = RunOptions {
+        ops: ops.unwrap_or(if short { 3_000 } else { 100_000 }),
+        short,
+        out: out.clone(),
+        worker_exe: bin_dir.join("torture_worker"),
+    };
+    let mut runs = Vec::new();
+    for store in &stores {
+        eprintln!(
+            "torture: {store}: {} lock operations{}",
+            opts.ops,
+            if short { " (short)" } else { "" }
+        );
+        let run = run_store(store, &opts);
+        eprintln!(
+            "torture: {store}: {} ops in {:.1} s, {} violations{}",
+            run.findings.ops,
+            run.elapsed.as_secs_f64(),
+            run.findings.violation_total(),
+            run.failure
+                .as_deref()
+                .map(|f| format!(", FAILED: {f}"))
+                .unwrap_or_default()
+        );
+        runs.push(run);
+    }
+    let report = render(&runs, short, &machine());
+    let name = if short {
+        "report-short.md"
+    } else {
+        "report-full.md"
+    };
+    write_file(&out.join(name), &report).map_err(|e| e.to_string())?;
+    write_file(&out.join("report.md"), &report).map_err(|e| e.to_string())?;
+    println!("{report}");
+    eprintln!(
+        "torture: report written to {}",
+        out.join("report.md").display()
+    );
+    Ok(runs.iter().all(|r| r.passed()))
+}
+
+/// Date, CPU count and kernel, for the report.
+fn machine() -> String {
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("Run {date} on {cpus} CPU cores, Linux {}.", kernel.trim())
+}

@@ -1,0 +1,388 @@
+//! Reads the histories of a run and decides whether the locks held.
+//!
+//! Every worker on this machine reads the same wall clock as the store, so the
+//! times in the histories can be compared with each other and with the TTL:
+//!
+//! - A hold *certainly* lasted, in the store, from `got` (the acquire returned)
+//!   until the earlier of `rel_start` (the release was sent) and
+//!   `sent + TTL` (the server granted it after `sent`, so its lease cannot end
+//!   before `sent + TTL`). Two such intervals on one key that intersect are a
+//!   **violation**: the store granted a lease that was still live.
+//! - A critical section is `got..rel_start` (or until the worker was killed).
+//!   Two that intersect without a violation are **explained**: the earlier
+//!   holder was paused past its lease, and the fenced resource must then have
+//!   refused its late accesses (checked from the resource's own order).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::history::{Access, Event, Fault, Op, Release};
+use super::resource::{ACCOUNTS, Record, START_BALANCE};
+
+/// Slack for timestamps stored in whole milliseconds by the stores.
+pub const TOLERANCE_US: u64 = 5_000;
+
+/// One hold of a lock, finished or cut short by a kill.
+#[derive(Debug, Clone)]
+struct Hold {
+    w: u32,
+    key: String,
+    sent: u64,
+    got: u64,
+    tok: Option<u64>,
+    /// End of the critical section.
+    cs_end: u64,
+    /// End of the interval in which the lease was certainly live.
+    lease_end: u64,
+    op: Option<Op>,
+}
+
+/// Everything the report says about one store's run.
+#[derive(Debug, Default, Clone)]
+pub struct Findings {
+    /// Completed lock operations.
+    pub ops: u64,
+    /// Holds whose worker was killed before releasing.
+    pub killed_holds: u64,
+    /// Holds cut short without a recorded kill (the worker died on its own).
+    pub unexplained_unfinished: u64,
+    /// Acquire attempts that failed with a store error.
+    pub acquire_errors: u64,
+    /// Releases that failed with a store error.
+    pub release_errors: u64,
+    /// Releases answered `NotOwned` (the lease had run out).
+    pub releases_not_owned: u64,
+    /// Faults by kind.
+    pub faults: BTreeMap<String, u64>,
+    /// Critical sections that overlapped another one.
+    pub overlaps: u64,
+    /// Of those, explained by an expired lease.
+    pub overlaps_explained: u64,
+    /// Reads refused by the fenced resource.
+    pub reads_rejected: u64,
+    /// Writes refused by the fenced resource.
+    pub writes_rejected: u64,
+    /// Late writes (after the lease ran out) that the resource accepted because
+    /// nobody newer had touched it yet.
+    pub late_writes_accepted_harmless: u64,
+    /// After each kill -9 of a holder: how long after the killed hold's
+    /// acquire the next holder got the key (ms), the smallest.
+    pub min_takeover_after_kill_ms: Option<u64>,
+    /// Violations, each with a line of explanation (first few kept).
+    pub violations: Vec<String>,
+    /// Violation counts by rule.
+    pub violation_counts: BTreeMap<&'static str, u64>,
+    /// Money: the sum of all balances minus what it should be.
+    pub money_lost: i64,
+    /// Writes the resource applied minus accepted writes in the histories
+    /// (positive only up to the number of killed holds).
+    pub unlogged_writes: i64,
+}
+
+impl Findings {
+    /// The number of violations of any rule.
+    pub fn violation_total(&self) -> u64 {
+        self.violation_counts.values().sum()
+    }
+
+    fn violate(&mut self, rule: &'static str, detail: String) {
+        *self.violation_counts.entry(rule).or_default() += 1;
+        if self.violations.len() < 20 {
+            self.violations.push(format!("{rule}: {detail}"));
+        }
+    }
+}
+
+/// Checks one run: the workers' events, the faults injected, the final
+/// resource records, the TTL in microseconds.
+pub fn check(
+    events: Vec<Event>,
+    faults: &[Fault],
+    records: &HashMap<String, Record>,
+    ttl_us: u64,
+) -> Findings {
+    let mut f = Findings::default();
+    for fault in faults {
+        *f.faults.entry(fault.kind.clone()).or_default() += 1;
+    }
+    let kill_time: HashMap<u32, u64> = faults
+        .iter()
+        .filter(|x| x.kind == "kill9")
+        .filter_map(|x| x.w.map(|w| (w, x.at)))
+        .collect();
+    let holds = collect_holds(events, &kill_time, ttl_us, &mut f);
+
+    let mut by_key: BTreeMap<&str, Vec<&Hold>> = BTreeMap::new();
+    for hold in &holds {
+        by_key.entry(hold.key.as_str()).or_default().push(hold);
+    }
+    for (key, mut holds) in by_key {
+        holds.sort_by_key(|h| h.got);
+        check_grants(key, &holds, &mut f);
+        check_tokens(key, &holds, &mut f);
+        check_resource_order(key, &holds, &mut f);
+        takeovers(&holds, &mut f);
+    }
+    check_ops(&holds, ttl_us, &mut f);
+    check_bank(&holds, records, &mut f);
+    f
+}
+
+fn collect_holds(
+    events: Vec<Event>,
+    kill_time: &HashMap<u32, u64>,
+    ttl_us: u64,
+    f: &mut Findings,
+) -> Vec<Hold> {
+    let mut open: HashMap<(u32, u64), Hold> = HashMap::new();
+    let mut holds = Vec::new();
+    for event in events {
+        match event {
+            Event::AcquireError { .. } => f.acquire_errors += 1,
+            Event::Acquired {
+                w,
+                n,
+                key,
+                sent,
+                got,
+                tok,
+            } => {
+                let lease_end = (sent + ttl_us).saturating_sub(TOLERANCE_US);
+                open.insert(
+                    (w, n),
+                    Hold {
+                        w,
+                        key,
+                        sent,
+                        got,
+                        tok,
+                        cs_end: u64::MAX,
+                        lease_end,
+                        op: None,
+                    },
+                );
+            }
+            Event::Op(op) => {
+                let Some(mut hold) = open.remove(&(op.w, op.n)) else {
+                    continue;
+                };
+                f.ops += 1;
+                match op.rel {
+                    Release::Error => f.release_errors += 1,
+                    Release::NotOwned => f.releases_not_owned += 1,
+                    Release::Abandoned => f.killed_holds += 1,
+                    Release::Ok => {}
+                }
+                hold.cs_end = op.rel_start;
+                if op.rel != Release::Abandoned {
+                    hold.lease_end = hold.lease_end.min(op.rel_start);
+                }
+                hold.op = Some(op);
+                holds.push(hold);
+            }
+        }
+    }
+    for (_, mut hold) in open {
+        f.killed_holds += 1;
+        match kill_time.get(&hold.w) {
+            Some(&at) => hold.cs_end = at,
+            None => {
+                f.unexplained_unfinished += 1;
+                hold.cs_end = hold.sent + ttl_us;
+            }
+        }
+        holds.push(hold);
+    }
+    holds
+}
+
+/// Sweeps holds sorted by `got`: a hold whose certain lease is still running
+/// when the next one is granted is a double grant; overlapping critical
+/// sections are counted either way.
+fn check_grants(key: &str, holds: &[&Hold], f: &mut Findings) {
+    let mut active: Vec<&Hold> = Vec::new();
+    for b in holds {
+        active.retain(|a| a.cs_end > b.got || a.lease_end > b.got);
+        for a in &active {
+            let double_grant = a.lease_end > b.got;
+            let cs_overlap = a.cs_end > b.got;
+            if cs_overlap {
+                f.overlaps += 1;
+                if !double_grant {
+                    f.overlaps_explained += 1;
+                }
+            }
+            if double_grant {
+                f.violate(
+                    "lease granted while another was live",
+                    format!(
+                        "key {key}: worker {} got it at {} (token {:?}) while worker {} held it since {} (token {:?}), lease certainly live until {}",
+                        b.w, b.got, b.tok, a.w, a.got, a.tok, a.lease_end
+                    ),
+                );
+            }
+        }
+        active.push(b);
+    }
+}
+
+/// A hold granted after another was granted (its request was sent after the
+/// other's acquire returned) must carry a larger token.
+fn check_tokens(key: &str, holds: &[&Hold], f: &mut Findings) {
+    let mut by_sent: Vec<&Hold> = holds.to_vec();
+    by_sent.sort_by_key(|h| h.sent);
+    let mut i = 0;
+    let mut max_before: Option<(u64, u32)> = None;
+    for b in by_sent {
+        while i < holds.len() && holds[i].got < b.sent {
+            if let Some(t) = holds[i].tok
+                && max_before.is_none_or(|(m, _)| t > m)
+            {
+                max_before = Some((t, holds[i].w));
+            }
+            i += 1;
+        }
+        if let (Some(t), Some((m, w))) = (b.tok, max_before)
+            && t <= m
+        {
+            f.violate(
+                "fencing token did not increase",
+                format!(
+                    "key {key}: worker {} got token {t} at {} after worker {w} had been granted token {m}",
+                    b.w, b.got
+                ),
+            );
+        }
+    }
+}
+
+/// In the resource's own order, the tokens of accepted accesses never go
+/// down: no holder touched it after a newer holder had.
+fn check_resource_order(key: &str, holds: &[&Hold], f: &mut Findings) {
+    let mut accesses: Vec<(u64, u64, u32)> = Vec::new();
+    for hold in holds {
+        let (Some(op), Some(tok)) = (&hold.op, hold.tok) else {
+            continue;
+        };
+        if op.read == Access::Accepted {
+            accesses.push((op.read_seq, tok, op.w));
+        }
+        if op.write == Access::Accepted {
+            accesses.push((op.write_seq, tok, op.w));
+        }
+    }
+    accesses.sort_unstable();
+    let mut highest = 0;
+    for pair in accesses.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            f.violate(
+                "resource applied two accesses at once",
+                format!("key {key}: sequence {}", pair[0].0),
+            );
+        }
+    }
+    for (seq, tok, w) in accesses {
+        if tok < highest {
+            f.violate(
+                "stale access accepted",
+                format!(
+                    "key {key}: worker {w} with token {tok} at sequence {seq} after token {highest}"
+                ),
+            );
+        }
+        highest = highest.max(tok);
+    }
+}
+
+fn takeovers(holds: &[&Hold], f: &mut Findings) {
+    for (i, killed) in holds.iter().enumerate() {
+        if killed
+            .op
+            .as_ref()
+            .is_some_and(|op| op.rel != Release::Abandoned)
+        {
+            continue;
+        }
+        if let Some(next) = holds[i + 1..].iter().find(|h| h.got > killed.got) {
+            let gap = (next.got - killed.sent) / 1000;
+            f.min_takeover_after_kill_ms =
+                Some(f.min_takeover_after_kill_ms.map_or(gap, |m| m.min(gap)));
+        }
+    }
+}
+
+fn check_ops(holds: &[Hold], ttl_us: u64, f: &mut Findings) {
+    for hold in holds {
+        let Some(op) = &hold.op else { continue };
+        if op.read == Access::Rejected {
+            f.reads_rejected += 1;
+        }
+        if op.write == Access::Rejected {
+            f.writes_rejected += 1;
+        }
+        let late = op.write_end > hold.sent + ttl_us;
+        if late && op.write == Access::Accepted {
+            f.late_writes_accepted_harmless += 1;
+        }
+        let rejected = op.read == Access::Rejected || op.write == Access::Rejected;
+        if rejected && op.rel == Release::Ok {
+            f.violate(
+                "holder with a live lease was fenced off",
+                format!(
+                    "key {}: worker {} token {:?} was refused by the resource yet its release succeeded",
+                    hold.key, op.w, op.tok
+                ),
+            );
+        }
+        if op.rel == Release::Ok && op.rel_start > hold.got + ttl_us + TOLERANCE_US {
+            f.violate(
+                "expired lease released as if live",
+                format!(
+                    "key {}: worker {} released {} ms after its acquire returned (TTL {} ms)",
+                    hold.key,
+                    op.w,
+                    (op.rel_start - hold.got) / 1000,
+                    ttl_us / 1000
+                ),
+            );
+        }
+        if op.rel == Release::NotOwned && op.rel_end + TOLERANCE_US < hold.sent + ttl_us {
+            f.violate(
+                "lease lost before its TTL",
+                format!(
+                    "key {}: worker {} was told NotOwned {} ms after sending its acquire (TTL {} ms)",
+                    hold.key,
+                    op.w,
+                    (op.rel_end - hold.sent) / 1000,
+                    ttl_us / 1000
+                ),
+            );
+        }
+    }
+}
+
+fn check_bank(holds: &[Hold], records: &HashMap<String, Record>, f: &mut Findings) {
+    let expected = START_BALANCE * ACCOUNTS as i64 * records.len() as i64;
+    let total: i64 = records.values().flat_map(|r| r.accounts).sum();
+    f.money_lost = expected - total;
+    if f.money_lost != 0 {
+        f.violate(
+            "money not conserved",
+            format!("total {total}, expected {expected}"),
+        );
+    }
+    let logged = holds
+        .iter()
+        .filter(|h| h.op.as_ref().is_some_and(|op| op.write == Access::Accepted))
+        .count() as i64;
+    let applied: i64 = records.values().map(|r| r.writes as i64).sum();
+    f.unlogged_writes = applied - logged;
+    if f.unlogged_writes < 0 || f.unlogged_writes > f.killed_holds as i64 {
+        f.violate(
+            "resource writes do not match the histories",
+            format!(
+                "resource applied {applied} writes, histories accepted {logged}, killed holds {}",
+                f.killed_holds
+            ),
+        );
+    }
+}

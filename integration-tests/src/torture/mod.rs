@@ -1,0 +1,12 @@
+//! The torture run (`cargo xtask torture`): worker processes fight over a few
+//! locks while the runner kills them, stops them past their TTL and cuts their
+//! store connections; a checker then proves from the histories that no two
+//! holders ever acted at once and that fencing tokens stopped every late one.
+
+pub mod checker;
+pub mod history;
+pub mod report;
+pub mod resource;
+pub mod runner;
+pub mod stores;
+pub mod worker;
