@@ -2,19 +2,30 @@
 //! round trip that one acquire + release must make twice at least.
 //!
 //! Stores connect to the local services (`cargo xtask services up`) with the
-//! same defaults as the tests. The floor uses the store's own client or pool,
-//! so it pays for exactly the same connection path.
+//! same defaults and environment variables as their tests. The floor runs on
+//! the store's own client or pool, so it pays for the same connection path
+//! (pool checkout, prepared statement, HTTP client) as a lock operation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use verrou_core::{BoxError, LockStore};
+use verrou_dynamodb::DynamoDbStore;
+use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 use verrou_memory::MemoryStore;
+use verrou_postgres::PostgresStore;
+use verrou_redis::RedisStore;
+use verrou_redis::fred::interfaces::ClientLike;
 
 /// Every store the bench can run, in report order.
-pub const ALL: &[&str] = &["memory"];
+pub const ALL: &[&str] = &["memory", "redis", "postgres", "dynamodb"];
 
 /// Stores for which `bench/node/peer.mjs` wires up a Node Verrou driver.
 pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql"];
+
+/// Connections of the SQL stores' pools; `bench/node/peer.mjs` gives knex
+/// the same number so that the 64 concurrent tasks queue on equal pools.
+pub const POOL: usize = 16;
 
 /// A store under test.
 pub struct Subject {
@@ -28,6 +39,14 @@ pub struct Subject {
 pub enum Floor {
     /// Memory has no server: an uncontended `tokio::sync::Mutex` lock + unlock.
     Memory(tokio::sync::Mutex<()>),
+    /// `PING` on the store's connection.
+    Redis(RedisStore),
+    /// `SELECT 1`, prepared (cached) on a connection of the store's pool, as
+    /// the store runs its own statements.
+    Postgres(PostgresStore),
+    /// A strongly consistent `GetItem` on the lock table (the store's reads
+    /// are strongly consistent too).
+    DynamoDb(DynamoDbStore),
 }
 
 impl Floor {
@@ -35,17 +54,36 @@ impl Floor {
     pub fn label(&self) -> &'static str {
         match self {
             Floor::Memory(_) => "tokio::sync::Mutex lock+unlock",
+            Floor::Redis(_) => "Redis PING",
+            Floor::Postgres(_) => "Postgres SELECT 1",
+            Floor::DynamoDb(_) => "DynamoDB GetItem",
         }
     }
 
     /// One bare round trip.
     pub async fn round_trip(&self) -> Result<(), BoxError> {
         match self {
-            Floor::Memory(mutex) => {
-                drop(mutex.lock().await);
-                Ok(())
+            Floor::Memory(mutex) => drop(mutex.lock().await),
+            Floor::Redis(store) => {
+                let _: String = store.client().ping(None).await?;
+            }
+            Floor::Postgres(store) => {
+                let client = store.pool().get().await?;
+                let statement = client.prepare_cached("SELECT 1").await?;
+                client.query_one(&statement, &[]).await?;
+            }
+            Floor::DynamoDb(store) => {
+                store
+                    .client()
+                    .get_item()
+                    .table_name(store.table_name())
+                    .key("key", AttributeValue::S("bench:floor".into()))
+                    .consistent_read(true)
+                    .send()
+                    .await?;
             }
         }
+        Ok(())
     }
 }
 
@@ -54,14 +92,68 @@ impl Floor {
 /// # Errors
 /// An unknown name, or the service cannot be reached.
 pub async fn open(name: &str) -> Result<Subject, String> {
-    match name {
-        "memory" => Ok(Subject {
-            store: Arc::new(MemoryStore::new()),
-            floor: Arc::new(Floor::Memory(tokio::sync::Mutex::new(()))),
-        }),
-        other => Err(format!(
-            "unknown store `{other}` (known: {})",
-            ALL.join(", ")
-        )),
-    }
+    let describe = |e: verrou_core::LockError| crate::workloads::describe(&e);
+    let (store, floor): (Arc<dyn LockStore>, Floor) = match name {
+        "memory" => (
+            Arc::new(MemoryStore::new()),
+            Floor::Memory(tokio::sync::Mutex::new(())),
+        ),
+        "redis" => {
+            let store = RedisStore::builder()
+                .url(env_or("VERROU_REDIS_URL", "redis://127.0.0.1:6379"))
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .await
+                .map_err(describe)?;
+            (Arc::new(store.clone()), Floor::Redis(store))
+        }
+        "postgres" => {
+            let store = PostgresStore::builder()
+                .url(&env_or(
+                    "VERROU_POSTGRES_URL",
+                    "postgres://postgres@127.0.0.1:5432/test",
+                ))
+                .max_connections(POOL)
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .await
+                .map_err(describe)?;
+            (Arc::new(store.clone()), Floor::Postgres(store))
+        }
+        "dynamodb" => {
+            let store = DynamoDbStore::builder()
+                .endpoint(env_or("VERROU_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"))
+                .region("us-east-1")
+                .credentials("verrou-bench", "verrou-bench-secret")
+                .connect_timeout(Duration::from_secs(1))
+                .build()
+                .await
+                .map_err(describe)?;
+            (Arc::new(store.clone()), Floor::DynamoDb(store))
+        }
+        other => {
+            return Err(format!(
+                "unknown store `{other}` (known: {})",
+                ALL.join(", ")
+            ));
+        }
+    };
+    let floor = Arc::new(floor);
+    // One round trip now, so that a store whose server is down is reported
+    // here, not as a failed workload.
+    floor.round_trip().await.map_err(|e| {
+        format!(
+            "{}: {}",
+            floor.label(),
+            crate::workloads::describe(e.as_ref())
+        )
+    })?;
+    Ok(Subject { store, floor })
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
