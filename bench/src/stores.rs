@@ -13,12 +13,15 @@ use verrou_core::{BoxError, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 use verrou_memory::MemoryStore;
+use verrou_mysql::MysqlStore;
+use verrou_mysql::mysql_async::Value;
+use verrou_mysql::mysql_async::prelude::Queryable;
 use verrou_postgres::PostgresStore;
 use verrou_redis::RedisStore;
 use verrou_redis::fred::interfaces::ClientLike;
 
 /// Every store the bench can run, in report order.
-pub const ALL: &[&str] = &["memory", "redis", "postgres", "dynamodb"];
+pub const ALL: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
 
 /// Stores for which `bench/node/peer.mjs` wires up a Node Verrou driver.
 pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql"];
@@ -44,6 +47,9 @@ pub enum Floor {
     /// `SELECT 1`, prepared (cached) on a connection of the store's pool, as
     /// the store runs its own statements.
     Postgres(PostgresStore),
+    /// `SELECT 1` on a connection of the store's pool (mysql_async caches the
+    /// prepared statement per connection, as for the store's statements).
+    Mysql(MysqlStore),
     /// A strongly consistent `GetItem` on the lock table (the store's reads
     /// are strongly consistent too).
     DynamoDb(DynamoDbStore),
@@ -56,6 +62,7 @@ impl Floor {
             Floor::Memory(_) => "tokio::sync::Mutex lock+unlock",
             Floor::Redis(_) => "Redis PING",
             Floor::Postgres(_) => "Postgres SELECT 1",
+            Floor::Mysql(_) => "MariaDB SELECT 1",
             Floor::DynamoDb(_) => "DynamoDB GetItem",
         }
     }
@@ -71,6 +78,10 @@ impl Floor {
                 let client = store.pool().get().await?;
                 let statement = client.prepare_cached("SELECT 1").await?;
                 client.query_one(&statement, &[]).await?;
+            }
+            Floor::Mysql(store) => {
+                let mut conn = store.pool().get_conn().await?;
+                conn.exec_first::<Value, _, _>("SELECT 1", ()).await?;
             }
             Floor::DynamoDb(store) => {
                 store
@@ -119,6 +130,19 @@ pub async fn open(name: &str) -> Result<Subject, String> {
                 .await
                 .map_err(describe)?;
             (Arc::new(store.clone()), Floor::Postgres(store))
+        }
+        "mysql" => {
+            let store = MysqlStore::builder()
+                .url(&env_or(
+                    "VERROU_MYSQL_URL",
+                    "mysql://root@127.0.0.1:3306/test",
+                ))
+                .max_connections(POOL)
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .await
+                .map_err(describe)?;
+            (Arc::new(store.clone()), Floor::Mysql(store))
         }
         "dynamodb" => {
             let store = DynamoDbStore::builder()
