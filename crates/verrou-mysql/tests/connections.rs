@@ -1,0 +1,199 @@
+//! Losing connections and starting many stores at once. A call cut short by a
+//! killed connection is a `Store` error (never `Held` or `NotOwned`), and the
+//! next call works on the same store.
+
+mod common;
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use verrou_conformance::require_service;
+use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_mysql::{MysqlStore, mysql_async};
+
+use common::{admin, builder, drop_table, eventually, store_on, unique};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(60));
+
+/// Polls `probe` every 20 ms until it yields a value; panics after 10 s.
+async fn loop_until<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether the server still lists connection `id`.
+async fn connection_alive(admin: &mut mysql_async::Conn, id: u64) -> bool {
+    let found: Option<u64> = admin
+        .exec_first(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?",
+            (id,),
+        )
+        .await
+        .unwrap();
+    found.is_some()
+}
+
+#[tokio::test]
+async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works() {
+    let Some(mut admin) = require_service("mysql", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_kill");
+    let store = builder()
+        .table_name(&table)
+        .max_connections(1)
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    assert!(matches!(
+        store.save(&key, "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+
+    // Hold the row as a long transaction would, so the next statement on it
+    // waits (the row lock wait is what we cut short).
+    let mut blocker = common::admin().await.unwrap();
+    blocker.query_drop("START TRANSACTION").await.unwrap();
+    let held: Option<u8> = blocker
+        .exec_first(
+            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
+            (&key,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, Some(1));
+
+    let pending = tokio::spawn({
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.delete(&key, "a").await }
+    });
+    let like = format!("UPDATE `{table}`%");
+    let victim = loop_until("the store's statement to wait on the row", || async {
+        let mut admin = common::admin().await.unwrap();
+        let id: Option<u64> = admin
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ?",
+                (&like,),
+            )
+            .await
+            .unwrap();
+        admin.disconnect().await.ok();
+        id
+    })
+    .await;
+    admin.query_drop(format!("KILL {victim}")).await.unwrap();
+
+    let result = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the killed call returns")
+        .unwrap();
+    match result {
+        Err(LockError::Store { store, .. }) => assert_eq!(store, "mysql"),
+        other => panic!("expected a Store error, got {other:?}"),
+    }
+    blocker.query_drop("ROLLBACK").await.unwrap();
+    blocker.disconnect().await.ok();
+
+    // The same store, no rebuild: the pool opened a fresh connection. The
+    // release never ran, so the lock is still "a"'s.
+    assert!(store.exists(&key).await.unwrap());
+    store.delete(&key, "a").await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+
+    admin.disconnect().await.ok();
+    drop_table(&table).await;
+}
+
+#[tokio::test]
+async fn idle_connections_killed_by_the_server_are_replaced() {
+    let Some(mut admin) = require_service("mysql", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_idle_kill");
+    let store = builder()
+        .table_name(&table)
+        .max_connections(1)
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    store.save(&key, "a", TTL).await.unwrap();
+
+    // With one connection in the pool, this is the one the store uses.
+    let id = u64::from(store.pool().get_conn().await.unwrap().id());
+    admin.query_drop(format!("KILL {id}")).await.unwrap();
+    eventually(
+        "the killed connection to be gone",
+        Duration::from_secs(10),
+        || async {
+            let mut admin = common::admin().await.unwrap();
+            let alive = connection_alive(&mut admin, id).await;
+            admin.disconnect().await.ok();
+            !alive
+        },
+    )
+    .await;
+
+    // The pool notices the closed socket before handing the connection out.
+    assert!(store.exists(&key).await.unwrap());
+    let now = u64::from(store.pool().get_conn().await.unwrap().id());
+    assert_ne!(now, id, "a new connection replaced the killed one");
+    store.delete(&key, "a").await.unwrap();
+
+    admin.disconnect().await.ok();
+    drop_table(&table).await;
+}
+
+#[tokio::test]
+async fn many_stores_created_at_once_on_a_fresh_table_all_work() {
+    let Some(conn) = require_service("mysql", admin().await) else {
+        return;
+    };
+    conn.disconnect().await.ok();
+    let table = unique("verrou_first_use");
+    let starting: Vec<_> = (0..8)
+        .map(|_| {
+            let table = table.clone();
+            tokio::spawn(async move { store_on(&table).await })
+        })
+        .collect();
+    let mut stores: Vec<MysqlStore> = Vec::new();
+    for store in starting {
+        stores.push(
+            store
+                .await
+                .unwrap()
+                .expect("every concurrent build succeeds"),
+        );
+    }
+    // They all share the one table: one lock, seen by all.
+    let key = unique("key");
+    assert!(matches!(
+        stores[0].save(&key, "first", TTL).await.unwrap(),
+        Acquisition::Acquired {
+            fencing_token: Some(1)
+        }
+    ));
+    for store in &stores[1..] {
+        assert_eq!(
+            store.save(&key, "other", TTL).await.unwrap(),
+            Acquisition::Held
+        );
+    }
+    drop_table(&table).await;
+}

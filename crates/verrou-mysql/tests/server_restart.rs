@@ -1,0 +1,123 @@
+//! A MariaDB restart under a live store. `cargo xtask ci` runs tests named
+//! `server_restart` alone, after the others, since they take the server away
+//! from everyone for a few seconds.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use verrou_conformance::{require_service, services_required};
+use verrou_core::{Acquisition, LockError, LockStore};
+
+use common::{admin, drop_table, store_on, unique};
+
+const DAEMON: &str = "/usr/sbin/mariadbd";
+const BOUND: Duration = Duration::from_secs(60);
+
+fn sh(script: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn daemon_running() -> bool {
+    sh(&format!("start-stop-daemon --status --exec {DAEMON}"))
+}
+
+/// Waits (bounded) until `done` holds.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < BOUND,
+            "timed out after {BOUND:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts the server again (a no-op if it runs) and waits until it takes
+/// connections. Called on every path after a shutdown, so a failing test
+/// does not leave the server down for everyone else.
+async fn start_server() {
+    wait_for("the old server process to exit", || !daemon_running()).await;
+    assert!(
+        sh(&format!(
+            "mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null; \
+             start-stop-daemon --start --oknodo --background --exec {DAEMON}"
+        )),
+        "start-stop-daemon failed"
+    );
+    let started = Instant::now();
+    loop {
+        if let Ok(conn) = admin().await {
+            conn.disconnect().await.ok();
+            return;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "the server did not come back within {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn store_recovers_after_server_restart() {
+    let table = unique("verrou_restart");
+    let Some(store) = require_service("mysql", store_on(&table).await) else {
+        return;
+    };
+    if !std::path::Path::new(DAEMON).exists() || !daemon_running() {
+        assert!(
+            !services_required(),
+            "this test restarts a local {DAEMON} and none is running"
+        );
+        eprintln!("SKIPPED: no local {DAEMON} to restart");
+        return;
+    }
+    let key = unique("key");
+    let first = match store
+        .save(&key, "a", Some(Duration::from_secs(600)))
+        .await
+        .unwrap()
+    {
+        Acquisition::Acquired { fencing_token } => fencing_token.unwrap(),
+        Acquisition::Held => panic!("a fresh key was held"),
+    };
+
+    let stopped = sh("mariadb-admin -uroot -h127.0.0.1 shutdown");
+    if stopped {
+        wait_for("the server to stop", || !daemon_running()).await;
+        // While the server is down, calls fail as Store errors, promptly.
+        let during = store.exists(&key).await;
+        start_server().await;
+        assert!(
+            matches!(during, Err(LockError::Store { store: "mysql", .. })),
+            "a call while the server is down: {during:?}"
+        );
+    } else {
+        start_server().await;
+        panic!("mariadb-admin shutdown failed");
+    }
+
+    // The same store, no rebuild. InnoDB kept the lock across the restart.
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the lock survived the restart"
+    );
+    assert_eq!(
+        store.save(&key, "b", None).await.unwrap(),
+        Acquisition::Held
+    );
+    store.delete(&key, "a").await.unwrap();
+    match store.save(&key, "b", None).await.unwrap() {
+        Acquisition::Acquired { fencing_token } => assert!(fencing_token.unwrap() > first),
+        Acquisition::Held => panic!("released key still held"),
+    }
+    store.force_delete(&key).await.unwrap();
+    drop_table(&table).await;
+}
