@@ -77,7 +77,7 @@ impl Drop for LockGuard {
         if self.armed {
             let inner = self.lock.inner.clone();
             let op = inner.op.clone().try_lock_owned().ok();
-            spawn_release(inner, op, "guard dropped");
+            spawn_release(inner, op, None, "guard dropped");
         }
     }
 }

@@ -99,11 +99,21 @@ impl LockInner {
     }
 }
 
+/// A `save` running in its own task, so that it completes even if the
+/// acquire that sent it is dropped.
+type SaveTask = tokio::task::JoinHandle<Result<Acquisition, LockError>>;
+
 /// Releases in the background, still holding the handle's operation lock so
 /// that no later acquire through this handle can slip in before it.
+///
+/// With `pending`, the release waits for that save's answer first: a release
+/// sent while the save is still travelling (on another pooled connection,
+/// say) could arrive before it and find nothing, and the save would then
+/// grant a lock nobody frees. A save that answered `Held` needs no release.
 pub(crate) fn spawn_release(
     inner: Arc<LockInner>,
     op: Option<OwnedMutexGuard<()>>,
+    pending: Option<SaveTask>,
     why: &'static str,
 ) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -115,6 +125,11 @@ pub(crate) fn spawn_release(
             Some(op) => op,
             None => inner.op.clone().lock_owned().await,
         };
+        if let Some(save) = pending {
+            if let Ok(Ok(Acquisition::Held)) = save.await {
+                return;
+            }
+        }
         match inner.release_locked().await {
             Ok(()) | Err(LockError::NotOwned { .. }) => {}
             Err(error) => {
@@ -124,21 +139,26 @@ pub(crate) fn spawn_release(
     });
 }
 
-/// Armed while a `save` is in flight: if the acquire is dropped or fails with
-/// an ambiguous error, the store may have granted the lock, so an
-/// owner-checked release is sent. It can only ever free our own lock.
+/// Tracks the `save` of an acquire in progress: if the acquire is dropped
+/// before it hears the answer, or the answer was an ambiguous error, the
+/// store may have granted the lock, so an owner-checked release is sent. It
+/// can only ever free our own lock.
 struct InFlight<'a> {
     inner: &'a Arc<LockInner>,
     op: Option<OwnedMutexGuard<()>>,
-    armed: bool,
+    /// A save whose answer the caller has not seen yet.
+    pending: Option<SaveTask>,
+    /// A save failed in a way that may have taken the lock.
+    ambiguous: bool,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.armed {
+        if self.pending.is_some() || self.ambiguous {
             spawn_release(
                 self.inner.clone(),
                 self.op.take(),
+                self.pending.take(),
                 "acquire was cancelled or failed",
             );
         }
@@ -254,7 +274,8 @@ impl Lock {
         let mut in_flight = InFlight {
             inner,
             op: Some(inner.op.clone().lock_owned().await),
-            armed: false,
+            pending: None,
+            ambiguous: false,
         };
         let mut attempts = 0u32;
         let mut watch = None;
@@ -313,12 +334,27 @@ impl Lock {
     async fn try_save(&self, in_flight: &mut InFlight<'_>) -> Result<bool, LockError> {
         let inner = &self.inner;
         let sent_at = SystemTime::now();
-        in_flight.armed = true;
-        let outcome = inner
-            .store
-            .save(&inner.key, &inner.owner, inner.ttl)
-            .await?;
-        in_flight.armed = false;
+        let outcome = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (store, key, owner) =
+                    (inner.store.clone(), inner.key.clone(), inner.owner.clone());
+                let ttl = inner.ttl;
+                let save = in_flight
+                    .pending
+                    .insert(runtime.spawn(async move { store.save(&key, &owner, ttl).await }));
+                let joined = save.await;
+                in_flight.pending = None;
+                // A store that panicked is a failed store call, not a panic of ours.
+                joined.unwrap_or_else(|e| Err(LockError::store(inner.store.name(), e)))
+            }
+            Err(_) => {
+                in_flight.ambiguous = true;
+                let outcome = inner.store.save(&inner.key, &inner.owner, inner.ttl).await;
+                in_flight.ambiguous = false;
+                outcome
+            }
+        };
+        let outcome = outcome.inspect_err(|_| in_flight.ambiguous = true)?;
         match outcome {
             Acquisition::Acquired { fencing_token } => {
                 inner.mark_held(sent_at, inner.ttl, fencing_token);
