@@ -1,0 +1,240 @@
+//! Losing connections: killed sessions, a stuck statement, a server restart.
+//! In every case the call that was cut short is a `Store` error (never
+//! `Held` or `NotOwned`) and the next call works on the same store.
+
+mod common;
+
+use std::time::Duration;
+
+use verrou_conformance::{require_service, services_required};
+use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_postgres::PostgresStore;
+use verrou_postgres::tokio_postgres::Client;
+
+use common::{admin, drop_table, eventually, unique, url_with_app};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(60));
+
+/// A store whose sessions carry a unique `application_name`.
+async fn store_named(app: &str, table: &str, max_connections: usize) -> PostgresStore {
+    PostgresStore::builder()
+        .url(&url_with_app(app))
+        .table_name(table)
+        .max_connections(max_connections)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Terminates every session of `app`; returns how many there were.
+async fn kill_sessions(admin: &Client, app: &str) -> usize {
+    admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Holds the row of `key` locked (as a long transaction would) until dropped.
+async fn lock_row(table: &str, key: &str) -> Client {
+    let blocker = admin().await.unwrap();
+    blocker.batch_execute("BEGIN").await.unwrap();
+    let rows = blocker
+        .query(
+            &format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"),
+            &[&key],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    blocker
+}
+
+/// Waits until a session of `app` is blocked on a row lock.
+async fn until_blocked(admin: &Client, app: &str) {
+    eventually("the store's statement to wait on the row lock", Duration::from_secs(10), || async {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) > 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_killed_mid_call_is_a_store_error_and_the_next_call_works() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_kill");
+    let app = unique("verrou_kill_app");
+    let store = store_named(&app, &table, 1).await;
+    let key = unique("key");
+    assert!(matches!(
+        store.save(&key, "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+
+    // Make the next acquire wait on the row, then kill its session.
+    let blocker = lock_row(&table, &key).await;
+    let pending = tokio::spawn({
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.save(&key, "b", TTL).await }
+    });
+    until_blocked(&admin, &app).await;
+    assert_eq!(kill_sessions(&admin, &app).await, 1);
+    let cut = pending.await.unwrap();
+    assert!(
+        matches!(cut, Err(LockError::Store { .. })),
+        "the cut call returned {cut:?}"
+    );
+    drop(blocker);
+
+    // The very next call works, and the lock is as it was.
+    assert!(store.exists(&key).await.unwrap());
+    assert_eq!(store.save(&key, "b", TTL).await.unwrap(), Acquisition::Held);
+    store.delete(&key, "a").await.unwrap();
+    drop_table(&admin, &table).await;
+}
+
+#[tokio::test]
+async fn sessions_killed_while_idle_are_replaced() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_idle_kill");
+    let app = unique("verrou_idle_app");
+    let store = store_named(&app, &table, 2).await;
+    let key = unique("key");
+    for round in 0..3 {
+        assert!(matches!(
+            store.save(&key, "a", TTL).await.unwrap(),
+            Acquisition::Acquired { .. }
+        ));
+        assert!(
+            kill_sessions(&admin, &app).await >= 1,
+            "round {round}: no session to kill"
+        );
+        // The first call may still meet the dead session (then it is a Store
+        // error, never a wrong answer); the one after it must work.
+        match store.delete(&key, "a").await {
+            Ok(()) => {}
+            Err(LockError::Store { .. }) => store.delete(&key, "a").await.unwrap(),
+            Err(other) => panic!("round {round}: a dead session gave {other:?}"),
+        }
+        assert!(!store.exists(&key).await.unwrap());
+    }
+    drop_table(&admin, &table).await;
+}
+
+#[tokio::test]
+async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_stuck");
+    let app = unique("verrou_stuck_app");
+    let store = PostgresStore::builder()
+        .url(&url_with_app(&app))
+        .table_name(&table)
+        .max_connections(1)
+        .operation_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    store.save(&key, "a", TTL).await.unwrap();
+    let blocker = lock_row(&table, &key).await;
+    let stuck = tokio::time::timeout(Duration::from_secs(30), store.extend(&key, "a", TTL))
+        .await
+        .expect("the operation timeout did not fire");
+    assert!(matches!(stuck, Err(LockError::Store { .. })), "{stuck:?}");
+    drop(blocker);
+    // The timed-out session was closed, not returned to the pool.
+    eventually("the timed-out session to go away", Duration::from_secs(10), || async {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'",
+                &[&app],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0) == 0
+    })
+    .await;
+    store.extend(&key, "a", TTL).await.unwrap();
+    store.delete(&key, "a").await.unwrap();
+    drop_table(&admin, &table).await;
+}
+
+/// Restarts the shared PostgreSQL server: `cargo xtask ci` runs tests whose
+/// name contains `server_restart` alone, after all the others.
+#[tokio::test]
+async fn store_recovers_after_server_restart() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    if std::fs::read_dir("/etc/postgresql").is_err() {
+        assert!(
+            !services_required(),
+            "cannot restart PostgreSQL: no /etc/postgresql (pg_ctlcluster)"
+        );
+        eprintln!("SKIPPED: no Debian PostgreSQL cluster to restart");
+        return;
+    }
+    let table = unique("verrou_restart");
+    let app = unique("verrou_restart_app");
+    let store = store_named(&app, &table, 2).await;
+    drop(admin);
+    let key = unique("key");
+    let Acquisition::Acquired {
+        fencing_token: Some(before),
+    } = store.save(&key, "a", None).await.unwrap()
+    else {
+        panic!("not acquired");
+    };
+
+    let status = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart",
+            ])
+            .status()
+    })
+    .await
+    .unwrap()
+    .expect("run pg_ctlcluster");
+    assert!(status.success(), "pg_ctlcluster restart failed: {status}");
+    eventually(
+        "PostgreSQL to accept connections again",
+        Duration::from_secs(60),
+        || async { common::admin().await.is_ok() },
+    )
+    .await;
+
+    // The same store, not rebuilt: the lock survived and every call works.
+    assert!(store.exists(&key).await.unwrap());
+    assert_eq!(
+        store.save(&key, "b", None).await.unwrap(),
+        Acquisition::Held
+    );
+    store.delete(&key, "a").await.unwrap();
+    let Acquisition::Acquired {
+        fencing_token: Some(after),
+    } = store.save(&key, "b", None).await.unwrap()
+    else {
+        panic!("not acquired after the restart");
+    };
+    assert!(after > before, "{after} <= {before}");
+    store.delete(&key, "b").await.unwrap();
+    drop_table(&common::admin().await.unwrap(), &table).await;
+}
