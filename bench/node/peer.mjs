@@ -54,6 +54,29 @@ async function makeDriver(name) {
       const tableName = 'verrou_bench_node'
       return { driver: knexStore({ connection, tableName }), close: () => connection.destroy() }
     }
+    case 'dynamodb': {
+      const dynamo = await import('@aws-sdk/client-dynamodb')
+      const { dynamodbStore } = await import('@verrou/core/drivers/dynamodb')
+      const connection = new dynamo.DynamoDBClient({
+        endpoint: process.env.VERROU_DYNAMODB_ENDPOINT || 'http://127.0.0.1:8000',
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'verrou-bench', secretAccessKey: 'verrou-bench-secret' },
+      })
+      const name = 'verrou_bench_node'
+      const driver = dynamodbStore({ connection, table: { name } })
+      // Verrou creates the table without waiting for it to become ACTIVE.
+      for (let i = 0; ; i++) {
+        try {
+          const { Table } = await connection.send(new dynamo.DescribeTableCommand({ TableName: name }))
+          if (Table?.TableStatus === 'ACTIVE') break
+        } catch (error) {
+          if (!(error instanceof dynamo.ResourceNotFoundException) || i > 100) throw error
+          if (i === 0) driver.factory() // creates the table
+        }
+        await sleep(100)
+      }
+      return { driver, close: async () => connection.destroy() }
+    }
     default:
       throw new Error(`Node's Verrou has no driver wired up for \`${name}\` in bench/node/peer.mjs`)
   }

@@ -57,8 +57,9 @@ impl Peer {
     /// # Errors
     /// Node cannot start, or the peer cannot reach the store.
     pub async fn start(dir: &Path, store: &str) -> Result<Peer, String> {
+        // --no-warnings: the AWS SDK nags about Node versions on stderr.
         let mut child = Command::new("node")
-            .arg("peer.mjs")
+            .args(["--no-warnings", "peer.mjs"])
             .arg(store)
             .current_dir(dir)
             .stdin(Stdio::piped())

@@ -24,7 +24,7 @@ use verrou_redis::fred::interfaces::ClientLike;
 pub const ALL: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
 
 /// Stores for which `bench/node/peer.mjs` wires up a Node Verrou driver.
-pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql"];
+pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
 
 /// Connections of the SQL stores' pools; `bench/node/peer.mjs` gives knex
 /// the same number so that the 64 concurrent tasks queue on equal pools.
