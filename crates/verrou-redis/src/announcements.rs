@@ -24,9 +24,9 @@ use fred::clients::Client;
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::futures::OwnedNotified;
-use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 /// The subscriber connection and the channels it listens to.
@@ -85,7 +85,10 @@ impl Announcements {
     pub(crate) async fn watch(&self, channel: &str) -> Result<Watch, FredError> {
         let shared = &self.shared;
         if !shared.subscriber.is_connected() {
-            return Err(FredError::new(ErrorKind::IO, "release subscriber is not connected"));
+            return Err(FredError::new(
+                ErrorKind::IO,
+                "release subscriber is not connected",
+            ));
         }
         // Fast path: someone already waits on this key, the server knows.
         {
@@ -98,11 +101,13 @@ impl Announcements {
         let _wire = shared.wire.lock().await;
         let (notify, subscribed) = {
             let mut channels = lock(&shared.channels);
-            let entry = channels.entry(channel.to_owned()).or_insert_with(|| Channel {
-                notify: Arc::new(Notify::new()),
-                watchers: 0,
-                subscribed: false,
-            });
+            let entry = channels
+                .entry(channel.to_owned())
+                .or_insert_with(|| Channel {
+                    notify: Arc::new(Notify::new()),
+                    watchers: 0,
+                    subscribed: false,
+                });
             entry.watchers += 1;
             (entry.notify.clone(), entry.subscribed)
         };
@@ -115,11 +120,6 @@ impl Announcements {
             }
         }
         Ok(watch)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn channel_count(&self) -> usize {
-        lock(&self.shared.channels).len()
     }
 }
 
@@ -232,7 +232,9 @@ impl Drop for Registration {
         if last {
             let shared = self.shared.clone();
             let channel = std::mem::take(&mut self.channel);
-            self.shared.runtime.spawn(unsubscribe_if_unused(shared, channel));
+            self.shared
+                .runtime
+                .spawn(unsubscribe_if_unused(shared, channel));
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use fred::clients::{Client, Pool};
 use fred::interfaces::ClientLike;
 use fred::types::Builder;
-use fred::types::config::{Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig};
+use fred::types::config::{
+    Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig,
+};
 use verrou_core::LockError;
 
 use crate::error::{ConnectError, STORE};
@@ -134,7 +136,9 @@ impl RedisStoreBuilder {
             Target::Client(client) => {
                 return Ok(RedisStore::new(Commands::Client(client), false, settings));
             }
-            Target::Pool(pool) => return Ok(RedisStore::new(Commands::Pool(pool), false, settings)),
+            Target::Pool(pool) => {
+                return Ok(RedisStore::new(Commands::Pool(pool), false, settings));
+            }
             Target::Url(url) => Config::from_url(&url).map_err(|e| {
                 LockError::invalid_config(STORE, format!("bad redis url `{}`: {e}", redact(&url)))
             })?,
@@ -285,7 +289,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("redis://:hunter2@host:6379/0"), "redis://:***@host:6379/0");
+        assert_eq!(
+            redact("redis://:hunter2@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
         assert_eq!(redact("redis://bob:hunter2@host"), "redis://bob:***@host");
         assert_eq!(redact("redis://hunter2@host"), "redis://***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");

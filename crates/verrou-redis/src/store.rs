@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use fred::clients::{Client, Pool};
 use fred::interfaces::{ClientLike, KeysInterface};
-use fred::types::config::{Options, PerformanceConfig};
 use fred::types::Value;
+use fred::types::config::{Options, PerformanceConfig};
 use tokio::sync::OnceCell;
 use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
 
@@ -161,7 +161,11 @@ impl RedisStore {
                         ..commands.perf_config()
                     }),
                     Some(commands.connection_config().clone()),
-                    Some(commands.client_reconnect_policy().unwrap_or_else(reconnect_policy)),
+                    Some(
+                        commands
+                            .client_reconnect_policy()
+                            .unwrap_or_else(reconnect_policy),
+                    ),
                 );
                 Announcements::connect(subscriber, self.inner.connect_timeout)
                     .await
@@ -189,7 +193,10 @@ fn as_flag(value: Value) -> Result<bool, LockError> {
 }
 
 fn unexpected(value: Value) -> LockError {
-    LockError::store(STORE, format!("unexpected reply from a verrou script: {value:?}"))
+    LockError::store(
+        STORE,
+        format!("unexpected reply from a verrou script: {value:?}"),
+    )
 }
 
 #[async_trait]
@@ -226,7 +233,11 @@ impl LockStore for RedisStore {
                 vec![Value::from(owner), Value::from(keys.channel.as_str())],
             )
             .await?;
-        if as_flag(reply)? { Ok(()) } else { Err(LockError::not_owned(key)) }
+        if as_flag(reply)? {
+            Ok(())
+        } else {
+            Err(LockError::not_owned(key))
+        }
     }
 
     async fn force_delete(&self, key: &str) -> Result<(), LockError> {
@@ -260,7 +271,11 @@ impl LockStore for RedisStore {
                 vec![Value::from(owner), ttl_arg(ttl)],
             )
             .await?;
-        if as_flag(reply)? { Ok(()) } else { Err(LockError::not_owned(key)) }
+        if as_flag(reply)? {
+            Ok(())
+        } else {
+            Err(LockError::not_owned(key))
+        }
     }
 
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {

@@ -1,0 +1,261 @@
+//! Connection failures: start-up against a dead address, killed connections,
+//! a server restart. Each uses its own `redis-server`, never the shared one.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{PrivateRedis, eventually, free_port};
+use fred::interfaces::ClientLike;
+use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_redis::{RedisStore, fred};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(30));
+
+fn private_redis() -> Option<PrivateRedis> {
+    verrou_conformance::require_service("redis-server binary", PrivateRedis::start())
+}
+
+async fn store_on(server: &PrivateRedis) -> RedisStore {
+    RedisStore::builder()
+        .url(server.url())
+        .command_timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .expect("store on the private server")
+}
+
+#[tokio::test]
+async fn closed_port_at_start_up_is_a_store_error_naming_the_address() {
+    let port = free_port();
+    let started = Instant::now();
+    let result = RedisStore::builder()
+        .url(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .await;
+    let elapsed = started.elapsed();
+    match result {
+        Err(error @ LockError::Store { .. }) => {
+            let message = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+            assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        }
+        other => panic!("expected a Store error, got {other:?}"),
+    }
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn unroutable_address_at_start_up_fails_within_the_connect_timeout() {
+    // TEST-NET-1: nothing answers, packets are dropped or refused.
+    let started = Instant::now();
+    let result = RedisStore::builder()
+        .url("redis://192.0.2.1:6379")
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .await;
+    let elapsed = started.elapsed();
+    assert!(matches!(result, Err(LockError::Store { .. })), "{result:?}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn bad_url_is_invalid_config_without_leaking_the_password() {
+    let error = RedisStore::builder()
+        .url("redis://:hunter2@host:notaport")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LockError::InvalidConfig { .. }),
+        "{error:?}"
+    );
+    assert!(!format!("{error} {error:?}").contains("hunter2"), "{error}");
+}
+
+/// A call whose connection is killed while the server holds it fails with
+/// `Store` (it is not resent: a resent acquire could report `Held` for the
+/// lock it took itself), and the next call works on a new connection.
+#[tokio::test]
+async fn killed_connection_fails_the_in_flight_call_and_the_next_call_works() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let store = store_on(&server).await;
+    let name = store.client().id().to_owned();
+    assert!(store.save("before", "a", TTL).await.is_ok());
+    assert_eq!(server.clients_named(&name).len(), 1);
+
+    // Hold the store's next command on the server: writes are paused.
+    server.cli(&["client", "pause", "5000", "write"]);
+    let in_flight = tokio::spawn({
+        let store = store.clone();
+        async move { store.save("during", "a", TTL).await }
+    });
+    eventually(
+        "the acquire to be held by the pause",
+        Duration::from_secs(5),
+        || async {
+            server
+                .clients_named(&name)
+                .iter()
+                .any(|l| l.contains(" flags=b "))
+        },
+    )
+    .await;
+    assert_eq!(server.kill_clients_named(&name), 1);
+    server.cli(&["client", "unpause"]);
+
+    let outcome = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the in-flight call hung")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(LockError::Store { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        store.exists("before").await.unwrap(),
+        "the next call failed"
+    );
+    assert!(store.delete("before", "a").await.is_ok());
+}
+
+/// Killing the subscriber connection wakes every waiter (a release may have
+/// been missed), and announcements work again once it has reconnected.
+#[tokio::test]
+async fn waiters_survive_a_killed_subscriber_connection() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let store = store_on(&server).await;
+    store.save("k", "holder", TTL).await.unwrap();
+    let watch = store
+        .watch_release("k")
+        .await
+        .unwrap()
+        .expect("announcements");
+    server.cli(&["client", "kill", "type", "pubsub"]);
+    tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("a subscriber reconnect must wake its waiters");
+
+    // After the reconnect a release is announced again.
+    let mut woken = false;
+    let started = Instant::now();
+    while !woken && started.elapsed() < Duration::from_secs(10) {
+        let Ok(Some(watch)) = store.watch_release("k").await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        store.delete("k", "holder").await.unwrap();
+        woken = tokio::time::timeout(Duration::from_secs(5), watch)
+            .await
+            .is_ok();
+        store.save("k", "holder", TTL).await.unwrap();
+    }
+    assert!(woken, "no announcement after the subscriber reconnected");
+}
+
+/// `SHUTDOWN NOSAVE`: calls fail with `Store` within the command timeout,
+/// never hang; once the server is back the same store works again. Without
+/// persistence the restarted server has forgotten every lock and counter, so
+/// the fencing token starts over: that is the documented caveat.
+#[tokio::test]
+async fn server_restart_is_a_store_error_then_the_store_recovers() {
+    let Some(mut server) = private_redis() else {
+        return;
+    };
+    let store = store_on(&server).await;
+    for _ in 0..3 {
+        store.save("k", "a", TTL).await.unwrap();
+        store.delete("k", "a").await.unwrap();
+    }
+    server.shutdown();
+
+    let started = Instant::now();
+    let down = tokio::time::timeout(Duration::from_secs(10), store.exists("k"))
+        .await
+        .expect("a call to a dead server hung");
+    assert!(matches!(down, Err(LockError::Store { .. })), "{down:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    let acquire = tokio::time::timeout(Duration::from_secs(10), store.save("k", "a", TTL))
+        .await
+        .expect("an acquire on a dead server hung");
+    assert!(
+        matches!(acquire, Err(LockError::Store { .. })),
+        "{acquire:?}"
+    );
+
+    server.restart().expect("restart the private server");
+    eventually(
+        "the store to reconnect",
+        Duration::from_secs(20),
+        || async { store.exists("k").await.is_ok() },
+    )
+    .await;
+    assert_eq!(
+        store.save("k", "a", TTL).await.unwrap(),
+        Acquisition::Acquired {
+            fencing_token: Some(1)
+        },
+        "without persistence the counter restarts"
+    );
+    // Announcements recover too.
+    eventually(
+        "announcements to come back",
+        Duration::from_secs(20),
+        || async { store.watch_release("k").await.is_ok_and(|w| w.is_some()) },
+    )
+    .await;
+    store.delete("k", "a").await.unwrap();
+}
+
+/// Waiters share one subscriber connection and one `SUBSCRIBE` per key; the
+/// subscription goes away with the last waiter of its key.
+#[tokio::test]
+async fn waiters_share_one_subscription_per_key() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let store = store_on(&server).await;
+    // Per connection in pub/sub mode: how many channels it listens to.
+    let subscriptions = || {
+        server
+            .cli(&["client", "list"])
+            .lines()
+            .map(|l| l.split(' ').find_map(|f| f.strip_prefix("sub=")).unwrap())
+            .map(|sub| sub.parse::<usize>().unwrap())
+            .filter(|&sub| sub > 0)
+            .collect::<Vec<_>>()
+    };
+    let mut watches = Vec::new();
+    for i in 0..20 {
+        let key = if i % 2 == 0 { "even" } else { "odd" };
+        watches.push(store.watch_release(key).await.unwrap().unwrap());
+    }
+    assert_eq!(
+        subscriptions(),
+        vec![2],
+        "one connection, one channel per key"
+    );
+    watches.truncate(1);
+    eventually(
+        "the `odd` subscription to go",
+        Duration::from_secs(5),
+        || async { subscriptions() == vec![1] },
+    )
+    .await;
+    drop(watches);
+    eventually(
+        "the last subscription to go",
+        Duration::from_secs(5),
+        || async { subscriptions().is_empty() },
+    )
+    .await;
+}
