@@ -56,7 +56,8 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
         matches!(answer, Some(Acquisition::Acquired { .. })),
         "the store did not grant the lock: {answer:?}"
     );
-    // Never-expiring: only the cancelled acquire's clean-up can free it.
+    // Never-expiring: only the cancelled acquire's clean-up can free it, once
+    // the slowed answer has arrived.
     until_free(&store, &key).await;
 }
 
@@ -79,7 +80,8 @@ impl LockStore for SlowAnswers {
         let outcome = self.inner.save(key, owner, ttl).await;
         *self.answer.lock().unwrap() = outcome.as_ref().ok().copied();
         self.granted.notify_one();
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        // Long enough to drop the caller first, short enough for `until_free`.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         outcome
     }
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
