@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use verrou_core::{LockError, LockStore};
-use verrou_dynamodb::DynamoDbStore;
 
 /// A dynalite of this test's own on a free port, so stopping it cannot
 /// disturb the shared emulator other tests use.
@@ -168,6 +167,18 @@ async fn https_without_the_rustls_feature_is_a_configuration_error() {
             "{error:?}"
         );
     }
+}
+
+#[cfg(feature = "rustls")]
+#[tokio::test]
+async fn https_with_the_rustls_feature_gets_as_far_as_connecting() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let build = support::options_for(&format!("https://127.0.0.1:{port}")).build();
+    assert_store_error("https build", build).await;
 }
 
 #[test]
