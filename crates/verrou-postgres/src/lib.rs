@@ -4,7 +4,6 @@
 
 mod builder;
 mod error;
-mod in_flight;
 mod schema;
 mod statements;
 mod store;

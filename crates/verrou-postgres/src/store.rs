@@ -11,7 +11,6 @@ use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
 
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
-use crate::in_flight::InFlight;
 use crate::schema::TableName;
 use crate::statements::{Statements, ttl_millis};
 
@@ -45,7 +44,6 @@ struct Inner {
     table: TableName,
     sql: Statements,
     operation_timeout: Option<Duration>,
-    in_flight: Arc<InFlight>,
 }
 
 impl PostgresStore {
@@ -91,7 +89,6 @@ impl PostgresStore {
                 table,
                 sql,
                 operation_timeout,
-                in_flight: Arc::default(),
             }),
         }
     }
@@ -153,29 +150,6 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// The acquire statement itself.
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Acquisition, LockError> {
-        let ttl = ttl_millis(ttl);
-        let rows = self
-            .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
-            .await?;
-        let Some(row) = rows.first() else {
-            return Ok(Acquisition::Held);
-        };
-        let token: i64 = row.try_get(0).map_err(store_error)?;
-        Ok(Acquisition::Acquired {
-            // Tokens start at 1 and only grow, so they are never negative.
-            fencing_token: Some(token.unsigned_abs()),
-        })
-    }
-}
-
 /// Drops a connection for good instead of returning it to the pool.
 fn discard(client: Object) {
     drop(Object::take(client));
@@ -190,23 +164,22 @@ impl LockStore for PostgresStore {
         ttl: Option<Duration>,
     ) -> Result<Acquisition, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
-        // Runs in its own task so that dropping this future cannot leave the
-        // statement in flight behind a release; see `in_flight`.
-        let ticket = self.inner.in_flight.begin(key).await;
-        let store = self.clone();
-        let (key, owner) = (key.to_owned(), owner.to_owned());
-        tokio::spawn(async move {
-            let acquired = store.acquire(&key, &owner, ttl).await;
-            drop(ticket);
-            acquired
+        let ttl = ttl_millis(ttl);
+        let rows = self
+            .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(Acquisition::Held);
+        };
+        let token: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(Acquisition::Acquired {
+            // Tokens start at 1 and only grow, so they are never negative.
+            fencing_token: Some(token.unsigned_abs()),
         })
-        .await
-        .map_err(|e| LockError::store(STORE, e))?
     }
 
     async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
-        self.inner.in_flight.settle(key).await;
         let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
         if rows.is_empty() {
             return Err(LockError::not_owned(key));
