@@ -151,7 +151,7 @@ async fn an_unreachable_endpoint_fails_the_build_quickly() {
 async fn https_without_the_rustls_feature_is_a_configuration_error() {
     for options in [
         support::options_for("https://dynamodb.eu-west-3.amazonaws.com"),
-        DynamoDbStore::builder()
+        verrou_dynamodb::DynamoDbStore::builder()
             .region("eu-west-3")
             .credentials("id", "secret"),
     ] {
