@@ -133,8 +133,7 @@ fn collect_holds(
     ttl_us: u64,
     f: &mut Findings,
 ) -> Vec<Hold> {
-    let mut open: HashMap<(u32, u64), Hold> = HashMap::new();
-    let mut holds = Vec::new();
+    let mut holds: HashMap<(u32, u64), Hold> = HashMap::new();
     for event in events {
         match event {
             Event::AcquireError { .. } => f.acquire_errors += 1,
@@ -146,8 +145,7 @@ fn collect_holds(
                 got,
                 tok,
             } => {
-                let lease_end = (sent + ttl_us).saturating_sub(TOLERANCE_US);
-                open.insert(
+                holds.insert(
                     (w, n),
                     Hold {
                         w,
@@ -156,43 +154,56 @@ fn collect_holds(
                         got,
                         tok,
                         cs_end: u64::MAX,
-                        lease_end,
+                        lease_end: (sent + ttl_us).saturating_sub(TOLERANCE_US),
                         op: None,
                     },
                 );
             }
             Event::Op(op) => {
-                let Some(mut hold) = open.remove(&(op.w, op.n)) else {
-                    continue;
-                };
+                if let Some(hold) = holds.get_mut(&(op.w, op.n)) {
+                    hold.op = Some(op);
+                }
+            }
+            Event::Released { w, n, rel, rel_end } => {
+                if let Some(op) = holds.get_mut(&(w, n)).and_then(|h| h.op.as_mut()) {
+                    op.rel = rel;
+                    op.rel_end = rel_end;
+                }
+            }
+        }
+    }
+    let mut finished = Vec::with_capacity(holds.len());
+    for (_, mut hold) in holds {
+        match &hold.op {
+            Some(op) => {
                 f.ops += 1;
                 match op.rel {
                     Release::Error => f.release_errors += 1,
                     Release::NotOwned => f.releases_not_owned += 1,
                     Release::Abandoned => f.killed_holds += 1,
+                    // Killed while releasing: the release may have been applied.
+                    Release::Pending => f.killed_holds += 1,
                     Release::Ok => {}
                 }
                 hold.cs_end = op.rel_start;
                 if op.rel != Release::Abandoned {
                     hold.lease_end = hold.lease_end.min(op.rel_start);
                 }
-                hold.op = Some(op);
-                holds.push(hold);
             }
-        }
-    }
-    for (_, mut hold) in open {
-        f.killed_holds += 1;
-        match kill_time.get(&hold.w) {
-            Some(&at) => hold.cs_end = at,
             None => {
-                f.unexplained_unfinished += 1;
-                hold.cs_end = hold.sent + ttl_us;
+                f.killed_holds += 1;
+                match kill_time.get(&hold.w) {
+                    Some(&at) => hold.cs_end = at,
+                    None => {
+                        f.unexplained_unfinished += 1;
+                        hold.cs_end = hold.sent + ttl_us;
+                    }
+                }
             }
         }
-        holds.push(hold);
+        finished.push(hold);
     }
-    holds
+    finished
 }
 
 /// Sweeps holds sorted by `got`: a hold whose certain lease is still running

@@ -35,6 +35,8 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Release {
+    /// Sent, answer not logged yet (the worker may have died meanwhile).
+    Pending,
     /// The store released our lock.
     Ok,
     /// The store said we no longer held it (our lease had run out).
@@ -64,8 +66,20 @@ pub enum Event {
         /// Fencing token.
         tok: Option<u64>,
     },
-    /// The whole operation, written after the release.
+    /// The whole operation, written just before the release is sent (a
+    /// worker killed during the release has then still said it released).
     Op(Op),
+    /// How the release ended.
+    Released {
+        /// Worker id.
+        w: u32,
+        /// Operation number within the worker.
+        n: u64,
+        /// The outcome.
+        rel: Release,
+        /// When the release returned (µs).
+        rel_end: u64,
+    },
     /// An acquire that failed with a store error (connection killed, restart).
     AcquireError {
         /// Worker id.

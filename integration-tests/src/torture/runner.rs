@@ -498,7 +498,7 @@ fn count_ops(path: &Path) -> u64 {
     read_history(path)
         .unwrap_or_default()
         .iter()
-        .filter(|e| matches!(e, Event::Op(_)))
+        .filter(|e| matches!(e, Event::Released { .. }))
         .count() as u64
 }
 

@@ -3,26 +3,98 @@
 //!
 //! Adding a store is one arm in [`connect`] and one in [`StoreSetup::start`].
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use verrou_core::{Acquisition, LockError, LockFactory, LockStore, async_trait};
+use verrou_dynamodb::DynamoDbStore;
 use verrou_memory::MemoryStore;
+use verrou_mysql::MysqlStore;
+use verrou_postgres::PostgresStore;
+use verrou_redis::RedisStore;
+use verrou_sqlite::SqliteStore;
 
-/// Stores in the order a run visits them.
-pub const ALL: &[&str] = &["memory"];
+/// Stores in the order a run visits them (`redis-volatile` is asked for by
+/// name: it demonstrates a failure).
+pub const ALL: &[&str] = &[
+    "memory",
+    "sqlite",
+    "postgres",
+    "mysql",
+    "redis",
+    "redis-cluster",
+    "dynamodb",
+];
+
+/// The table (or key prefix) the torture uses, apart from the tests' own.
+const TABLE: &str = "verrou_torture_locks";
+/// How PostgreSQL and MariaDB connections of the workers are recognised when
+/// the runner cuts them.
+const PG_APP: &str = "verrou_torture";
+const MYSQL_DB: &str = "verrou_torture";
+const DYNAMODB_ENDPOINT: &str = "http://127.0.0.1:8000";
+const REDIS_CLUSTER_URL: &str = "redis-cluster://127.0.0.1:7000";
 
 /// Connects a worker to the store `name` at `url`.
 ///
 /// # Errors
 /// An unknown store or a failed connection, displayed.
 pub async fn connect(name: &str, url: &str) -> Result<LockFactory, String> {
-    let _ = url;
-    match name {
-        "memory" => Ok(LockFactory::new(MemoryStore::new())),
-        "broken" => Ok(LockFactory::new(BrokenStore::default())),
-        other => Err(format!("unknown store `{other}`")),
-    }
+    let failed = |e: LockError| format!("{name}: {}", super::worker::error_chain(&e));
+    let locks = match name {
+        "memory" => LockFactory::new(MemoryStore::new()),
+        "broken" => LockFactory::new(BrokenStore::default()),
+        "sqlite" => LockFactory::new(
+            SqliteStore::builder()
+                .path(url)
+                .table_name(TABLE)
+                .busy_timeout(Duration::from_secs(10))
+                .build()
+                .await
+                .map_err(failed)?,
+        ),
+        "postgres" => LockFactory::new(
+            PostgresStore::builder()
+                .url(url)
+                .table_name(TABLE)
+                .max_connections(2)
+                .build()
+                .await
+                .map_err(failed)?,
+        ),
+        "mysql" => LockFactory::new(
+            MysqlStore::builder()
+                .url(url)
+                .table_name(TABLE)
+                .max_connections(2)
+                .build()
+                .await
+                .map_err(failed)?,
+        ),
+        "redis" | "redis-volatile" | "redis-cluster" => LockFactory::new(
+            RedisStore::builder()
+                .url(url)
+                .prefix("verrou-torture:")
+                .build()
+                .await
+                .map_err(failed)?,
+        ),
+        "dynamodb" => LockFactory::new(
+            DynamoDbStore::builder()
+                .endpoint(url)
+                .region("us-east-1")
+                .credentials("torture", "torture")
+                .table_name(TABLE)
+                .build()
+                .await
+                .map_err(failed)?,
+        ),
+        other => return Err(format!("unknown store `{other}`")),
+    };
+    Ok(locks)
 }
 
 /// What the runner knows about the store under test.
@@ -35,44 +107,133 @@ pub struct StoreSetup {
     /// Workers are threads sharing one store value (the memory store) rather
     /// than processes.
     pub threads: bool,
+    /// The run demonstrates a misconfiguration: violations are expected and
+    /// do not fail the run.
+    pub expect_violations: bool,
     /// What the report should say about this store's promises.
     pub notes: Vec<String>,
+    faults: Vec<&'static str>,
+    server: Option<PrivateRedis>,
 }
 
 impl StoreSetup {
+    fn new(name: &str, url: String, notes: &[&str]) -> Self {
+        StoreSetup {
+            name: name.into(),
+            url,
+            threads: false,
+            expect_violations: false,
+            notes: notes.iter().map(|n| (*n).to_owned()).collect(),
+            faults: Vec::new(),
+            server: None,
+        }
+    }
+
     /// Prepares the store `name` (starting a private server where the run
-    /// restarts it). `full` enables the slow faults (server restarts of
-    /// shared servers).
+    /// restarts it). `full` enables the slow faults.
     ///
     /// # Errors
     /// When the store is unknown or its server cannot be prepared.
-    pub fn start(name: &str, full: bool, work_dir: &std::path::Path) -> Result<Self, String> {
-        let _ = (full, work_dir);
-        match name {
-            "broken" => Ok(StoreSetup {
-                name: name.into(),
-                url: String::new(),
-                threads: true,
-                notes: vec!["a deliberately broken store that grants every acquire: the run must fail".into()],
-            }),
-            "memory" => Ok(StoreSetup {
-                name: name.into(),
-                url: String::new(),
-                threads: true,
-                notes: vec![
-                    "workers are threads of one process (a memory store cannot be shared by processes); `kill -9` is simulated by abandoning the held lock, `SIGSTOP` by stalling inside the critical section".into(),
+    pub fn start(name: &str, full: bool, work_dir: &Path) -> Result<Self, String> {
+        let _ = full;
+        let setup = match name {
+            "broken" => {
+                let mut s = StoreSetup::new(
+                    name,
+                    String::new(),
+                    &["a deliberately broken store that grants every acquire: the run must fail"],
+                );
+                s.threads = true;
+                s
+            }
+            "memory" => {
+                let mut s = StoreSetup::new(
+                    name,
+                    String::new(),
+                    &[
+                        "workers are threads of one process (a memory store cannot be shared by processes); `kill -9` is simulated by abandoning the held lock, `SIGSTOP` by stalling inside the critical section",
+                    ],
+                );
+                s.threads = true;
+                s
+            }
+            "sqlite" => {
+                let path = work_dir.join("locks.sqlite");
+                StoreSetup::new(
+                    name,
+                    path.display().to_string(),
+                    &[
+                        "all worker processes open one database file; expiry is judged by each process's clock (one machine here)",
+                    ],
+                )
+            }
+            "postgres" => {
+                let mut s = StoreSetup::new(
+                    name,
+                    format!("postgres://postgres@127.0.0.1:5432/test?application_name={PG_APP}"),
+                    &[
+                        "the workers' connections are cut with `pg_terminate_backend`; the shared server is not restarted (other tests use it)",
+                    ],
+                );
+                s.faults.push("kill_connections");
+                s
+            }
+            "mysql" => {
+                sh(&format!(
+                    "mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS {MYSQL_DB}'"
+                ))?;
+                let mut s = StoreSetup::new(
+                    name,
+                    format!("mysql://root@127.0.0.1:3306/{MYSQL_DB}"),
+                    &[
+                        "MariaDB; the workers' connections are cut with `KILL`; the shared server is not restarted (other tests use it)",
+                    ],
+                );
+                s.faults.push("kill_connections");
+                s
+            }
+            "redis" | "redis-volatile" => {
+                let persistent = name == "redis";
+                let server = PrivateRedis::start(work_dir, persistent)?;
+                let mut s =
+                    StoreSetup::new(name, format!("redis://127.0.0.1:{}", server.port), &[]);
+                s.server = Some(server);
+                s.faults.extend(["kill_connections", "restart"]);
+                if persistent {
+                    s.notes.push("a private redis-server with `appendonly yes`, `appendfsync always`; connections cut with `CLIENT KILL TYPE normal`, the server killed with SIGKILL and restarted from its AOF".into());
+                } else {
+                    s.expect_violations = true;
+                    s.notes.push("DEMONSTRATION: a private redis-server without persistence (`save \"\"`, `appendonly no`), killed and restarted. Every lock and every fencing counter is lost on restart, so a second holder gets a lock that is still held and tokens start again from 1. Violations are expected here; configure `appendonly yes` with `appendfsync always` (or `everysec` and accept up to a second of loss) for locks that survive a restart".into());
+                }
+                s
+            }
+            "redis-cluster" => StoreSetup::new(
+                name,
+                REDIS_CLUSTER_URL.into(),
+                &[
+                    "the shared 6-node cluster of `cargo xtask services` (127.0.0.1:7000-7005); no connection kills or failovers there, because other tests use it. Replication is asynchronous: a failover can lose a lock that was just granted (Redis Cluster gives no stronger promise)",
                 ],
-            }),
-            other => Err(format!(
-                "unknown store `{other}` (known: {})",
-                ALL.join(", ")
-            )),
-        }
+            ),
+            "dynamodb" => StoreSetup::new(
+                name,
+                DYNAMODB_ENDPOINT.into(),
+                &[
+                    "the local emulator of `cargo xtask services`; expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): all workers share one clock here, so this run cannot show skew. In production keep clocks NTP-synchronised and choose TTLs much longer than the worst skew; a client whose clock runs ahead can take a lock early by that amount",
+                ],
+            ),
+            other => {
+                return Err(format!(
+                    "unknown store `{other}` (known: {})",
+                    ALL.join(", ")
+                ));
+            }
+        };
+        Ok(setup)
     }
 
     /// Fault kinds this store supports besides killing and stopping workers.
     pub fn store_faults(&self) -> Vec<&'static str> {
-        Vec::new()
+        self.faults.clone()
     }
 
     /// Injects a store fault (`kill_connections`, `restart`).
@@ -80,11 +241,123 @@ impl StoreSetup {
     /// # Errors
     /// When the fault could not be injected.
     pub fn inject(&mut self, kind: &str) -> Result<(), String> {
-        Err(format!("{}: no fault `{kind}`", self.name))
+        match (self.name.as_str(), kind) {
+            ("postgres", "kill_connections") => sh(&format!(
+                "psql -h 127.0.0.1 -U postgres -d test -Atqc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{PG_APP}'\" >/dev/null"
+            )),
+            ("mysql", "kill_connections") => sh(&format!(
+                "for id in $(mariadb -uroot -h127.0.0.1 -N -e \"SELECT id FROM information_schema.processlist WHERE db = '{MYSQL_DB}' AND id <> CONNECTION_ID()\"); do mariadb -uroot -h127.0.0.1 -e \"KILL $id\" 2>/dev/null; done; true"
+            )),
+            (_, "kill_connections") if self.server.is_some() => {
+                let port = self.server.as_ref().map_or(0, |s| s.port);
+                sh(&format!(
+                    "redis-cli -p {port} CLIENT KILL TYPE normal >/dev/null"
+                ))
+            }
+            (_, "restart") if self.server.is_some() => {
+                self.server.as_mut().map_or(Ok(()), PrivateRedis::restart)
+            }
+            _ => Err(format!("{}: no fault `{kind}`", self.name)),
+        }
     }
 
     /// Stops anything [`start`](Self::start) started.
-    pub fn stop(&mut self) {}
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.kill();
+        }
+    }
+}
+
+/// A redis-server of the run's own on a free port, so restarting it disturbs
+/// nobody else.
+#[derive(Debug)]
+struct PrivateRedis {
+    port: u16,
+    dir: PathBuf,
+    persistent: bool,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start(work_dir: &Path, persistent: bool) -> Result<Self, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir = work_dir.join("redis");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut server = PrivateRedis {
+            port,
+            dir,
+            persistent,
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let port = self.port.to_string();
+        let persistence: &[&str] = if self.persistent {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
+        let child = Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let ping = Command::new("redis-cli")
+                .args(["-p", &port, "PING"])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if String::from_utf8_lossy(&ping.stdout).contains("PONG") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("redis-server on port {port} did not answer"))
+    }
+
+    /// A crash (SIGKILL) and a start from whatever the server had on disk.
+    fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.spawn()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn sh(line: &str) -> Result<(), String> {
+    let status = Command::new("sh")
+        .args(["-c", line])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{line}` failed: {status}"))
+    }
 }
 
 /// A store that grants every acquire, held or not, with increasing tokens:

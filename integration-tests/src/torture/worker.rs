@@ -146,13 +146,21 @@ pub async fn run_worker(
             control.holding.store(false, Ordering::SeqCst);
         }
         op.rel_start = now_us();
-        op.rel = match lock.release().await {
+        op.rel = Release::Pending;
+        history.log(&Event::Op(op)).map_err(io)?;
+        let rel = match lock.release().await {
             Ok(()) => Release::Ok,
             Err(LockError::NotOwned { .. }) => Release::NotOwned,
             Err(_) => Release::Error,
         };
-        op.rel_end = now_us();
-        history.log(&Event::Op(op)).map_err(io)?;
+        history
+            .log(&Event::Released {
+                w: config.id,
+                n,
+                rel,
+                rel_end: now_us(),
+            })
+            .map_err(io)?;
     }
     Ok(())
 }
