@@ -142,11 +142,8 @@ impl SqliteStoreBuilder {
             };
             set_up(&conn, &source, &table, auto_create, busy_timeout)?;
             let sql = Statements::new(&table);
-            Ok(SqliteStore::new(
-                Pool::new(source, conn, max_connections),
-                sql,
-                table,
-            ))
+            let pool = Pool::new(source, conn, max_connections)?;
+            Ok(SqliteStore::new(pool, sql, table))
         })
         .await
         .map_err(|join| LockError::store("sqlite", join))?

@@ -1,7 +1,7 @@
 //! A few connections, each used on a blocking thread so that SQLite never
 //! blocks the async runtime.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,23 +26,74 @@ pub(crate) enum Source {
 /// At most `permits` connections in use at once; idle ones are kept.
 pub(crate) struct Pool {
     source: Source,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
+}
+
+/// A connection and the file it was opened on.
+struct Pooled {
+    conn: Connection,
+    /// `None` for a [`Source::Single`].
+    file: Option<FileIdentity>,
+}
+
+/// Which file a path names: device and inode on Unix. A connection keeps
+/// working on a file that was deleted or replaced under its path, so two
+/// processes could then lock in two different databases; comparing this
+/// before each use catches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    #[cfg(unix)]
+    dev: u64,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<Self, LockError> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            LockError::store(
+                "sqlite",
+                format!("database file {} is gone: {e}", path.display()),
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(FileIdentity {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            // Elsewhere an open file cannot be deleted; existence is enough.
+            let _ = meta;
+            Ok(FileIdentity {})
+        }
+    }
 }
 
 impl Pool {
     /// A pool that starts with `first` (already set up) and uses at most
     /// `max_connections` at once (1 for a [`Source::Single`]).
-    pub(crate) fn new(source: Source, first: Connection, max_connections: usize) -> Self {
-        let permits = match source {
-            Source::File { .. } => max_connections.max(1),
-            Source::Single { .. } => 1,
+    ///
+    /// # Errors
+    /// [`LockError::Store`] if the file disappeared since `first` was opened.
+    pub(crate) fn new(
+        source: Source,
+        first: Connection,
+        max_connections: usize,
+    ) -> Result<Self, LockError> {
+        let (permits, file) = match &source {
+            Source::File { path, .. } => (max_connections.max(1), Some(FileIdentity::of(path)?)),
+            Source::Single { .. } => (1, None),
         };
-        Pool {
+        Ok(Pool {
             source,
-            idle: Mutex::new(vec![first]),
+            idle: Mutex::new(vec![Pooled { conn: first, file }]),
             permits: Arc::new(Semaphore::new(permits)),
-        }
+        })
     }
 
     pub(crate) fn source(&self) -> &Source {
@@ -69,39 +120,59 @@ impl Pool {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = pool.checkout()?;
-            let outcome = work(&conn);
-            pool.checkin(conn, outcome.is_ok());
-            outcome
+            let pooled = pool.checkout()?;
+            let outcome = work(&pooled.conn);
+            pool.checkin(pooled, outcome.is_ok());
+            outcome.map_err(|e| LockError::store("sqlite", e))
         })
         .await
         .map_err(|join| LockError::store("sqlite", join))?
-        .map_err(|e| LockError::store("sqlite", e))
     }
 
-    fn checkout(&self) -> rusqlite::Result<Connection> {
-        if let Some(conn) = self.idle().pop() {
-            return Ok(conn);
+    fn checkout(&self) -> Result<Pooled, LockError> {
+        let Source::File { path, busy_timeout } = &self.source else {
+            return self.idle().pop().ok_or_else(|| {
+                // Only a panic inside `work` can lose the single connection.
+                LockError::store(
+                    "sqlite",
+                    "the store's only connection was lost after a panic",
+                )
+            });
+        };
+        // One `stat` per operation: cheap next to the statement's own I/O.
+        let current = match FileIdentity::of(path) {
+            Ok(current) => current,
+            Err(gone) => {
+                self.idle().clear();
+                return Err(gone);
+            }
+        };
+        // Popped in its own statement: the guard must be gone before `clear`.
+        let idle = self.idle().pop();
+        if let Some(pooled) = idle {
+            if pooled.file == Some(current) {
+                return Ok(pooled);
+            }
+            // The path now names another file: every idle connection is stale.
+            self.idle().clear();
         }
-        match &self.source {
-            Source::File { path, busy_timeout } => open_existing(path, *busy_timeout),
-            // Only a panic inside `work` can lose the single connection.
-            Source::Single { description } => Err(rusqlite::Error::InvalidParameterName(format!(
-                "the {description} connection of this store was lost after a panic"
-            ))),
+        let conn = open_existing(path, *busy_timeout).map_err(|e| LockError::store("sqlite", e))?;
+        Ok(Pooled {
+            conn,
+            file: Some(FileIdentity::of(path)?),
+        })
+    }
+
+    fn checkin(&self, pooled: Pooled, healthy: bool) {
+        // A file connection that failed is replaced by a fresh one on the
+        // next call, in case the failure was tied to it. Statement errors are
+        // rare enough that this costs nothing.
+        if healthy || pooled.file.is_none() {
+            self.idle().push(pooled);
         }
     }
 
-    fn checkin(&self, conn: Connection, healthy: bool) {
-        // A file connection that failed may point at a deleted or replaced
-        // file (SQLITE_READONLY_DBMOVED): drop it, the next call reopens the
-        // path. Statement errors are rare enough that this costs nothing.
-        if healthy || matches!(self.source, Source::Single { .. }) {
-            self.idle().push(conn);
-        }
-    }
-
-    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+    fn idle(&self) -> MutexGuard<'_, Vec<Pooled>> {
         // Push and pop cannot panic halfway: a poisoned list is still whole.
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -109,7 +180,7 @@ impl Pool {
 
 /// Opens `path` with `busy_timeout`, creating the file if `create`.
 pub(crate) fn open_file(
-    path: &std::path::Path,
+    path: &Path,
     busy_timeout: Duration,
     create: bool,
 ) -> rusqlite::Result<Connection> {
@@ -125,6 +196,6 @@ pub(crate) fn open_file(
 /// Later connections never create the file: if it was deleted, calls fail
 /// with a `Store` error instead of silently locking in a new, empty database
 /// whose fencing tokens restart at 1.
-fn open_existing(path: &std::path::Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+fn open_existing(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     open_file(path, busy_timeout, false)
 }

@@ -95,9 +95,7 @@ impl Statements {
                  RETURNING fencing_token",
                 live = live(&format!("{t}."))
             ),
-            delete: format!(
-                "UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}"
-            ),
+            delete: format!("UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}"),
             force_delete: format!(
                 "UPDATE {t} SET owner = NULL, expires_at = NULL \
                  WHERE key = ?1 AND owner IS NOT NULL"
