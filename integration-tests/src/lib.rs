@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bank;
+pub mod sqlite_bank;
 pub mod torture;
 
 /// The workspace README's examples, compiled and run as doctests so the quick
