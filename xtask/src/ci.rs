@@ -6,7 +6,8 @@ use crate::process::run;
 /// after everything else (a restart mid-suite would fail unrelated tests).
 const SERIAL_MARK: &str = "server_restart";
 
-/// Format check, lints, the README's test command, then the bench smoke run.
+/// Format check, lints, the README's test command, the short torture run,
+/// then the bench smoke run.
 pub fn all() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"])?;
     run(
@@ -21,6 +22,7 @@ pub fn all() -> Result<(), String> {
         ],
     )?;
     tests()?;
+    crate::torture::torture(&["--short"])?;
     crate::bench::bench(&["--smoke"])
 }
 
