@@ -44,7 +44,9 @@ impl Default for SqliteStoreBuilder {
 impl SqliteStoreBuilder {
     /// The database file, created if it does not exist. Every process that
     /// opens the same file shares the same locks. The file must be on a local
-    /// filesystem (SQLite's locking does not work over NFS or SMB).
+    /// filesystem (SQLite's locking does not work over NFS or SMB). A plain
+    /// path: `file:` URIs are not interpreted, and `""` or `":memory:"` are
+    /// refused (see [`in_memory`](Self::in_memory)).
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
         self.database = Some(Database::Path(path.as_ref().to_owned()));
         self
@@ -113,6 +115,18 @@ impl SqliteStoreBuilder {
                 "no database given: call path, in_memory or connection on the builder",
             ));
         };
+        if let Database::Path(path) = &database {
+            // SQLite gives both a special meaning: a private database that
+            // no other connection, let alone process, can see.
+            if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+                return Err(LockError::invalid_config(
+                    "sqlite",
+                    format!(
+                        "path {path:?} is not a database file; use in_memory() for a private database"
+                    ),
+                ));
+            }
+        }
         let table = self.table_name;
         let (busy_timeout, auto_create) = (self.busy_timeout, self.auto_create_table);
         let max_connections = self.max_connections;
@@ -121,6 +135,10 @@ impl SqliteStoreBuilder {
                 Database::Path(path) => {
                     let conn = open_file(&path, busy_timeout, true)
                         .map_err(|e| LockError::store("sqlite", e))?;
+                    // Later connections reopen the same file even if the
+                    // process changes its working directory.
+                    let path =
+                        std::fs::canonicalize(&path).map_err(|e| LockError::store("sqlite", e))?;
                     (Source::File { path, busy_timeout }, conn)
                 }
                 Database::Memory => {

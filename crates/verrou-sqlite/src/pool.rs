@@ -185,6 +185,9 @@ pub(crate) fn open_file(
     create: bool,
 ) -> rusqlite::Result<Connection> {
     let mut flags = OpenFlags::default();
+    // A path is always a file path (never a `file:` URI), so that the file
+    // identity check looks at the same file SQLite opened.
+    flags.remove(OpenFlags::SQLITE_OPEN_URI);
     if !create {
         flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     }

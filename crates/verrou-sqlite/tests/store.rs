@@ -408,3 +408,14 @@ async fn a_replaced_database_file_is_followed_not_split() {
     drop((old, new));
     remove_db(&path);
 }
+
+#[tokio::test]
+async fn memory_and_empty_paths_are_refused_in_favour_of_in_memory() {
+    for path in ["", ":memory:"] {
+        let error = SqliteStore::builder().path(path).build().await.unwrap_err();
+        assert!(
+            matches!(&error, LockError::InvalidConfig { reason, .. } if reason.contains("in_memory")),
+            "{path:?}: {error:?}"
+        );
+    }
+}
