@@ -8,6 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{Config, NoTls};
 use verrou_core::LockError;
 
+use crate::announcements::Announcements;
 use crate::error::{STORE, TimedOut, pool_error, within};
 use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
 use crate::statements::Statements;
@@ -28,6 +29,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
 /// | [`connect_timeout`](Self::connect_timeout) | 5 s |
 /// | [`operation_timeout`](Self::operation_timeout) | 10 s |
+/// | [`release_announcements`](Self::release_announcements) | `true` |
 #[must_use = "call .build().await to get the store"]
 pub struct PostgresStoreBuilder {
     source: Source,
@@ -36,6 +38,7 @@ pub struct PostgresStoreBuilder {
     max_connections: usize,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
+    release_announcements: bool,
 }
 
 enum Source {
@@ -56,6 +59,7 @@ impl PostgresStoreBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
+            release_announcements: true,
         }
     }
 
@@ -128,6 +132,21 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// Whether releases are announced with `NOTIFY` so that waiters wake at
+    /// once instead of at their next retry (default `true`).
+    ///
+    /// With it on, every release also sends `pg_notify('<table>', key)`, and
+    /// a store built from [`url`](Self::url) or [`config`](Self::config)
+    /// keeps one extra session that `LISTEN`s on that channel. A store on
+    /// your own [`pool`](Self::pool) announces its releases but does not
+    /// listen (its waiters poll), as the pool gives no access to
+    /// notifications. Turn it off to save the extra session and the
+    /// notification traffic, at the price of waiters polling.
+    pub fn release_announcements(mut self, on: bool) -> Self {
+        self.release_announcements = on;
+        self
+    }
+
     /// Connects, makes sure the table exists (creating it if allowed), checks
     /// that its columns fit the store's statements, and returns the store.
     ///
@@ -139,6 +158,9 @@ impl PostgresStoreBuilder {
     ///   refused the login, or the table does not have the expected columns.
     pub async fn build(self) -> Result<PostgresStore, LockError> {
         let table = TableName::new(&self.table_name)?;
+        // The listening session needs connection settings; a user's pool
+        // does not expose them.
+        let mut listen_config = None;
         let pool = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
@@ -153,6 +175,9 @@ impl PostgresStoreBuilder {
                 ));
             }
             Source::Url(Ok(config)) | Source::Config(config) => {
+                if self.release_announcements {
+                    listen_config = Some((*config).clone());
+                }
                 own_pool(*config, self.max_connections, self.connect_timeout)?
             }
             Source::Pool(pool) => pool,
@@ -171,7 +196,7 @@ impl PostgresStoreBuilder {
             })?
             .map_err(pool_error)?;
         ensure_table(&client, &table, self.auto_create_table).await?;
-        let sql = Statements::new(&table);
+        let sql = Statements::new(&table, self.release_announcements);
         // Preparing every statement now turns a table with the wrong shape
         // into an error at startup rather than at the first lock.
         for statement in [
@@ -192,7 +217,23 @@ impl PostgresStoreBuilder {
             })?;
         }
         drop(client);
-        Ok(PostgresStore::new(pool, table, sql, self.operation_timeout))
+        let announcements = match listen_config {
+            Some(mut config) => {
+                if config.get_connect_timeout().is_none() {
+                    config.connect_timeout(self.connect_timeout);
+                }
+                let channel = table.as_str().to_owned();
+                Some(Announcements::start(config, channel, self.connect_timeout).await)
+            }
+            None => None,
+        };
+        Ok(PostgresStore::new(
+            pool,
+            table,
+            sql,
+            self.operation_timeout,
+            announcements,
+        ))
     }
 }
 
@@ -267,6 +308,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
+            .field("release_announcements", &self.release_announcements)
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod announcements;
 mod builder;
 mod error;
 mod schema;

@@ -18,9 +18,9 @@ pub(crate) struct Statements {
     /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). Returns the new
     /// fencing token, or no row when a live lock is in the way.
     pub(crate) acquire: String,
-    /// `$1` key, `$2` owner. One row when released.
+    /// `$1` key, `$2` owner. One row when released (and announced).
     pub(crate) release: String,
-    /// `$1` key. Returns nothing worth reading.
+    /// `$1` key. One row when a holder was evicted (and announced).
     pub(crate) force_release: String,
     /// `$1` key. One boolean.
     pub(crate) exists: String,
@@ -32,8 +32,24 @@ pub(crate) struct Statements {
 const LIVE: &str = "owner IS NOT NULL AND (expires_at IS NULL OR expires_at > clock_timestamp())";
 
 impl Statements {
-    pub(crate) fn new(table: &TableName) -> Self {
+    /// `announce`: releases also `pg_notify` the table's channel with the
+    /// key, in the same statement (see `announcements`).
+    pub(crate) fn new(table: &TableName, announce: bool) -> Self {
         let t = table.quoted();
+        // Turns "UPDATE ... RETURNING key" into a statement that also
+        // announces each released key; the row count is unchanged.
+        let announced = |update: String| {
+            if announce {
+                format!(
+                    "WITH released AS ({update} RETURNING key) \
+                     SELECT pg_notify('{channel}', key) FROM released",
+                    // A validated identifier has no quote: a safe literal.
+                    channel = table.as_str()
+                )
+            } else {
+                format!("{update} RETURNING 1")
+            }
+        };
         Statements {
             // The row is kept after release, so the token keeps counting up
             // from where it was; a brand new key starts at 1. The conflict
@@ -48,14 +64,14 @@ impl Statements {
                  WHERE l.owner IS NULL OR l.expires_at <= clock_timestamp() \
                  RETURNING l.fencing_token"
             ),
-            release: format!(
+            release: announced(format!(
                 "UPDATE {t} SET owner = NULL, expires_at = NULL \
-                 WHERE key = $1 AND owner = $2 AND {LIVE} RETURNING 1"
-            ),
-            force_release: format!(
+                 WHERE key = $1 AND owner = $2 AND {LIVE}"
+            )),
+            force_release: announced(format!(
                 "UPDATE {t} SET owner = NULL, expires_at = NULL \
-                 WHERE key = $1 AND owner IS NOT NULL RETURNING 1"
-            ),
+                 WHERE key = $1 AND owner IS NOT NULL"
+            )),
             exists: format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND {LIVE})"),
             extend: format!(
                 "UPDATE {t} SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
 
+use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
 use crate::schema::TableName;
@@ -44,6 +45,9 @@ struct Inner {
     table: TableName,
     sql: Statements,
     operation_timeout: Option<Duration>,
+    /// `None` when announcements are off or the store has no connection
+    /// settings of its own to open the listening session with.
+    announcements: Option<Announcements>,
 }
 
 impl PostgresStore {
@@ -82,6 +86,7 @@ impl PostgresStore {
         table: TableName,
         sql: Statements,
         operation_timeout: Option<Duration>,
+        announcements: Option<Announcements>,
     ) -> Self {
         PostgresStore {
             inner: Arc::new(Inner {
@@ -89,6 +94,7 @@ impl PostgresStore {
                 table,
                 sql,
                 operation_timeout,
+                announcements,
             }),
         }
     }
@@ -214,6 +220,15 @@ impl LockStore for PostgresStore {
         Ok(())
     }
 
+    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
+        validate_key(key, MAX_KEY_BYTES)?;
+        Ok(self
+            .inner
+            .announcements
+            .as_ref()
+            .and_then(|announcements| announcements.watch(key)))
+    }
+
     fn max_key_bytes(&self) -> usize {
         MAX_KEY_BYTES
     }
@@ -233,6 +248,7 @@ impl fmt::Debug for PostgresStore {
             .field("connections", &status.size)
             .field("max_connections", &status.max_size)
             .field("operation_timeout", &self.inner.operation_timeout)
+            .field("release_announcements", &self.inner.announcements.is_some())
             .finish()
     }
 }

@@ -17,6 +17,6 @@ verrou_conformance::conformance_tests!(
     async { verrou_conformance::require_service("postgres", make_store().await) },
     verrou_conformance::Capabilities {
         fencing_tokens: true,
-        release_announcements: false,
+        release_announcements: true,
     }
 );

@@ -1,0 +1,231 @@
+//! Release announcements over `LISTEN`/`NOTIFY`, so that waiters wake as soon
+//! as a lock is released instead of at their next retry.
+//!
+//! Releases send `pg_notify(<table>, key)` in the same statement that frees
+//! the row (delivered when it commits). Each store keeps one extra session
+//! that `LISTEN`s on the table's channel and wakes the waiters of the key in
+//! the payload. When that session is down, `watch_release` answers "no
+//! announcements" and waiters poll; when it drops, every waiter is woken
+//! (a spurious wake-up costs one `save`, a lost one would cost a retry delay)
+//! and it reconnects in the background.
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{Notify, futures::OwnedNotified, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Config, NoTls};
+use verrou_core::{BoxError, ReleaseWatch};
+
+/// Waits between reconnection attempts of the listening session.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The listening session of one store and the waiters it wakes.
+pub(crate) struct Announcements {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Keys that have waiters; an entry lives only while a watch on it exists.
+    by_key: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Whether the session is connected and `LISTEN` has taken effect.
+    listening: AtomicBool,
+}
+
+impl Announcements {
+    /// Starts listening on `channel`; returns once the first attempt has
+    /// succeeded or failed (bounded by `connect_timeout`), so that a store
+    /// fresh out of `build` already announces.
+    pub(crate) async fn start(
+        mut config: Config,
+        channel: String,
+        connect_timeout: Duration,
+    ) -> Self {
+        // This session only ever waits; probe it often enough to notice a
+        // dead peer (the default is two hours).
+        config.keepalives_idle(Duration::from_secs(30));
+        let shared = Arc::new(Shared::default());
+        let (first_tx, first_rx) = oneshot::channel();
+        let task = tokio::spawn(listen_forever(
+            shared.clone(),
+            config,
+            channel,
+            connect_timeout,
+            first_tx,
+        ));
+        let _ = first_rx.await;
+        Announcements { shared, task }
+    }
+
+    /// Registers a waiter for the release of `key`, or `None` while the
+    /// listening session is down (the caller then polls).
+    pub(crate) fn watch(&self, key: &str) -> Option<ReleaseWatch> {
+        // Register first, then look at the session: if it drops after this
+        // look, the drop wakes this waiter too, so nothing is lost unseen.
+        let watch = self.shared.watch(key);
+        if self.shared.listening.load(Ordering::SeqCst) {
+            Some(ReleaseWatch::new(watch))
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Announcements {
+    fn drop(&mut self) {
+        // The session belongs to the store: it goes when the last clone does.
+        self.task.abort();
+    }
+}
+
+async fn listen_forever(
+    shared: Arc<Shared>,
+    config: Config,
+    channel: String,
+    connect_timeout: Duration,
+    first: oneshot::Sender<()>,
+) {
+    let mut first = Some(first);
+    let mut retry = RETRY_MIN;
+    loop {
+        let outcome = listen_once(&shared, &config, &channel, connect_timeout, &mut first).await;
+        let was_listening = shared.listening.swap(false, Ordering::SeqCst);
+        shared.wake_all();
+        if let Some(first) = first.take() {
+            let _ = first.send(());
+        }
+        match outcome {
+            Ok(()) => tracing::debug!(%channel, "release announcement session ended; reconnecting"),
+            Err(error) => {
+                tracing::debug!(%channel, %error, "release announcement session failed; reconnecting")
+            }
+        }
+        retry = if was_listening {
+            RETRY_MIN
+        } else {
+            (retry * 2).min(RETRY_MAX)
+        };
+        tokio::time::sleep(retry).await;
+    }
+}
+
+/// One session: connect, `LISTEN`, deliver notifications until it ends.
+async fn listen_once(
+    shared: &Arc<Shared>,
+    config: &Config,
+    channel: &str,
+    connect_timeout: Duration,
+    first: &mut Option<oneshot::Sender<()>>,
+) -> Result<(), BoxError> {
+    let Ok(connected) = tokio::time::timeout(connect_timeout, config.connect(NoTls)).await else {
+        return Err(format!("connecting timed out after {connect_timeout:?}").into());
+    };
+    let (client, mut connection) = connected?;
+    // The connection must be polled for the `LISTEN` to complete, and then
+    // for notifications: both run here, side by side.
+    let deliver = async {
+        loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(note))) => shared.released(note.payload()),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error.into()),
+                None => return Ok(()),
+            }
+        }
+    };
+    let listen = async {
+        // The channel is a validated table name, so quoting is enough.
+        client
+            .batch_execute(&format!("LISTEN \"{channel}\""))
+            .await?;
+        shared.listening.store(true, Ordering::SeqCst);
+        if let Some(first) = first.take() {
+            let _ = first.send(());
+        }
+        // Keep the client (and so the session) alive while notes arrive.
+        std::future::pending::<Result<(), BoxError>>().await
+    };
+    tokio::select! {
+        ended = deliver => ended,
+        failed = listen => failed,
+    }
+}
+
+impl Shared {
+    fn watch(self: &Arc<Self>, key: &str) -> Watch {
+        let notify = lock(&self.by_key)
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone();
+        Watch {
+            // `notify_waiters` wakes every `Notified` created before it, even
+            // one not yet polled: the registration counts from here.
+            notified: Some(Box::pin(notify.clone().notified_owned())),
+            notify,
+            key: key.to_owned(),
+            shared: self.clone(),
+        }
+    }
+
+    /// Wakes one waiter of `key`: only one can take the lock, and waking
+    /// them all would send every waiter's `save` through the pool at once
+    /// for each release. If the woken one loses the race it waits again; the
+    /// others still retry at their retry delay, so nobody is stranded.
+    fn released(&self, key: &str) {
+        if let Some(notify) = lock(&self.by_key).get(key) {
+            notify.notify_one();
+        }
+    }
+
+    fn wake_all(&self) {
+        for notify in lock(&self.by_key).values() {
+            notify.notify_waiters();
+        }
+    }
+}
+
+/// One registered waiter; removes its key's entry when it is the last one.
+struct Watch {
+    notified: Option<Pin<Box<OwnedNotified>>>,
+    notify: Arc<Notify>,
+    key: String,
+    shared: Arc<Shared>,
+}
+
+impl Future for Watch {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.notified.as_mut() {
+            Some(notified) => notified.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Drop our own `Notified` first so that it does not count as a user.
+        self.notified = None;
+        let mut map = lock(&self.shared.by_key);
+        // Clones are made under this same mutex, so the count is exact: the
+        // map's copy plus ours means nobody else waits on this key.
+        if Arc::strong_count(&self.notify) == 2 {
+            map.remove(&self.key);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is one map operation that cannot panic halfway,
+    // so a poisoned mutex still holds consistent data.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,152 @@
+//! Release announcements (`LISTEN`/`NOTIFY`) across stores, and after the
+//! listening session is killed.
+
+mod common;
+
+use std::time::Duration;
+
+use verrou_conformance::require_service;
+use verrou_core::{Acquisition, LockStore};
+use verrou_postgres::PostgresStore;
+use verrou_postgres::deadpool_postgres::{Manager, Pool};
+use verrou_postgres::tokio_postgres::{Config, NoTls};
+
+use common::{admin, drop_table, unique, url, url_with_app};
+
+/// Far beyond any notification's delivery time, far below a test timeout.
+const WOKEN_WITHIN: Duration = Duration::from_secs(10);
+
+async fn store(url: &str, table: &str) -> PostgresStore {
+    PostgresStore::builder()
+        .url(url)
+        .table_name(table)
+        .max_connections(2)
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_release_by_another_store_wakes_the_waiter() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_announce");
+    let waiter_store = store(&url(), &table).await;
+    // The releasing side runs on a user's pool: it does not listen, but it
+    // still announces.
+    let config: Config = url().parse().unwrap();
+    let pool = Pool::builder(Manager::new(config, NoTls))
+        .max_size(1)
+        .build()
+        .unwrap();
+    let holder_store = PostgresStore::from_pool(pool)
+        .table_name(&table)
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    assert!(holder_store.watch_release(&key).await.unwrap().is_none());
+
+    holder_store.save(&key, "holder", None).await.unwrap();
+    let watch = waiter_store
+        .watch_release(&key)
+        .await
+        .unwrap()
+        .expect("the store listens");
+    holder_store.delete(&key, "holder").await.unwrap();
+    tokio::time::timeout(WOKEN_WITHIN, watch)
+        .await
+        .expect("the release was not announced");
+
+    // Force-release announces too.
+    holder_store.save(&key, "holder", None).await.unwrap();
+    let watch = waiter_store.watch_release(&key).await.unwrap().unwrap();
+    holder_store.force_delete(&key).await.unwrap();
+    tokio::time::timeout(WOKEN_WITHIN, watch)
+        .await
+        .expect("the force-release was not announced");
+    drop_table(&admin, &table).await;
+}
+
+#[tokio::test]
+async fn announcements_resume_after_the_listening_session_is_killed() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_relisten");
+    let app = unique("verrou_relisten_app");
+    let store = store(&url_with_app(&app), &table).await;
+    let key = unique("key");
+    store.save(&key, "holder", None).await.unwrap();
+    let waiting = store.watch_release(&key).await.unwrap().unwrap();
+
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap();
+    // Notifications sent while the session was down are lost, so its loss
+    // wakes every waiter (they then look at the lock again).
+    tokio::time::timeout(WOKEN_WITHIN, waiting)
+        .await
+        .expect("waiters were not woken when the listening session died");
+
+    // Once the session is back, watches are offered and releases wake them.
+    let started = std::time::Instant::now();
+    let watch = loop {
+        if let Some(watch) = store.watch_release(&key).await.unwrap() {
+            break watch;
+        }
+        assert!(
+            started.elapsed() < WOKEN_WITHIN,
+            "the listening session did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The pooled session was killed too: the first call may fail once.
+    if store.delete(&key, "holder").await.is_err() {
+        store.delete(&key, "holder").await.unwrap();
+    }
+    tokio::time::timeout(WOKEN_WITHIN, watch)
+        .await
+        .expect("the release after reconnecting was not announced");
+    drop_table(&admin, &table).await;
+}
+
+#[tokio::test]
+async fn announcements_can_be_turned_off() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_quiet");
+    let app = unique("verrou_quiet_app");
+    let store = PostgresStore::builder()
+        .url(&url_with_app(&app))
+        .table_name(&table)
+        .max_connections(1)
+        .release_announcements(false)
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    assert!(store.watch_release(&key).await.unwrap().is_none());
+    assert!(matches!(
+        store.save(&key, "o", None).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    store.delete(&key, "o").await.unwrap();
+    // No listening session: only the pooled one exists.
+    let sessions: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sessions, 1);
+    drop_table(&admin, &table).await;
+}
