@@ -47,7 +47,7 @@ fn run() -> Result<bool, String> {
         .map_or_else(|| PathBuf::from("target"), PathBuf::from)
         .join("torture");
     let opts = RunOptions {
-        ops: ops.unwrap_or(if short { 3_000 } else { 100_000 }),
+        ops: ops.unwrap_or(if short { 2_000 } else { 100_000 }),
         short,
         out: out.clone(),
         worker_exe: bin_dir.join("torture_worker"),

@@ -61,7 +61,11 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
     let _ = writeln!(out);
     for run in runs {
         let f = &run.findings;
-        let verdict = if run.passed() { "PASS" } else { "FAIL" };
+        let verdict = match (run.clean(), run.expect_violations) {
+            (true, _) => "PASS",
+            (false, true) => "FAIL, as expected (a demonstration of a misconfiguration)",
+            (false, false) => "FAIL",
+        };
         let _ = writeln!(out, "## {} — {verdict}\n", run.store);
         if let Some(failure) = &run.failure {
             let _ = writeln!(out, "- **run failed:** {failure}");

@@ -51,12 +51,20 @@ pub struct StoreRun {
     pub notes: Vec<String>,
     /// Why the run could not complete, if it could not.
     pub failure: Option<String>,
+    /// A demonstration of a misconfiguration: violations are expected.
+    pub expect_violations: bool,
 }
 
 impl StoreRun {
     /// Whether the run completed without a violation.
-    pub fn passed(&self) -> bool {
+    pub fn clean(&self) -> bool {
         self.failure.is_none() && self.findings.violation_total() == 0
+    }
+
+    /// Whether the run counts as a success: clean, or a demonstration that
+    /// completed (its violations are the point).
+    pub fn passed(&self) -> bool {
+        self.clean() || (self.expect_violations && self.failure.is_none())
     }
 }
 
@@ -77,6 +85,7 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
         processes: false,
         notes: Vec::new(),
         failure: None,
+        expect_violations: false,
     };
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(dir.join("logs")) {
@@ -91,8 +100,9 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
         }
     };
     run.notes = setup.notes.clone();
+    run.expect_violations = setup.expect_violations;
     run.processes = !setup.threads;
-    let (workers, key_count) = if setup.threads { (8, 4) } else { (6, 3) };
+    let (workers, key_count) = if setup.threads { (8, 4) } else { (6, 4) };
     run.workers = workers;
     run.keys = key_count;
     let keys: Vec<String> = (0..key_count).map(|k| format!("k{k}")).collect();
@@ -104,11 +114,14 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
             let plan = Plan {
                 keys: keys.clone(),
                 prefix: format!("torture:{:x}:", Rng::seeded().below(u64::MAX)),
-                ops_per_worker: opts.ops.div_ceil(u64::from(workers)),
+                ops_per_worker: opts
+                    .ops
+                    .min(setup.max_ops.unwrap_or(u64::MAX))
+                    .div_ceil(u64::from(workers)),
                 workers,
                 dir: dir.clone(),
                 fault_every: if opts.short {
-                    Duration::from_millis(600)
+                    Duration::from_millis(800)
                 } else {
                     Duration::from_millis(1_500)
                 },

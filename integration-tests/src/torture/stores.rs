@@ -112,6 +112,8 @@ pub struct StoreSetup {
     pub expect_violations: bool,
     /// What the report should say about this store's promises.
     pub notes: Vec<String>,
+    /// At most this many operations (a slow emulator).
+    pub max_ops: Option<u64>,
     faults: Vec<&'static str>,
     server: Option<PrivateRedis>,
 }
@@ -124,6 +126,7 @@ impl StoreSetup {
             threads: false,
             expect_violations: false,
             notes: notes.iter().map(|n| (*n).to_owned()).collect(),
+            max_ops: None,
             faults: Vec::new(),
             server: None,
         }
@@ -135,7 +138,6 @@ impl StoreSetup {
     /// # Errors
     /// When the store is unknown or its server cannot be prepared.
     pub fn start(name: &str, full: bool, work_dir: &Path) -> Result<Self, String> {
-        let _ = full;
         let setup = match name {
             "broken" => {
                 let mut s = StoreSetup::new(
@@ -214,13 +216,18 @@ impl StoreSetup {
                     "the shared 6-node cluster of `cargo xtask services` (127.0.0.1:7000-7005); no connection kills or failovers there, because other tests use it. Replication is asynchronous: a failover can lose a lock that was just granted (Redis Cluster gives no stronger promise)",
                 ],
             ),
-            "dynamodb" => StoreSetup::new(
-                name,
-                DYNAMODB_ENDPOINT.into(),
-                &[
-                    "the local emulator of `cargo xtask services`; expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): all workers share one clock here, so this run cannot show skew. In production keep clocks NTP-synchronised and choose TTLs much longer than the worst skew; a client whose clock runs ahead can take a lock early by that amount",
-                ],
-            ),
+            "dynamodb" => {
+                let mut s = StoreSetup::new(
+                    name,
+                    DYNAMODB_ENDPOINT.into(),
+                    &[
+                        "the local emulator of `cargo xtask services`; expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): all workers share one clock here, so this run cannot show skew. In production keep clocks NTP-synchronised and choose TTLs much longer than the worst skew; a client whose clock runs ahead can take a lock early by that amount",
+                        "operations capped (600 short, 10,000 full): the emulator (dynalite, Node) manages a few dozen lock operations a second on this machine",
+                    ],
+                );
+                s.max_ops = Some(if full { 10_000 } else { 600 });
+                s
+            }
             other => {
                 return Err(format!(
                     "unknown store `{other}` (known: {})",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use verrou_core::{LockError, LockFactory};
+use verrou_core::{LockError, LockFactory, RetryPolicy};
 
 use super::history::{Access, Event, HistoryWriter, Op, Release, now_us};
 use super::resource::{ACCOUNTS, FencedResource, Outcome};
@@ -165,23 +165,31 @@ pub async fn run_worker(
     Ok(())
 }
 
-/// Tries until the lock is ours. Each try is one `acquire_immediately`, so the
-/// time it was sent bounds the start of the lease from below (the server
-/// granted it after that instant), which the checker needs.
+/// Acquires through the library's own waiting (release announcements where
+/// the store has them, polling otherwise), retrying after store errors.
+///
+/// Returns when the successful request was sent and when it returned. The
+/// send time comes from the handle's own expiry, which the library counts
+/// from *before* the request (documented as conservative): the server granted
+/// the lease after that instant, so its lease lasts at least until
+/// `sent + TTL`, which is what the checker needs.
 async fn acquire(
     lock: &verrou_core::Lock,
     config: &WorkerConfig,
     history: &mut HistoryWriter,
     rng: &mut Rng,
 ) -> Result<(u64, u64), String> {
+    let policy = RetryPolicy::default()
+        .with_delay(Duration::from_millis(3))
+        .with_timeout(Some(Duration::from_secs(20)));
     let mut failing_since: Option<Instant> = None;
     loop {
-        let sent = now_us();
-        match lock.acquire_immediately().await {
-            Ok(true) => return Ok((sent, now_us())),
-            Ok(false) => {
-                failing_since = None;
-                tokio::time::sleep(Duration::from_micros(200 + rng.below(1_800))).await;
+        match lock.acquire_with(&policy).await {
+            Ok(()) => {
+                let got = now_us();
+                let left = lock.remaining_time().unwrap_or(config.ttl);
+                let held_for = config.ttl.saturating_sub(left).as_micros() as u64;
+                return Ok((got.saturating_sub(held_for), got));
             }
             Err(error) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
@@ -200,7 +208,9 @@ async fn acquire(
                         error_chain(&error)
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(20 + rng.below(30))).await;
+                if !matches!(error, LockError::Timeout { .. }) {
+                    tokio::time::sleep(Duration::from_millis(20 + rng.below(30))).await;
+                }
             }
         }
     }
