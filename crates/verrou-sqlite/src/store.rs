@@ -24,7 +24,8 @@ const MAX_TTL_MS: i64 = i64::MAX / 4;
 /// the same file share the same locks. Clones share the same connections.
 ///
 /// Build one with [`SqliteStore::builder`]; see the crate documentation for
-/// the schema, the fencing tokens and the clock.
+/// the schema, the fencing tokens and the clock. Its methods run SQLite on
+/// Tokio's blocking threads, so they must be called inside a Tokio runtime.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
