@@ -3,8 +3,9 @@
 //!
 //! The default is dynalite (npm): it installs in seconds and node is on every
 //! CI machine. `VERROU_DYNAMODB_EMULATOR=moto` picks moto's server (PyPI)
-//! instead, on the same port: slower to install, closer to DynamoDB in its
-//! corners (TTL API, more validation), useful to cross-check the store.
+//! instead, on the same port: slower to install, implements the TTL API, a
+//! second opinion on single-client behaviour; not for CI, as its conditional
+//! writes race under concurrent requests (see the verrou-dynamodb README).
 
 use std::fs;
 use std::os::unix::process::CommandExt;
