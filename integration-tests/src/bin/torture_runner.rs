@@ -71,16 +71,18 @@ fn run() -> Result<bool, String> {
                 .unwrap_or_default()
         );
         runs.push(run);
+        // Written after every store, so that an interrupted long run still
+        // leaves a report behind.
+        let report = render(&runs, short, &machine());
+        let name = if short {
+            "report-short.md"
+        } else {
+            "report-full.md"
+        };
+        write_file(&out.join(name), &report).map_err(|e| e.to_string())?;
+        write_file(&out.join("report.md"), &report).map_err(|e| e.to_string())?;
     }
-    let report = render(&runs, short, &machine());
-    let name = if short {
-        "report-short.md"
-    } else {
-        "report-full.md"
-    };
-    write_file(&out.join(name), &report).map_err(|e| e.to_string())?;
-    write_file(&out.join("report.md"), &report).map_err(|e| e.to_string())?;
-    println!("{report}");
+    println!("{}", render(&runs, short, &machine()));
     eprintln!(
         "torture: report written to {}",
         out.join("report.md").display()
