@@ -116,6 +116,8 @@ pub struct StoreSetup {
     pub max_ops: Option<u64>,
     faults: Vec<&'static str>,
     server: Option<PrivateRedis>,
+    postgres: Option<PrivatePostgres>,
+    pg_port: u16,
 }
 
 impl StoreSetup {
@@ -129,6 +131,8 @@ impl StoreSetup {
             max_ops: None,
             faults: Vec::new(),
             server: None,
+            postgres: None,
+            pg_port: 5432,
         }
     }
 
@@ -169,12 +173,29 @@ impl StoreSetup {
                     ],
                 )
             }
+            "postgres" if full => {
+                let pg = PrivatePostgres::start()?;
+                let mut s = StoreSetup::new(
+                    name,
+                    format!(
+                        "postgres://postgres@127.0.0.1:{}/postgres?application_name={PG_APP}",
+                        pg.port
+                    ),
+                    &[
+                        "a private PostgreSQL server (initdb, fsync on) on a free port: the workers' connections are cut with `pg_terminate_backend`, and the server is restarted with `pg_ctl restart -m immediate` (a crash: no shutdown checkpoint, WAL recovery on start)",
+                    ],
+                );
+                s.pg_port = pg.port;
+                s.postgres = Some(pg);
+                s.faults.extend(["kill_connections", "restart"]);
+                s
+            }
             "postgres" => {
                 let mut s = StoreSetup::new(
                     name,
                     format!("postgres://postgres@127.0.0.1:5432/test?application_name={PG_APP}"),
                     &[
-                        "the workers' connections are cut with `pg_terminate_backend`; the shared server is not restarted (other tests use it)",
+                        "the workers' connections are cut with `pg_terminate_backend`; the shared server is not restarted in the short run (other tests use it; the full run restarts a private server)",
                     ],
                 );
                 s.faults.push("kill_connections");
@@ -250,8 +271,13 @@ impl StoreSetup {
     pub fn inject(&mut self, kind: &str) -> Result<(), String> {
         match (self.name.as_str(), kind) {
             ("postgres", "kill_connections") => sh(&format!(
-                "psql -h 127.0.0.1 -U postgres -d test -Atqc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{PG_APP}'\" >/dev/null"
+                "psql -h 127.0.0.1 -p {} -U postgres -d postgres -Atqc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{PG_APP}'\" >/dev/null",
+                self.pg_port
             )),
+            ("postgres", "restart") if self.postgres.is_some() => self
+                .postgres
+                .as_ref()
+                .map_or(Ok(()), PrivatePostgres::restart),
             ("mysql", "kill_connections") => sh(&format!(
                 "for id in $(mariadb -uroot -h127.0.0.1 -N -e \"SELECT id FROM information_schema.processlist WHERE db = '{MYSQL_DB}' AND id <> CONNECTION_ID()\"); do mariadb -uroot -h127.0.0.1 -e \"KILL $id\" 2>/dev/null; done; true"
             )),
@@ -273,6 +299,9 @@ impl StoreSetup {
         if let Some(mut server) = self.server.take() {
             server.kill();
         }
+        if let Some(pg) = self.postgres.take() {
+            pg.stop();
+        }
     }
 }
 
@@ -288,10 +317,7 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     fn start(work_dir: &Path, persistent: bool) -> Result<Self, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = free_port()?;
         let dir = work_dir.join("redis");
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut server = PrivateRedis {
@@ -353,6 +379,65 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A PostgreSQL server of the run's own, so restarting it disturbs nobody.
+#[derive(Debug)]
+struct PrivatePostgres {
+    port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    fn start() -> Result<Self, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no PostgreSQL binaries: {e}"))?
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .ok_or("no initdb under /usr/lib/postgresql")?;
+        let port = free_port()?;
+        // Outside the checkout: the server runs as `postgres`, which must
+        // own its data directory.
+        let dir = std::env::temp_dir().join(format!("verrou-torture-pg-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pg = PrivatePostgres { port, dir, bin };
+        let d = pg.dir.display();
+        sh(&format!(
+            "mkdir -p {d} && chown postgres {d} && su postgres -c '{}/initdb -D {d} -A trust -U postgres' >/dev/null",
+            pg.bin.display()
+        ))?;
+        pg.ctl("start")?;
+        Ok(pg)
+    }
+
+    fn ctl(&self, action: &str) -> Result<(), String> {
+        let d = self.dir.display();
+        sh(&format!(
+            "su postgres -c \"{}/pg_ctl -D {d} -l {d}/log -w -m immediate -o '-p {} -k {d} -c listen_addresses=127.0.0.1' {action}\" >/dev/null",
+            self.bin.display(),
+            self.port
+        ))
+    }
+
+    /// An immediate shutdown (no checkpoint, like a crash) and a start with
+    /// WAL recovery.
+    fn restart(&self) -> Result<(), String> {
+        self.ctl("restart")
+    }
+
+    fn stop(self) {
+        let _ = self.ctl("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    Ok(TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port())
 }
 
 fn sh(line: &str) -> Result<(), String> {
