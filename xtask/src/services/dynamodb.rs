@@ -11,10 +11,10 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Service;
-use crate::process::{run, wait_for_port};
+use crate::process::{port_open, run, wait_for_port};
 
 pub const PORT: u16 = 8000;
 const DYNALITE: &str = "dynalite@4.0.0";
@@ -155,5 +155,17 @@ fn stop() -> Result<(), String> {
     let pid = pid.trim();
     // Already gone is fine: the goal is "not running".
     let _ = run("kill", &[pid]);
-    fs::remove_file(pid_file()).map_err(|e| e.to_string())
+    fs::remove_file(pid_file()).map_err(|e| e.to_string())?;
+    // moto takes a moment to exit; an `up` right after must not mistake the
+    // dying server for a running one.
+    let started = Instant::now();
+    while port_open(PORT) {
+        if started.elapsed() > WAIT {
+            return Err(format!(
+                "port {PORT} still open {WAIT:?} after stopping pid {pid}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
