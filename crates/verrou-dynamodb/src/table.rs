@@ -16,9 +16,10 @@ use crate::store::STORE;
 /// Between two `DescribeTable` calls while the table is being created.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Waits until the table is ACTIVE, creating it first if it is missing and
-/// `create_table` is on. Several processes may do this at once: whoever loses
-/// the `CreateTable` race gets `ResourceInUseException` and simply waits.
+/// Waits until the table serves requests (ACTIVE or UPDATING), creating it
+/// first if it is missing and `create_table` is on. Several processes may do
+/// this at once: whoever loses the `CreateTable` race gets
+/// `ResourceInUseException` and simply waits.
 pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result<(), LockError> {
     let table = options.table_name.as_str();
     let deadline = Instant::now() + options.table_ready_timeout;
@@ -27,7 +28,12 @@ pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result
             Ok(output) => {
                 if let Some(description) = output.table() {
                     check_key_schema(table, description)?;
-                    if description.table_status() == Some(&TableStatus::Active) {
+                    // UPDATING (an index or capacity change) still serves
+                    // reads and writes; only CREATING and worse must wait.
+                    if matches!(
+                        description.table_status(),
+                        Some(TableStatus::Active | TableStatus::Updating)
+                    ) {
                         break;
                     }
                 }
