@@ -214,7 +214,10 @@ fn check_grants(key: &str, holds: &[&Hold], f: &mut Findings) {
     for b in holds {
         active.retain(|a| a.cs_end > b.got || a.lease_end > b.got);
         for a in &active {
-            let double_grant = a.lease_end > b.got;
+            // Both certain holds cover the instant `b.got` and after: an empty
+            // one (a holder stopped mid-acquire until its lease ran out) is
+            // no grant at all.
+            let double_grant = a.lease_end > b.got && b.lease_end > b.got;
             let cs_overlap = a.cs_end > b.got;
             if cs_overlap {
                 f.overlaps += 1;

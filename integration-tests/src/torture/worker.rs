@@ -168,11 +168,11 @@ pub async fn run_worker(
 /// Acquires through the library's own waiting (release announcements where
 /// the store has them, polling otherwise), retrying after store errors.
 ///
-/// Returns when the successful request was sent and when it returned. The
-/// send time comes from the handle's own expiry, which the library counts
-/// from *before* the request (documented as conservative): the server granted
-/// the lease after that instant, so its lease lasts at least until
-/// `sent + TTL`, which is what the checker needs.
+/// Returns when the successful request was sent (at the earliest) and when it
+/// returned. The send time comes from the handle's own expiry, which the
+/// library counts from *before* the request (documented as conservative): the
+/// server granted the lease after that instant, so its lease lasts at least
+/// until `sent + TTL`, which is what the checker needs.
 async fn acquire(
     lock: &verrou_core::Lock,
     config: &WorkerConfig,
@@ -184,12 +184,21 @@ async fn acquire(
         .with_timeout(Some(Duration::from_secs(20)));
     let mut failing_since: Option<Instant> = None;
     loop {
+        let called = now_us();
         match lock.acquire_with(&policy).await {
             Ok(()) => {
                 let got = now_us();
-                let left = lock.remaining_time().unwrap_or(config.ttl);
-                let held_for = config.ttl.saturating_sub(left).as_micros() as u64;
-                return Ok((got.saturating_sub(held_for), got));
+                let sent = match lock.remaining_time() {
+                    // The expiry is `sent + TTL`: recover `sent`.
+                    Some(left) if !left.is_zero() => {
+                        got.saturating_sub(config.ttl.saturating_sub(left).as_micros() as u64)
+                    }
+                    // Already expired when it returned (the process was
+                    // stopped mid-acquire): all we know is that the request
+                    // went out after the call began.
+                    _ => called,
+                };
+                return Ok((sent.max(called), got));
             }
             Err(error) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
