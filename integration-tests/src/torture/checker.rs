@@ -400,3 +400,129 @@ fn check_bank(holds: &[Hold], records: &HashMap<String, Record>, f: &mut Finding
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torture::history::Op;
+
+    const TTL: u64 = 400_000;
+
+    fn acquired(w: u32, sent: u64, got: u64, tok: u64) -> Event {
+        Event::Acquired {
+            w,
+            n: 0,
+            key: "k".into(),
+            sent,
+            got,
+            tok: Some(tok),
+        }
+    }
+
+    fn finished(w: u32, sent: u64, got: u64, tok: u64, rel_start: u64, rel: Release) -> Vec<Event> {
+        let op = Op {
+            w,
+            n: 0,
+            key: "k".into(),
+            sent,
+            got,
+            tok: Some(tok),
+            read: Access::Accepted,
+            read_seq: u64::from(w) * 2 + 1,
+            write: Access::Accepted,
+            write_seq: u64::from(w) * 2 + 2,
+            write_end: rel_start,
+            rel_start,
+            rel_end: rel_start + 1_000,
+            rel: Release::Pending,
+            stalled: false,
+        };
+        vec![
+            acquired(w, sent, got, tok),
+            Event::Op(op),
+            Event::Released {
+                w,
+                n: 0,
+                rel,
+                rel_end: rel_start + 1_000,
+            },
+        ]
+    }
+
+    fn kill(w: u32, at: u64) -> Fault {
+        Fault {
+            kind: "kill9".into(),
+            w: Some(w),
+            at,
+            until: None,
+            key: None,
+        }
+    }
+
+    fn rules(f: &Findings) -> Vec<&'static str> {
+        f.violation_counts.keys().copied().collect()
+    }
+
+    /// The resource after `writes` accepted writes.
+    fn resource(writes: u64) -> HashMap<String, Record> {
+        let record = Record {
+            last_token: 0,
+            seq: 0,
+            writes,
+            accounts: [START_BALANCE; ACCOUNTS],
+        };
+        HashMap::from([("k".to_owned(), record)])
+    }
+
+    #[test]
+    fn taking_a_dead_holders_lock_before_its_ttl_is_a_violation() {
+        let mut events = vec![acquired(1, 1_000_000, 1_001_000, 1)];
+        events.extend(finished(2, 1_100_000, 1_101_000, 2, 1_105_000, Release::Ok));
+        let f = check(events, &[kill(1, 1_050_000)], &resource(1), TTL);
+        assert!(
+            rules(&f).contains(&"lease granted while another was live"),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn taking_it_after_the_ttl_is_not() {
+        let mut events = vec![acquired(1, 1_000_000, 1_001_000, 1)];
+        events.extend(finished(2, 1_300_000, 1_401_000, 2, 1_405_000, Release::Ok));
+        let f = check(events, &[kill(1, 1_050_000)], &resource(1), TTL);
+        assert!(rules(&f).is_empty(), "{f:#?}");
+        assert!(
+            !rules(&f).contains(&"lease granted while another was live"),
+            "{f:#?}"
+        );
+        assert_eq!(f.killed_holds, 1);
+    }
+
+    #[test]
+    fn a_holder_stopped_mid_acquire_past_its_ttl_held_nothing_certain() {
+        // Worker 1 was granted token 1 early, stopped, and its acquire only
+        // returned after its lease had run out; worker 2 meanwhile took the
+        // key properly with token 2 and still held it.
+        let mut events = finished(1, 1_000_000, 1_500_000, 1, 1_502_000, Release::NotOwned);
+        if let Some(Event::Op(op)) = events.get_mut(1) {
+            // The resource had seen token 2 by then.
+            op.write = Access::Rejected;
+        }
+        events.extend(finished(2, 1_420_000, 1_421_000, 2, 1_600_000, Release::Ok));
+        let f = check(events, &[], &resource(1), TTL);
+        assert!(rules(&f).is_empty(), "{f:#?}");
+        assert_eq!(f.overlaps, 1);
+        assert_eq!(f.overlaps_explained, 1);
+    }
+
+    #[test]
+    fn a_token_that_goes_down_is_a_violation() {
+        let mut events = finished(1, 1_000_000, 1_001_000, 5, 1_002_000, Release::Ok);
+        events.extend(finished(2, 1_003_000, 1_004_000, 3, 1_005_000, Release::Ok));
+        let f = check(events, &[], &resource(2), TTL);
+        assert!(
+            rules(&f).contains(&"fencing token did not increase"),
+            "{f:#?}"
+        );
+    }
+}
