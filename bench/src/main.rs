@@ -123,6 +123,8 @@ pub struct StoreRun {
     pub peer: BTreeMap<Workload, Vec<Option<Sample>>>,
     /// Why the peer is missing or failed, if it is or did.
     pub peer_notes: Vec<String>,
+    /// Our workload that failed, ending this store's run.
+    pub error: Option<String>,
 }
 
 /// Why a store was not run at all.
@@ -214,7 +216,10 @@ async fn run(settings: &Settings) -> Result<(), String> {
                 }
             },
         };
-        run_store(settings, &run_id, &subject, &mut peer, &mut store_run).await?;
+        if let Err(e) = run_store(settings, &run_id, &subject, &mut peer, &mut store_run).await {
+            eprintln!("{name}: FAILED: {e}");
+            store_run.error = Some(e);
+        }
         runs.push(store_run);
     }
     let meta = report::Meta::collect(settings, peer_versions.ok());
@@ -227,7 +232,16 @@ async fn run(settings: &Settings) -> Result<(), String> {
         std::fs::write(out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("report written to {}", out.display());
     }
-    Ok(())
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("a workload failed on: {}", failed.join(", ")))
+    }
 }
 
 /// A warm-up round (discarded), then the rounds, each workload alternating

@@ -143,6 +143,12 @@ fn store_args(runs: &[StoreRun], skipped: &[Skipped]) -> String {
 fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
     let peer = meta.peer_name();
     let _ = writeln!(out, "## {}\n", run.name);
+    if let Some(error) = &run.error {
+        let _ = writeln!(
+            out,
+            "**FAILED** (figures below stop at the failure): {error}\n"
+        );
+    }
     let _ = writeln!(
         out,
         "| measure | verrou | spread over rounds | {peer} | verrou ÷ {peer} |"
