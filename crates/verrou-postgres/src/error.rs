@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
 use verrou_core::LockError;
 
 /// The store name carried by every error of this crate.
@@ -30,11 +31,16 @@ pub(crate) fn pool_error(error: PoolError) -> LockError {
 /// dead or in an unknown state. The pool only notices a closed connection once
 /// its background task has seen the socket close, so we drop such connections
 /// ourselves: the next call then always gets a fresh one.
+///
+/// One `ERROR` also retires the connection: "cached plan must not change
+/// result type" (`0A000`), raised when the table was recreated with other
+/// column types under a statement this connection has prepared. A fresh
+/// connection prepares the statements again.
 pub(crate) fn connection_is_reusable(error: &tokio_postgres::Error) -> bool {
     !error.is_closed()
-        && error
-            .as_db_error()
-            .is_some_and(|db| db.severity() == "ERROR")
+        && error.as_db_error().is_some_and(|db| {
+            db.severity() == "ERROR" && *db.code() != SqlState::FEATURE_NOT_SUPPORTED
+        })
 }
 
 /// A store call that did not finish within the configured operation timeout.

@@ -306,3 +306,45 @@ async fn debug_output_never_shows_the_password() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("verrou"), "{shown}");
 }
+
+async fn session_setting(store: &PostgresStore, name: &str) -> String {
+    let client = store.pool().get().await.unwrap();
+    client
+        .query_one(&format!("SHOW {name}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn synchronous_commit_is_on_unless_turned_off_and_keeps_the_url_options() {
+    let Some(durable) = require_service(
+        "postgres",
+        PostgresStore::builder()
+            .url(&url())
+            .max_connections(1)
+            .build()
+            .await,
+    ) else {
+        return;
+    };
+    assert_eq!(session_setting(&durable, "synchronous_commit").await, "on");
+
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let with_options = format!("{}{sep}options=-c%20statement_timeout%3D4321", url());
+    let fast = PostgresStore::builder()
+        .url(&with_options)
+        .max_connections(1)
+        .synchronous_commit(false)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(session_setting(&fast, "synchronous_commit").await, "off");
+    assert_eq!(session_setting(&fast, "statement_timeout").await, "4321ms");
+    let key = unique("key");
+    assert!(matches!(
+        fast.save(&key, "o", None).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    fast.delete(&key, "o").await.unwrap();
+}
