@@ -16,6 +16,7 @@ use crate::store::MysqlStore;
 const DEFAULT_MAX_CONNECTIONS: usize = 8;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
 /// Options of a [`MysqlStore`]; get one from [`MysqlStore::builder`] or
 /// [`MysqlStore::from_pool`], finish with [`build`](Self::build).
@@ -183,10 +184,15 @@ fn own_pool(opts: Opts, max: usize) -> Result<Pool, LockError> {
     let constraints = PoolConstraints::new(0, max)
         .filter(|_| max > 0)
         .ok_or_else(|| LockError::invalid_config(STORE, "max_connections must be at least 1"))?;
-    let pool_opts = opts
-        .pool_opts()
-        .clone()
-        .with_constraints(constraints)
+    let mut pool_opts = opts.pool_opts().clone().with_constraints(constraints);
+    if pool_opts.inactive_connection_ttl().is_zero() {
+        // With the driver's default of zero, the pool keeps no more idle
+        // connections than its minimum (0 here): every operation would open
+        // and close a connection. Keep up to `max` idle ones instead, closing
+        // those unused for this long.
+        pool_opts = pool_opts.with_inactive_connection_ttl(IDLE_CONNECTION_TTL);
+    }
+    let pool_opts = pool_opts
         // The store leaves no session state behind (no transactions, no
         // variables), so the reset round trip on every return to the pool
         // would buy nothing and would empty the prepared-statement cache.

@@ -125,9 +125,15 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
         return;
     };
     let table = unique("verrou_idle_kill");
-    let store = builder()
+    // Exactly one connection, kept open while idle (the default pool closes
+    // idle connections above its minimum of zero now and then, which would
+    // race with the KILL below).
+    let constraints = mysql_async::PoolConstraints::new(1, 1).unwrap();
+    let opts =
+        mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&common::url()).unwrap())
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+    let store = MysqlStore::from_pool(mysql_async::Pool::new(opts))
         .table_name(&table)
-        .max_connections(1)
         .build()
         .await
         .unwrap();
@@ -195,5 +201,31 @@ async fn many_stores_created_at_once_on_a_fresh_table_all_work() {
             Acquisition::Held
         );
     }
+    drop_table(&table).await;
+}
+
+#[tokio::test]
+async fn the_store_reuses_its_connections() {
+    let table = unique("verrou_reuse");
+    let Some(store) = require_service(
+        "mysql",
+        builder()
+            .table_name(&table)
+            .max_connections(1)
+            .build()
+            .await,
+    ) else {
+        return;
+    };
+    let key = unique("key");
+    store.save(&key, "a", TTL).await.unwrap();
+    let first = store.pool().get_conn().await.unwrap().id();
+    for _ in 0..20 {
+        store.extend(&key, "a", TTL).await.unwrap();
+        assert!(store.exists(&key).await.unwrap());
+    }
+    // One connection did it all: no connect-and-login per operation.
+    let last = store.pool().get_conn().await.unwrap().id();
+    assert_eq!(first, last);
     drop_table(&table).await;
 }
