@@ -144,21 +144,35 @@ impl PostgresStore {
             Some(Ok(rows)) => Ok(rows),
             Some(Err(error)) => {
                 if !connection_is_reusable(&error) {
-                    discard(client);
+                    self.discard(client, started);
                 }
                 Err(store_error(error))
             }
             None => {
-                discard(client);
+                self.discard(client, started);
                 Err(timed_out())
             }
         }
     }
-}
 
-/// Drops a connection for good instead of returning it to the pool.
-fn discard(client: Object) {
-    drop(Object::take(client));
+    /// Drops a broken connection for good instead of returning it to the
+    /// pool, and with it every idle connection that was open before this
+    /// call began.
+    ///
+    /// A session rarely dies alone: a restart, a failover or an
+    /// administrator's `pg_terminate_backend` kill them all, and an idle
+    /// connection only shows that it is closed once its background task has
+    /// read the server's goodbye, which may not have happened yet. Without
+    /// this, each following call could draw another dead connection and
+    /// fail in turn; with it, the next call gets a fresh one.
+    fn discard(&self, client: Object, call_started: Instant) {
+        drop(Object::take(client));
+        let retired = self
+            .inner
+            .pool
+            .retain(|_, metrics| metrics.created > call_started);
+        drop(retired);
+    }
 }
 
 #[async_trait]

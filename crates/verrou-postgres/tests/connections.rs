@@ -113,9 +113,19 @@ async fn sessions_killed_while_idle_are_replaced() {
     };
     let table = unique("verrou_idle_kill");
     let app = unique("verrou_idle_app");
-    let store = store_named(&app, &table, 2).await;
+    let store = store_named(&app, &table, 4).await;
     let key = unique("key");
     for round in 0..3 {
+        // Open every pooled connection, so that all of them die below.
+        let warm: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.exists(&format!("warm{i}")).await })
+            })
+            .collect();
+        for task in warm {
+            task.await.unwrap().unwrap();
+        }
         assert!(matches!(
             store.save(&key, "a", TTL).await.unwrap(),
             Acquisition::Acquired { .. }
@@ -193,8 +203,18 @@ async fn store_recovers_after_server_restart() {
     }
     let table = unique("verrou_restart");
     let app = unique("verrou_restart_app");
-    let store = store_named(&app, &table, 2).await;
+    let store = store_named(&app, &table, 4).await;
     drop(admin);
+    // Open every pooled connection, so that the restart kills all of them.
+    let warm: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.exists(&format!("warm{i}")).await })
+        })
+        .collect();
+    for task in warm {
+        task.await.unwrap().unwrap();
+    }
     let key = unique("key");
     let Acquisition::Acquired {
         fencing_token: Some(before),
