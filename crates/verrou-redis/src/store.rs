@@ -330,3 +330,29 @@ impl fmt::Debug for RedisStore {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_round_up_to_whole_milliseconds() {
+        assert_eq!(ttl_arg(Some(Duration::from_micros(1))), Value::from("1"));
+        assert_eq!(
+            ttl_arg(Some(Duration::from_micros(1_500))),
+            Value::from("2")
+        );
+        assert_eq!(ttl_arg(Some(Duration::from_secs(30))), Value::from("30000"));
+    }
+
+    #[test]
+    fn no_ttl_and_absurd_ttls_never_expire() {
+        assert_eq!(ttl_arg(None), Value::from(""));
+        assert_eq!(ttl_arg(Some(Duration::MAX)), Value::from(""));
+        let largest = Duration::from_millis(1 << 53);
+        assert_eq!(
+            ttl_arg(Some(largest)),
+            Value::from((1u64 << 53).to_string())
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Store options against the shared Redis on 6379: reusing a fred client or
+//! pool, prefixes, and the documented key layout.
+
+use std::time::Duration;
+
+use fred::interfaces::{ClientLike, KeysInterface};
+use verrou_core::{Acquisition, LockStore};
+use verrou_redis::{RedisStore, fred};
+
+const URL: &str = "redis://127.0.0.1:6379";
+const TTL: Option<Duration> = Some(Duration::from_secs(30));
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("verrou-options:{name}:{}:{nanos}", std::process::id())
+}
+
+async fn fred_client() -> Option<fred::clients::Client> {
+    let client = fred::clients::Client::new(
+        fred::types::config::Config::from_url(URL).unwrap(),
+        None,
+        None,
+        None,
+    );
+    let connected = tokio::time::timeout(Duration::from_secs(3), client.init()).await;
+    let connected = match connected {
+        Ok(Ok(_)) => Ok(client),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    verrou_conformance::require_service("redis", connected)
+}
+
+#[tokio::test]
+async fn a_reused_client_is_left_open_when_the_store_is_dropped() {
+    let Some(client) = fred_client().await else {
+        return;
+    };
+    let store = RedisStore::from_client(client.clone());
+    let key = unique("reuse");
+    assert!(matches!(
+        store.save(&key, "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    // Waiting once opens the store's own subscriber connection.
+    assert!(store.watch_release(&key).await.unwrap().is_some());
+    store.delete(&key, "a").await.unwrap();
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(client.is_connected());
+    let pong: String = client.ping(None).await.unwrap();
+    assert_eq!(pong, "PONG");
+    client.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reused_pool_and_a_built_pool_both_work() {
+    let Some(_) = fred_client().await else { return };
+    let pool =
+        fred::types::Builder::from_config(fred::types::config::Config::from_url(URL).unwrap())
+            .build_pool(3)
+            .unwrap();
+    pool.init().await.unwrap();
+    let reused = RedisStore::from_pool(pool.clone());
+    let built = RedisStore::builder()
+        .url(URL)
+        .pool_size(3)
+        .build()
+        .await
+        .unwrap();
+    let key = unique("pool");
+    // Same server, no prefix on either: one lock.
+    assert!(matches!(
+        reused.save(&key, "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    assert_eq!(built.save(&key, "b", TTL).await.unwrap(), Acquisition::Held);
+    reused.delete(&key, "a").await.unwrap();
+    assert!(matches!(
+        built.save(&key, "b", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    built.delete(&key, "b").await.unwrap();
+    pool.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn different_prefixes_are_different_locks() {
+    let Some(_) = fred_client().await else { return };
+    let a = RedisStore::builder()
+        .url(URL)
+        .prefix("verrou-a:")
+        .build()
+        .await
+        .unwrap();
+    let a_again = RedisStore::builder()
+        .url(URL)
+        .prefix("verrou-a:")
+        .build()
+        .await
+        .unwrap();
+    let b = RedisStore::builder()
+        .url(URL)
+        .prefix("verrou-b:")
+        .build()
+        .await
+        .unwrap();
+    let key = unique("prefix");
+    assert!(matches!(
+        a.save(&key, "x", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    assert_eq!(
+        a_again.save(&key, "y", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    assert!(matches!(
+        b.save(&key, "y", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    a.delete(&key, "x").await.unwrap();
+    b.delete(&key, "y").await.unwrap();
+}
+
+/// The README's layout: `{prefix + escaped key}` holds the owner with a
+/// `PX` expiry, `...:fence` the last token, with no expiry.
+#[tokio::test]
+async fn keys_are_laid_out_as_documented() {
+    let Some(client) = fred_client().await else {
+        return;
+    };
+    let prefix = format!("{}:", unique("layout"));
+    let store = RedisStore::builder()
+        .url(URL)
+        .prefix(prefix.as_str())
+        .build()
+        .await
+        .unwrap();
+    let lock_key = format!("{{{prefix}job\\\\{{7\\)}}");
+    let fence_key = format!("{lock_key}:fence");
+
+    let first = store.save("job\\{7}", "owner-1", TTL).await.unwrap();
+    assert_eq!(
+        first,
+        Acquisition::Acquired {
+            fencing_token: Some(1)
+        }
+    );
+    let owner: Option<String> = client.get(lock_key.as_str()).await.unwrap();
+    assert_eq!(owner.as_deref(), Some("owner-1"));
+    let ttl: i64 = client.pttl(lock_key.as_str()).await.unwrap();
+    assert!(ttl > 25_000 && ttl <= 30_000, "pttl {ttl}");
+
+    store.force_delete("job\\{7}").await.unwrap();
+    let gone: i64 = client.exists(lock_key.as_str()).await.unwrap();
+    assert_eq!(gone, 0);
+    let token: Option<String> = client.get(fence_key.as_str()).await.unwrap();
+    assert_eq!(
+        token.as_deref(),
+        Some("1"),
+        "force release keeps the counter"
+    );
+    let forever: i64 = client.pttl(fence_key.as_str()).await.unwrap();
+    assert_eq!(forever, -1, "the counter never expires");
+
+    let second = store.save("job\\{7}", "owner-2", None).await.unwrap();
+    assert_eq!(
+        second,
+        Acquisition::Acquired {
+            fencing_token: Some(2)
+        }
+    );
+    let no_expiry: i64 = client.pttl(lock_key.as_str()).await.unwrap();
+    assert_eq!(no_expiry, -1, "Ttl::Never sets no expiry");
+    store.delete("job\\{7}", "owner-2").await.unwrap();
+    let _: i64 = client.del(fence_key.as_str()).await.unwrap();
+    client.quit().await.unwrap();
+}
