@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod cancel;
 mod error;
 mod schema;
 mod statements;

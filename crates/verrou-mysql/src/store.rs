@@ -9,6 +9,7 @@ use mysql_async::{Params, Pool, Value};
 use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
 
 use crate::builder::MysqlStoreBuilder;
+use crate::cancel::KillOnDrop;
 use crate::error::{STORE, is_deadlock, store_error, within};
 use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES, TableName};
 use crate::statements::{Statements, ttl_millis};
@@ -114,9 +115,10 @@ impl MysqlStore {
     /// Runs one prepared statement on a pooled connection, bounded by the
     /// operation timeout.
     ///
-    /// The driver takes a connection that failed mid-statement (killed by the
-    /// server, a restart, an I/O error, a timeout that dropped the future) out
-    /// of the pool, and checks that an idle connection's socket is still open
+    /// A statement abandoned before its answer (timeout, or the caller
+    /// dropping the future) is killed on the server. The driver takes a
+    /// connection that failed mid-statement (killed by the server, a restart,
+    /// an I/O error, an abandoned statement) out of the pool, and checks that an idle connection's socket is still open
     /// before handing it out, so the next call after such a failure gets a
     /// fresh connection.
     async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Reply, LockError> {
@@ -128,19 +130,20 @@ impl MysqlStore {
             .await?;
             let params = Params::Positional(params);
             let mut attempt = 1;
-            loop {
+            let running = KillOnDrop::new(&inner.pool, conn.id(), inner.connect_timeout);
+            let outcome = loop {
                 match conn.exec_first::<Value, _, _>(sql, params.clone()).await {
-                    Ok(row) => {
-                        return Ok(Reply {
-                            row: row.is_some(),
-                            affected_rows: conn.affected_rows(),
-                            last_insert_id: conn.last_insert_id().unwrap_or(0),
-                        });
-                    }
+                    Ok(row) => break Ok(row.is_some()),
                     Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => attempt += 1,
-                    Err(e) => return Err(store_error(e)),
+                    Err(e) => break Err(store_error(e)),
                 }
-            }
+            };
+            running.disarm();
+            Ok(Reply {
+                row: outcome?,
+                affected_rows: conn.affected_rows(),
+                last_insert_id: conn.last_insert_id().unwrap_or(0),
+            })
         })
         .await
     }

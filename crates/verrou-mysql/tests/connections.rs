@@ -229,3 +229,86 @@ async fn the_store_reuses_its_connections() {
     assert_eq!(first, last);
     drop_table(&table).await;
 }
+
+/// Holds the row of `key` locked, as a long transaction would, until rolled back.
+async fn lock_row(table: &str, key: &str) -> mysql_async::Conn {
+    let mut blocker = common::admin().await.unwrap();
+    blocker.query_drop("START TRANSACTION").await.unwrap();
+    let held: Option<u8> = blocker
+        .exec_first(
+            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
+            (key,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, Some(1));
+    blocker
+}
+
+/// How many statements on `table` the server is running now.
+async fn statements_on(table: &str) -> usize {
+    let mut admin = common::admin().await.unwrap();
+    let running: Vec<u64> = admin
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? OR INFO LIKE ?",
+            (
+                format!("UPDATE `{table}`%"),
+                format!("INSERT INTO `{table}`%"),
+            ),
+        )
+        .await
+        .unwrap();
+    admin.disconnect().await.ok();
+    running.len()
+}
+
+#[tokio::test]
+async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies() {
+    let Some(admin) = require_service("mysql", admin().await) else {
+        return;
+    };
+    admin.disconnect().await.ok();
+    let table = unique("verrou_abandon");
+    let store = builder()
+        .table_name(&table)
+        .operation_timeout(Some(Duration::from_millis(500)))
+        .build()
+        .await
+        .unwrap();
+    let key = unique("key");
+    store.save(&key, "a", TTL).await.unwrap();
+    let mut blocker = lock_row(&table, &key).await;
+
+    // Timed out: a Store error, and the release waiting on the row is killed.
+    match store.delete(&key, "a").await {
+        Err(LockError::Store { source, .. }) => {
+            assert!(source.to_string().contains("timed out"), "{source}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // Dropped by the caller: the acquire waiting on the row is killed too.
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(200), store.save(&key, "b", TTL)).await;
+    assert!(
+        dropped.is_err(),
+        "the blocked acquire finished: {dropped:?}"
+    );
+    eventually(
+        "the abandoned statements to be killed",
+        Duration::from_secs(10),
+        || async { statements_on(&table).await == 0 },
+    )
+    .await;
+
+    // Free the row: had they survived, the release would now free the lock
+    // and nothing would stop "b" from taking it.
+    blocker.query_drop("ROLLBACK").await.unwrap();
+    blocker.disconnect().await.ok();
+    assert!(
+        store.exists(&key).await.unwrap(),
+        "the abandoned release did not apply"
+    );
+    assert_eq!(store.save(&key, "c", TTL).await.unwrap(), Acquisition::Held);
+    store.delete(&key, "a").await.unwrap();
+    drop_table(&table).await;
+}

@@ -1,0 +1,61 @@
+//! Statements abandoned half-way (operation timeout, or the caller dropping
+//! the future) are killed on the server.
+//!
+//! Closing the socket is not enough: the server does not watch the client's
+//! socket while a statement waits on a row lock, so an abandoned `UPDATE` or
+//! upsert would still run once the lock frees, granting or releasing a lock
+//! long after the caller was told the call failed. `KILL` interrupts the wait
+//! and rolls the statement back.
+
+use std::time::Duration;
+
+use mysql_async::Pool;
+use mysql_async::prelude::Queryable;
+
+/// Sends `KILL <id>` from another connection when dropped while armed.
+pub(crate) struct KillOnDrop<'a> {
+    pool: &'a Pool,
+    connection_id: u32,
+    timeout: Duration,
+    armed: bool,
+}
+
+impl<'a> KillOnDrop<'a> {
+    /// Armed: dropping it kills connection `connection_id`.
+    pub(crate) fn new(pool: &'a Pool, connection_id: u32, timeout: Duration) -> Self {
+        KillOnDrop {
+            pool,
+            connection_id,
+            timeout,
+            armed: true,
+        }
+    }
+
+    /// The statement finished (successfully or not): nothing to kill.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let (id, timeout) = (self.connection_id, self.timeout);
+        // Best effort: if the server is unreachable, the statement dies with
+        // the server's own lock wait timeout or the connection anyway.
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(timeout, async {
+                let mut conn = pool.get_conn().await?;
+                // Killing one's own user's connections needs no privilege.
+                conn.query_drop(format!("KILL {id}")).await
+            })
+            .await;
+        });
+    }
+}
