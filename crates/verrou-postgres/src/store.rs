@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
 
 use crate::announcements::Announcements;
@@ -18,6 +18,9 @@ use crate::statements::{Statements, ttl_millis};
 /// The longest key accepted, in bytes. Well below the ~2,700 bytes a B-tree
 /// index entry may hold, so every accepted key can be indexed.
 pub(crate) const MAX_KEY_BYTES: usize = 1024;
+
+/// How long a timed-out call waits for its statement's cancel request.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 /// A lock store in a PostgreSQL table, one row per key.
 ///
@@ -149,7 +152,15 @@ impl PostgresStore {
                 Err(store_error(error))
             }
             None => {
+                let cancel = client.cancel_token();
                 self.discard(client, started);
+                // Closing the socket does not stop the statement: the server
+                // only notices when it next talks to us, and meanwhile the
+                // statement (often waiting on a row lock) could still take
+                // effect after the caller's clean-up. Cancel it, best effort
+                // (a server reached over TLS refuses this plain request; the
+                // statement then runs its course).
+                let _ = within(Some(CANCEL_WAIT), cancel.cancel_query(NoTls)).await;
                 Err(timed_out())
             }
         }

@@ -162,15 +162,22 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
         .await
         .unwrap();
     let key = unique("key");
-    store.save(&key, "a", TTL).await.unwrap();
+    store
+        .save(&key, "a", Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
     let blocker = lock_row(&table, &key).await;
-    let stuck = tokio::time::timeout(Duration::from_secs(30), store.extend(&key, "a", TTL))
+    common::eventually("a's lock to expire", Duration::from_secs(10), || async {
+        !store.exists(&key).await.unwrap()
+    })
+    .await;
+    // b's acquire would take the expired lock, but waits on the row.
+    let stuck = tokio::time::timeout(Duration::from_secs(30), store.save(&key, "b", TTL))
         .await
         .expect("the operation timeout did not fire");
     assert!(matches!(stuck, Err(LockError::Store { .. })), "{stuck:?}");
-    drop(blocker);
-    // The timed-out session was closed, not returned to the pool.
-    eventually("the timed-out session to go away", Duration::from_secs(10), || async {
+    // The statement was cancelled on the server, not left waiting...
+    eventually("the timed-out statement to be cancelled", Duration::from_secs(10), || async {
         let row = admin
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'",
@@ -181,8 +188,27 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
         row.get::<_, i64>(0) == 0
     })
     .await;
-    store.extend(&key, "a", TTL).await.unwrap();
-    store.delete(&key, "a").await.unwrap();
+    // ...so it does not take the lock once the row is free.
+    drop(blocker);
+    let owner: Option<String> = admin
+        .query_one(
+            &format!("SELECT owner FROM \"{table}\" WHERE key = $1"),
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        owner.as_deref(),
+        Some("a"),
+        "the timed-out acquire took effect"
+    );
+    // And the next call works.
+    assert!(matches!(
+        store.save(&key, "b", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    store.delete(&key, "b").await.unwrap();
     drop_table(&admin, &table).await;
 }
 
