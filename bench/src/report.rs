@@ -190,10 +190,7 @@ fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
                 out,
                 "| └ {what} p50 / p99 | {ours_latency} | | {} | {} |",
                 latency(run.theirs(workload)).unwrap_or_else(|| "—".into()),
-                fmt_opt(
-                    run.ratio_to_peer(workload, p50).map(|r| 1.0 / r),
-                    |r| format!("{} faster (p50)", fmt_ratio(r))
-                )
+                fmt_opt(run.ratio_to_peer(workload, p50), faster_or_slower)
             );
         }
     };
@@ -240,6 +237,32 @@ fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
                 fmt_ratio
             ),
         );
+        // The same ratio from medians, which one stall of the machine cannot
+        // move: 2 × floor p50 ÷ acquire+release p50.
+        let vs_floor_p50 = |samples: &[Option<Sample>]| {
+            per_round(run.ours(Workload::Floor), samples, |floor, seq| {
+                match (floor.p50_us, seq.p50_us) {
+                    (Some(f), Some(s)) if s > 0.0 => 2.0 * f / s,
+                    _ => f64::NAN,
+                }
+            })
+        };
+        let _ = writeln!(
+            out,
+            "| └ vs floor by p50 (2 × floor p50 ÷ p50) | {} | {} | {} | |",
+            fmt_opt(
+                median(vs_floor_p50(run.ours(Workload::Sequential))),
+                fmt_ratio
+            ),
+            fmt_opt(
+                range(vs_floor_p50(run.ours(Workload::Sequential))),
+                fmt_range
+            ),
+            fmt_opt(
+                median(vs_floor_p50(run.theirs(Workload::Sequential))),
+                fmt_ratio
+            ),
+        );
     }
     let mut row = |label: String, workload: Workload| {
         let ours = med(run.ours(workload), per_sec);
@@ -272,15 +295,15 @@ fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
         fmt_opt(theirs, fmt_latency),
         fmt_opt(med(run.theirs(Workload::Contended), p99), fmt_latency),
         fmt_opt(
-            run.ratio_to_peer(Workload::Contended, p50).map(|r| 1.0 / r),
-            |r| format!("{} shorter", fmt_ratio(r))
+            run.ratio_to_peer(Workload::Contended, p50),
+            faster_or_slower
         )
     );
     let _ = writeln!(out);
-    for note in &run.peer_notes {
+    for note in &run.notes {
         let _ = writeln!(out, "- {note}");
     }
-    if !run.peer_notes.is_empty() {
+    if !run.notes.is_empty() {
         let _ = writeln!(out);
     }
 }
@@ -472,6 +495,15 @@ fn fmt_rate(per_sec: f64) -> String {
         grouped.push(c);
     }
     format!("{grouped}/s")
+}
+
+/// A ratio of p50 latencies (ours ÷ theirs) in words.
+fn faster_or_slower(time_ratio: f64) -> String {
+    if time_ratio <= 1.0 {
+        format!("p50 {} faster", fmt_ratio(1.0 / time_ratio))
+    } else {
+        format!("p50 {} slower", fmt_ratio(time_ratio))
+    }
 }
 
 fn fmt_range((lo, hi): (f64, f64)) -> String {

@@ -48,10 +48,10 @@ pub enum Floor {
     /// `PING` on the store's connection.
     Redis(RedisStore),
     /// `SELECT 1`, prepared once, on a connection kept from the store's pool.
-    Postgres(Object),
+    Postgres(Box<Kept<PostgresStore, Object>>),
     /// `SELECT 1` (prepared once: mysql_async caches statements per
     /// connection) on a connection kept from the store's pool.
-    Mysql(tokio::sync::Mutex<Conn>),
+    Mysql(Box<Kept<MysqlStore, Conn>>),
     /// A strongly consistent `GetItem` on the lock table (the store's reads
     /// are strongly consistent too).
     DynamoDb(DynamoDbStore),
@@ -76,12 +76,26 @@ impl Floor {
             Floor::Redis(store) => {
                 let _: String = store.client().ping(None).await?;
             }
-            Floor::Postgres(client) => {
+            Floor::Postgres(kept) => {
+                let mut slot = kept.conn.lock().await;
+                let client = match slot.take() {
+                    Some(client) => client,
+                    None => kept.store.pool().get().await?,
+                };
                 let statement = client.prepare_cached("SELECT 1").await?;
                 client.query_one(&statement, &[]).await?;
+                // Kept only after a success: a connection that failed (killed
+                // by the server, say) is replaced on the next call.
+                *slot = Some(client);
             }
-            Floor::Mysql(conn) => {
-                let _: Option<Value> = conn.lock().await.exec_first("SELECT 1", ()).await?;
+            Floor::Mysql(kept) => {
+                let mut slot = kept.conn.lock().await;
+                let mut conn = match slot.take() {
+                    Some(conn) => conn,
+                    None => kept.store.pool().get_conn().await?,
+                };
+                let _: Option<Value> = conn.exec_first("SELECT 1", ()).await?;
+                *slot = Some(conn);
             }
             Floor::DynamoDb(store) => {
                 store
@@ -95,6 +109,21 @@ impl Floor {
             }
         }
         Ok(())
+    }
+}
+
+/// A connection taken from a store's pool once and kept for the floor.
+pub struct Kept<S, C> {
+    store: S,
+    conn: tokio::sync::Mutex<Option<C>>,
+}
+
+impl<S, C> Kept<S, C> {
+    fn new(store: S) -> Self {
+        Kept {
+            store,
+            conn: tokio::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -129,8 +158,10 @@ pub async fn open(name: &str) -> Result<Subject, String> {
                 .build()
                 .await
                 .map_err(describe)?;
-            let client = store.pool().get().await.map_err(|e| e.to_string())?;
-            (Arc::new(store), Floor::Postgres(client))
+            (
+                Arc::new(store.clone()),
+                Floor::Postgres(Box::new(Kept::new(store))),
+            )
         }
         "mysql" => {
             let store = MysqlStore::builder()
@@ -143,8 +174,10 @@ pub async fn open(name: &str) -> Result<Subject, String> {
                 .build()
                 .await
                 .map_err(describe)?;
-            let conn = store.pool().get_conn().await.map_err(|e| e.to_string())?;
-            (Arc::new(store), Floor::Mysql(tokio::sync::Mutex::new(conn)))
+            (
+                Arc::new(store.clone()),
+                Floor::Mysql(Box::new(Kept::new(store))),
+            )
         }
         "dynamodb" => {
             let store = DynamoDbStore::builder()
