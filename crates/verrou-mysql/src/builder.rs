@@ -157,8 +157,13 @@ impl MysqlStoreBuilder {
             Source::Pool(pool) => pool,
         };
         let sql = Statements::new(&table);
-        within(Some(self.connect_timeout), "connecting", async {
-            let mut conn = pool.get_conn().await.map_err(store_error)?;
+        // A user's pool may have no timeouts of its own: bound the first
+        // connection here so that `build` never hangs on a dead server.
+        let mut conn = within(Some(self.connect_timeout), "connecting", async {
+            pool.get_conn().await.map_err(store_error)
+        })
+        .await?;
+        within(self.operation_timeout, "setting up the lock table", async {
             ensure_table(&mut conn, &table, self.auto_create_table).await?;
             // Preparing every statement now turns a table the statements do
             // not fit into an error at startup rather than at the first lock
@@ -169,6 +174,7 @@ impl MysqlStoreBuilder {
             Ok(())
         })
         .await?;
+        drop(conn);
         Ok(MysqlStore::new(
             pool,
             table,
