@@ -111,6 +111,33 @@ async fn statements_do_not_depend_on_found_rows_or_connection_reset() {
 }
 
 #[tokio::test]
+async fn statements_work_under_unusual_sql_modes() {
+    let Some(mut admin) = require_service("mysql", admin().await) else {
+        return;
+    };
+    let table = unique("verrou_modes");
+    // SIMULTANEOUS_ASSIGNMENT (MariaDB) changes what later assignments of
+    // the upsert see; ANSI turns `"` into an identifier quote; an empty mode
+    // is non-strict (truncation instead of errors).
+    for mode in [
+        "SIMULTANEOUS_ASSIGNMENT",
+        "ANSI",
+        "",
+        "NO_BACKSLASH_ESCAPES,NO_UNSIGNED_SUBTRACTION",
+    ] {
+        let set = format!("SET SESSION sql_mode = '{mode}'");
+        if admin.query_drop(&set).await.is_err() {
+            eprintln!("this server has no sql_mode {mode:?}; skipped");
+            continue;
+        }
+        let store = store_with(&table, opts().init(vec![set])).await;
+        exercise(&store).await;
+    }
+    admin.disconnect().await.ok();
+    drop_table(&table).await;
+}
+
+#[tokio::test]
 async fn expiry_does_not_depend_on_the_session_time_zone() {
     let Some(conn) = require_service("mysql", admin().await) else {
         return;
