@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use deadpool_postgres::PoolError;
-use tokio_postgres::error::SqlState;
+use tokio_postgres::error::{Severity, SqlState};
 use verrou_core::LockError;
 
 /// The store name carried by every error of this crate.
@@ -39,7 +39,10 @@ pub(crate) fn pool_error(error: PoolError) -> LockError {
 pub(crate) fn connection_is_reusable(error: &tokio_postgres::Error) -> bool {
     !error.is_closed()
         && error.as_db_error().is_some_and(|db| {
-            db.severity() == "ERROR" && *db.code() != SqlState::FEATURE_NOT_SUPPORTED
+            // The parsed (never translated) severity: `severity()` follows
+            // the server's `lc_messages`.
+            db.parsed_severity() == Some(Severity::Error)
+                && *db.code() != SqlState::FEATURE_NOT_SUPPORTED
         })
 }
 
