@@ -63,7 +63,8 @@ impl Announcements {
             Ok::<_, FredError>(())
         };
         if let Err(error) = with_timeout(timeout, connecting).await {
-            let _ = subscriber.quit().await;
+            // Stop its reconnect loop; a dead server must not hold us here.
+            let _ = tokio::time::timeout(Duration::from_secs(1), subscriber.quit()).await;
             return Err(error);
         }
         let shared = Arc::new(Shared {
