@@ -27,6 +27,7 @@ pub fn dynamodb() -> Service {
         port: PORT,
         start,
         stop,
+        healthy: None,
     }
 }
 

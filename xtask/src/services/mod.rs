@@ -16,6 +16,15 @@ pub struct Service {
     pub port: u16,
     pub start: fn() -> Result<(), String>,
     pub stop: fn() -> Result<(), String>,
+    /// A deeper check than an open port (a cluster whose nodes answer but
+    /// which is not formed); `up` restarts a service that fails it.
+    pub healthy: Option<fn() -> bool>,
+}
+
+impl Service {
+    fn is_up(&self) -> bool {
+        port_open(self.port) && self.healthy.is_none_or(|healthy| healthy())
+    }
 }
 
 fn all() -> Vec<Service> {
@@ -51,7 +60,7 @@ fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
 /// Starts the named services (all by default) that are not already up.
 pub fn up(names: &[&str]) -> Result<(), String> {
     for service in selected(names)? {
-        if port_open(service.port) {
+        if service.is_up() {
             eprintln!("{}: already up on port {}", service.name, service.port);
             continue;
         }
@@ -73,11 +82,7 @@ pub fn down(names: &[&str]) -> Result<(), String> {
 /// Prints each service and whether it answers.
 pub fn list() -> Result<(), String> {
     for service in all() {
-        let state = if port_open(service.port) {
-            "up"
-        } else {
-            "down"
-        };
+        let state = if service.is_up() { "up" } else { "down" };
         println!("{:<14} port {:<5} {state}", service.name, service.port);
     }
     Ok(())

@@ -18,6 +18,7 @@ pub fn service() -> Service {
         port: PORTS[0],
         start,
         stop,
+        healthy: Some(cluster_ok),
     }
 }
 

@@ -23,6 +23,7 @@ pub fn postgres() -> Service {
             )
         },
         stop: || sh("pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main stop"),
+        healthy: None,
     }
 }
 
@@ -39,6 +40,7 @@ pub fn mariadb() -> Service {
             sh("mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS test'")
         },
         stop: || sh("mariadb-admin -uroot -h127.0.0.1 shutdown"),
+        healthy: None,
     }
 }
 
@@ -54,5 +56,6 @@ pub fn redis() -> Service {
             wait_for_port("redis", 6379, WAIT)
         },
         stop: || sh("redis-cli -p 6379 shutdown nosave"),
+        healthy: None,
     }
 }
