@@ -10,5 +10,7 @@ mod statements;
 mod store;
 
 pub use builder::MysqlStoreBuilder;
+/// The driver, re-exported so that a pool you pass to
+/// [`MysqlStore::from_pool`] is built with the version this store uses.
 pub use mysql_async;
 pub use store::MysqlStore;

@@ -118,9 +118,9 @@ impl MysqlStore {
     /// A statement abandoned before its answer (timeout, or the caller
     /// dropping the future) is killed on the server. The driver takes a
     /// connection that failed mid-statement (killed by the server, a restart,
-    /// an I/O error, an abandoned statement) out of the pool, and checks that an idle connection's socket is still open
-    /// before handing it out, so the next call after such a failure gets a
-    /// fresh connection.
+    /// an I/O error, an abandoned statement) out of the pool, and checks that
+    /// an idle connection's socket is still open before handing it out, so
+    /// the next call after such a failure gets a fresh connection.
     async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Reply, LockError> {
         let inner = &self.inner;
         within(inner.operation_timeout, "mysql operation", async {
