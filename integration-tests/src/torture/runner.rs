@@ -221,6 +221,7 @@ fn stall_for(rng: &mut Rng) -> Duration {
 
 struct ThreadWorker {
     id: u32,
+    ops: u64,
     history: PathBuf,
     handle: Option<JoinHandle<Result<(), String>>>,
     control: Arc<ThreadControl>,
@@ -235,7 +236,7 @@ fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>, String> {
     let spawn = |config: WorkerConfig| {
         let control = Arc::new(ThreadControl::default());
         let (locks, thread_control) = (locks.clone(), control.clone());
-        let (id, history) = (config.id, config.history.clone());
+        let (id, ops, history) = (config.id, config.ops, config.history.clone());
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -245,6 +246,7 @@ fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>, String> {
         });
         ThreadWorker {
             id,
+            ops,
             history,
             handle: Some(handle),
             control,
@@ -280,9 +282,9 @@ fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>, String> {
             // so the load stays the same.
             workers[i].control.crash.store(true, Ordering::SeqCst);
             let done = join(&mut workers[i])?;
-            workers.push(spawn(
-                plan.worker(next_id, plan.ops_per_worker.saturating_sub(done)),
-            ));
+            // The replacement does what is left of the crashed worker's share.
+            let left = workers[i].ops.saturating_sub(done);
+            workers.push(spawn(plan.worker(next_id, left)));
             faults.push(Fault {
                 kind: "crash".into(),
                 w: Some(workers[i].id),
