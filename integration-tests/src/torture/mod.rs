@@ -5,8 +5,11 @@
 
 pub mod checker;
 pub mod history;
+mod processes;
 pub mod report;
 pub mod resource;
 pub mod runner;
+mod servers;
 pub mod stores;
+mod threads;
 pub mod worker;
