@@ -42,8 +42,8 @@ struct Shared {
 
 impl Announcements {
     /// Starts listening on `channel`; returns once the first attempt has
-    /// succeeded or failed (bounded by `connect_timeout`), so that a store
-    /// fresh out of `build` already announces.
+    /// succeeded or failed (after at most twice `connect_timeout`), so that
+    /// a store fresh out of `build` already announces.
     pub(crate) async fn start(
         mut config: Config,
         channel: String,
