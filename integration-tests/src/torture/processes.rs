@@ -46,8 +46,9 @@ pub(super) fn run_processes(
         workers.push(spawn(plan.worker(id, plan.ops_per_worker))?);
     }
     let result = drive_processes(plan, setup, &mut workers, &spawn);
-    for worker in &mut workers {
-        // Never leave a stopped or running worker behind.
+    // Never leave a stopped or running worker behind. Only workers not yet
+    // reaped are signalled: a reaped worker's pid may belong to someone else.
+    for worker in workers.iter_mut().filter(|w| !w.done) {
         let _ = signal(worker.child.id(), "CONT");
         let _ = worker.child.kill();
         let _ = worker.child.wait();
