@@ -99,9 +99,10 @@ impl LockInner {
     }
 }
 
-/// A `save` running in its own task, so that it completes even if the
-/// acquire that sent it is dropped.
-type SaveTask = tokio::task::JoinHandle<Result<Acquisition, LockError>>;
+/// A `save` in flight. The acquire polls it inline; if the acquire is dropped
+/// first, the background release takes it over and finishes it (no task is
+/// spawned on the normal path).
+type SaveTask = std::pin::Pin<Box<dyn Future<Output = Result<Acquisition, LockError>> + Send>>;
 
 /// Releases in the background, still holding the handle's operation lock so
 /// that no later acquire through this handle can slip in before it.
@@ -126,7 +127,7 @@ pub(crate) fn spawn_release(
             None => inner.op.clone().lock_owned().await,
         };
         if let Some(save) = pending {
-            if let Ok(Ok(Acquisition::Held)) = save.await {
+            if let Ok(Acquisition::Held) = save.await {
                 return;
             }
         }
@@ -334,26 +335,12 @@ impl Lock {
     async fn try_save(&self, in_flight: &mut InFlight<'_>) -> Result<bool, LockError> {
         let inner = &self.inner;
         let sent_at = SystemTime::now();
-        let outcome = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let (store, key, owner) =
-                    (inner.store.clone(), inner.key.clone(), inner.owner.clone());
-                let ttl = inner.ttl;
-                let save = in_flight
-                    .pending
-                    .insert(runtime.spawn(async move { store.save(&key, &owner, ttl).await }));
-                let joined = save.await;
-                in_flight.pending = None;
-                // A store that panicked is a failed store call, not a panic of ours.
-                joined.unwrap_or_else(|e| Err(LockError::store(inner.store.name(), e)))
-            }
-            Err(_) => {
-                in_flight.ambiguous = true;
-                let outcome = inner.store.save(&inner.key, &inner.owner, inner.ttl).await;
-                in_flight.ambiguous = false;
-                outcome
-            }
-        };
+        let owned = inner.clone();
+        let save = in_flight.pending.insert(Box::pin(async move {
+            owned.store.save(&owned.key, &owned.owner, owned.ttl).await
+        }));
+        let outcome = save.as_mut().await;
+        in_flight.pending = None;
         let outcome = outcome.inspect_err(|_| in_flight.ambiguous = true)?;
         match outcome {
             Acquisition::Acquired { fencing_token } => {

@@ -11,7 +11,13 @@ use crate::LockError;
 pub fn random_owner() -> Result<String, LockError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| LockError::store("os-random", e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut owner = String::with_capacity(32);
+    for b in bytes {
+        owner.push(char::from(HEX[usize::from(b >> 4)]));
+        owner.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Ok(owner)
 }
 
 /// Checks a caller-supplied owner id: non-empty, at most 255 bytes, no NUL.
