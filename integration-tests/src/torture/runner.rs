@@ -112,14 +112,17 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
             let plan = Plan {
                 keys: keys.clone(),
                 prefix: format!("torture:{:x}:", Rng::seeded().below(u64::MAX)),
-                ops_per_worker: opts
-                    .ops
-                    .min(setup.max_ops.unwrap_or(u64::MAX))
-                    .div_ceil(u64::from(workers)),
+                ops_per_worker: (if opts.short {
+                    opts.ops * setup.ops_factor
+                } else {
+                    opts.ops
+                })
+                .min(setup.max_ops.unwrap_or(u64::MAX))
+                .div_ceil(u64::from(workers)),
                 workers,
                 dir: dir.clone(),
                 fault_every: if opts.short {
-                    Duration::from_millis(800)
+                    Duration::from_millis(300)
                 } else {
                     Duration::from_millis(1_500)
                 },

@@ -114,6 +114,9 @@ pub struct StoreSetup {
     pub notes: Vec<String>,
     /// At most this many operations (a slow emulator).
     pub max_ops: Option<u64>,
+    /// In the short run, this many times the asked-for operations (a fast
+    /// store, so that it still lives through a fair number of faults).
+    pub ops_factor: u64,
     faults: Vec<&'static str>,
     server: Option<PrivateRedis>,
     postgres: Option<PrivatePostgres>,
@@ -129,6 +132,7 @@ impl StoreSetup {
             expect_violations: false,
             notes: notes.iter().map(|n| (*n).to_owned()).collect(),
             max_ops: None,
+            ops_factor: 1,
             faults: Vec::new(),
             server: None,
             postgres: None,
@@ -161,6 +165,7 @@ impl StoreSetup {
                     ],
                 );
                 s.threads = true;
+                s.ops_factor = 4;
                 s
             }
             "sqlite" => {

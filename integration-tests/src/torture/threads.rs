@@ -64,12 +64,19 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
         if started.elapsed() > plan.deadline {
             return Err(format!("not finished after {:?}", plan.deadline));
         }
+        let holders: Vec<usize> = (0..workers.len())
+            .filter(|&i| {
+                let w = &workers[i];
+                w.control.holding.load(Ordering::SeqCst)
+                    && w.handle.as_ref().is_some_and(|h| !h.is_finished())
+            })
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        let i = holders[rng.below(holders.len() as u64) as usize];
+        // Crash and stall take turns among the faults actually injected.
         turn += 1;
-        let holder = workers.iter().position(|w| {
-            w.control.holding.load(Ordering::SeqCst)
-                && w.handle.as_ref().is_some_and(|h| !h.is_finished())
-        });
-        let Some(i) = holder else { continue };
         let at = now_us();
         if turn % 2 == 0 {
             // A crash: the worker abandons its lock; a fresh worker replaces it
