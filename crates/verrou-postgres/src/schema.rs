@@ -18,26 +18,11 @@ pub(crate) const DEFAULT_TABLE: &str = "verrou";
 pub(crate) struct TableName(String);
 
 impl TableName {
-    /// Accepts `[A-Za-z_][A-Za-z0-9_]{0,62}`: 63 bytes is PostgreSQL's
-    /// identifier limit, beyond which it would silently truncate the name.
+    /// Accepts what [`verrou_core::validate_identifier`] accepts, the rule
+    /// shared by every verrou SQL store.
     pub(crate) fn new(name: &str) -> Result<Self, LockError> {
-        let mut chars = name.chars();
-        let valid = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && name.len() <= 63;
-        if valid {
-            Ok(TableName(name.to_owned()))
-        } else {
-            Err(LockError::invalid_config(
-                STORE,
-                format!(
-                    "table name {name:?} is not a plain SQL identifier \
-                     (ASCII letters, digits and `_`, not starting with a digit, at most 63 bytes)"
-                ),
-            ))
-        }
+        verrou_core::validate_identifier(STORE, name)?;
+        Ok(TableName(name.to_owned()))
     }
 
     /// The name as given (case kept).

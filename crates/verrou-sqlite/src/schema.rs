@@ -13,22 +13,7 @@ const NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
 /// The name is spliced into SQL text (identifiers cannot be bound
 /// parameters), so anything else is refused rather than escaped.
 pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
-    let mut chars = name.chars();
-    let valid_first = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let valid_rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid_first && valid_rest && name.len() <= 63 {
-        Ok(())
-    } else {
-        Err(LockError::invalid_config(
-            "sqlite",
-            format!(
-                "table name {name:?} is not an SQL identifier \
-                 ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"
-            ),
-        ))
-    }
+    verrou_core::validate_identifier("sqlite", name)
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` (already validated).
