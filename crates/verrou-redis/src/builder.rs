@@ -252,16 +252,15 @@ pub(crate) fn describe(server: &ServerConfig) -> String {
 
 /// A URL with its password replaced by `***`.
 fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-            None => format!("{scheme}://***{}", &rest[at..]),
-        },
-        None => url.to_owned(),
+    // Credentials end at the *last* `@`: a password may itself contain `/`,
+    // `@` or `:` when the user did not percent-encode it, so no smarter
+    // parse of the authority is trusted here.
+    match (url.split_once("://"), url.rfind('@')) {
+        (_, None) => url.to_owned(),
+        (Some((scheme, _)), Some(at)) if at > scheme.len() => {
+            format!("{scheme}://***{}", &url[at..])
+        }
+        (_, Some(at)) => format!("***{}", &url[at..]),
     }
 }
 
@@ -291,9 +290,11 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redact("redis://:hunter2@host:6379/0"),
-            "redis://:***@host:6379/0"
+            "redis://***@host:6379/0"
         );
-        assert_eq!(redact("redis://bob:hunter2@host"), "redis://bob:***@host");
+        assert_eq!(redact("redis://bob:hunter2@host"), "redis://***@host");
+        assert_eq!(redact("redis://:pa/ss@w@rd@host/0"), "redis://***@host/0");
+        assert_eq!(redact("hunter2@host"), "***@host");
         assert_eq!(redact("redis://hunter2@host"), "redis://***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
         let debug = format!("{:?}", RedisStore::builder().url("redis://u:s3cret@h:1"));
