@@ -35,6 +35,11 @@ use crate::schema::TableName;
 /// instant.
 const NOW_MS: &str = "(UNIX_TIMESTAMP() * 1000 + MICROSECOND(NOW(6)) DIV 1000)";
 
+/// Where a lease's TTL is counted from: the next whole millisecond. `NOW_MS`
+/// is rounded down, so counting from it would end a lease up to 1 ms before
+/// its TTL; one millisecond late is safe, one early is not.
+const LEASE_START_MS: &str = "(UNIX_TIMESTAMP() * 1000 + MICROSECOND(NOW(6)) DIV 1000 + 1)";
+
 /// TTLs are stored as milliseconds added to the server's clock in a signed
 /// 64-bit column; anything longer than this (about 146 million years) is
 /// treated as "never expires" instead of overflowing.
@@ -69,12 +74,12 @@ impl Statements {
         Statements {
             acquire: format!(
                 "INSERT INTO {t} (lock_key, owner, expires_at, fencing_token) \
-                 VALUES (?, ?, {NOW_MS} + ?, LAST_INSERT_ID(1)) \
+                 VALUES (?, ?, {LEASE_START_MS} + ?, LAST_INSERT_ID(1)) \
                  ON DUPLICATE KEY UPDATE \
                  fencing_token = IF({free}, LAST_INSERT_ID(fencing_token + 1), \
                                     fencing_token + LAST_INSERT_ID(0)), \
                  owner = IF({free}, ?, owner), \
-                 expires_at = IF({free}, {NOW_MS} + ?, expires_at)"
+                 expires_at = IF({free}, {LEASE_START_MS} + ?, expires_at)"
             ),
             release: format!(
                 "UPDATE {t} SET owner = NULL, expires_at = 0 \
@@ -86,7 +91,7 @@ impl Statements {
             exists: format!("SELECT 1 FROM {t} WHERE lock_key = ? AND {live}"),
             extend: format!(
                 "UPDATE {t} SET fencing_token = LAST_INSERT_ID(fencing_token), \
-                 expires_at = {NOW_MS} + ? \
+                 expires_at = {LEASE_START_MS} + ? \
                  WHERE lock_key = ? AND owner = ? AND {live}"
             ),
         }

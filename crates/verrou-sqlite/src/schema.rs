@@ -6,7 +6,12 @@ use verrou_core::LockError;
 /// statement. SQLite has no server: this is the local machine's clock, shared
 /// by every process that opens the file. `'now'` is fixed for the duration of
 /// one statement, so every comparison in a statement sees the same instant.
-const NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
+const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+/// Where a lease's TTL is counted from: the next whole millisecond. `NOW_MS`
+/// is rounded down, so counting from it would end a lease up to 1 ms before
+/// its TTL; one millisecond late is safe, one early is not.
+const LEASE_START_MS: &str = "(CAST(unixepoch('subsec') * 1000 AS INTEGER) + 1)";
 
 /// Validates `name` as a table name: `[A-Za-z_][A-Za-z0-9_]{0,62}`.
 ///
@@ -71,7 +76,7 @@ impl Statements {
         Statements {
             save: format!(
                 "INSERT INTO {t} (key, owner, expires_at, fencing_token) \
-                 VALUES (?1, ?2, ?3 + {NOW_MS}, 1) \
+                 VALUES (?1, ?2, ?3 + {LEASE_START_MS}, 1) \
                  ON CONFLICT (key) DO UPDATE SET \
                      owner = excluded.owner, \
                      expires_at = excluded.expires_at, \
@@ -89,7 +94,9 @@ impl Statements {
                 "SELECT EXISTS (SELECT 1 FROM {t} WHERE key = ?1 AND {live})",
                 live = live("")
             ),
-            extend: format!("UPDATE {t} SET expires_at = ?3 + {NOW_MS} WHERE {held_by_owner}"),
+            extend: format!(
+                "UPDATE {t} SET expires_at = ?3 + {LEASE_START_MS} WHERE {held_by_owner}"
+            ),
         }
     }
 }
