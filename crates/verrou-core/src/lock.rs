@@ -343,6 +343,20 @@ impl Lock {
         in_flight.pending = None;
         let outcome = outcome.inspect_err(|_| in_flight.ambiguous = true)?;
         match outcome {
+            Acquisition::Acquired { .. } if lease_over(sent_at, inner.ttl) => {
+                // The answer took longer than the TTL (a paused process, a
+                // server stall): by the time we hear of it the lease may
+                // already be someone else's. Give it back and keep trying
+                // rather than return a lock that is not safely held.
+                tracing::warn!(key = %inner.key, "lock granted after its TTL had run out; releasing it and retrying");
+                match inner.store.delete(&inner.key, &inner.owner).await {
+                    Ok(()) | Err(LockError::NotOwned { .. }) => Ok(false),
+                    Err(e) => {
+                        in_flight.ambiguous = true;
+                        Err(e)
+                    }
+                }
+            }
             Acquisition::Acquired { fencing_token } => {
                 inner.mark_held(sent_at, inner.ttl, fencing_token);
                 tracing::debug!(key = %inner.key, store = inner.store.name(), ?fencing_token, "lock acquired");
@@ -531,6 +545,12 @@ impl std::fmt::Debug for Lock {
             .field("state", &*self.inner.state())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a lease of `ttl` requested at `sent_at` is over by the local clock.
+fn lease_over(sent_at: SystemTime, ttl: Option<Duration>) -> bool {
+    ttl.and_then(|ttl| sent_at.checked_add(ttl))
+        .is_some_and(|end| SystemTime::now() >= end)
 }
 
 fn expired_at(expires_at: Option<SystemTime>) -> bool {

@@ -159,3 +159,56 @@ async fn a_released_guard_sends_nothing_more() {
     );
     assert_eq!(store.len(), 1);
 }
+
+/// Answers every `save` only after `delay`, like a stalled server or a
+/// paused process.
+struct LateAnswers {
+    inner: MemoryStore,
+    delay: Duration,
+}
+
+#[verrou_core::async_trait]
+impl verrou_core::LockStore for LateAnswers {
+    async fn save(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Option<Duration>,
+    ) -> Result<verrou_core::Acquisition, LockError> {
+        let outcome = self.inner.save(key, owner, ttl).await;
+        tokio::time::sleep(self.delay).await;
+        outcome
+    }
+    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        self.inner.delete(key, owner).await
+    }
+    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+        self.inner.force_delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+        self.inner.exists(key).await
+    }
+    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+        self.inner.extend(key, owner, ttl).await
+    }
+}
+
+#[tokio::test]
+async fn a_grant_heard_after_its_ttl_is_given_back_not_returned() {
+    use verrou_core::LockStore;
+    let memory = MemoryStore::new();
+    let locks = LockFactory::new(LateAnswers {
+        inner: memory.clone(),
+        delay: Duration::from_millis(60),
+    });
+    let late = locks.create_lock("k", Duration::from_millis(30)).unwrap();
+    assert!(
+        !late.acquire_immediately().await.unwrap(),
+        "a lease that was over on arrival was returned"
+    );
+    assert!(!late.is_held());
+    // A TTL longer than the stall works as usual.
+    let fine = locks.create_lock("k", "10s").unwrap();
+    assert!(fine.acquire_immediately().await.unwrap());
+    assert!(memory.exists("k").await.unwrap());
+}
