@@ -14,6 +14,7 @@ mod retry;
 mod serialize;
 mod store;
 mod verrou;
+mod watchers;
 
 pub use async_trait::async_trait;
 pub use duration::{IntoTtl, Ttl, parse_duration};
@@ -26,3 +27,4 @@ pub use owner::random_owner;
 pub use retry::{Backoff, RetryPolicy};
 pub use store::{Acquisition, LockStore, ReleaseWatch, validate_key};
 pub use verrou::{Verrou, VerrouBuilder};
+pub use watchers::ReleaseWatchers;

@@ -3,6 +3,5 @@
 #![forbid(unsafe_code)]
 
 mod store;
-mod watchers;
 
 pub use store::MemoryStore;

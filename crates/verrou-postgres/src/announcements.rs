@@ -9,18 +9,15 @@
 //! (a spurious wake-up costs one `save`, a lost one would cost a retry delay)
 //! and it reconnects in the background.
 
-use std::collections::HashMap;
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::future::poll_fn;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{Notify, futures::OwnedNotified, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
-use verrou_core::{BoxError, ReleaseWatch};
+use verrou_core::{BoxError, ReleaseWatch, ReleaseWatchers};
 
 /// Waits between reconnection attempts of the listening session.
 const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -34,8 +31,8 @@ pub(crate) struct Announcements {
 
 #[derive(Default)]
 struct Shared {
-    /// Keys that have waiters; an entry lives only while a watch on it exists.
-    by_key: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Keys that have waiters.
+    waiters: ReleaseWatchers,
     /// Whether the session is connected and `LISTEN` has taken effect.
     listening: AtomicBool,
 }
@@ -73,9 +70,9 @@ impl Announcements {
     pub(crate) fn watch(&self, key: &str) -> Option<ReleaseWatch> {
         // Register first, then look at the session: if it drops after this
         // look, the drop wakes this waiter too, so nothing is lost unseen.
-        let watch = self.shared.watch(key);
+        let watch = self.shared.waiters.watch(key);
         if self.shared.listening.load(Ordering::SeqCst) {
-            Some(ReleaseWatch::new(watch))
+            Some(watch)
         } else {
             None
         }
@@ -101,7 +98,7 @@ async fn listen_forever(
     loop {
         let outcome = listen_once(&shared, &config, &channel, connect_timeout, &mut first).await;
         let was_listening = shared.listening.swap(false, Ordering::SeqCst);
-        shared.wake_all();
+        shared.waiters.notify_everyone();
         if let Some(first) = first.take() {
             let _ = first.send(());
         }
@@ -137,7 +134,13 @@ async fn listen_once(
     let deliver = async {
         loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(note))) => shared.released(note.payload()),
+                // One waiter, not all: only one can take the lock, and
+                // waking them all would push every waiter's `save` through
+                // the pool at once for each release (the others keep their
+                // retry delay, so nobody is stranded).
+                Some(Ok(AsyncMessage::Notification(note))) => {
+                    shared.waiters.notify_one(note.payload())
+                }
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error.into()),
                 None => return Ok(()),
@@ -160,75 +163,4 @@ async fn listen_once(
         ended = deliver => ended,
         failed = listen => failed,
     }
-}
-
-impl Shared {
-    fn watch(self: &Arc<Self>, key: &str) -> Watch {
-        let notify = lock(&self.by_key)
-            .entry(key.to_owned())
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone();
-        Watch {
-            // `notify_waiters` wakes every `Notified` created before it, even
-            // one not yet polled: the registration counts from here.
-            notified: Some(Box::pin(notify.clone().notified_owned())),
-            notify,
-            key: key.to_owned(),
-            shared: self.clone(),
-        }
-    }
-
-    /// Wakes one waiter of `key`: only one can take the lock, and waking
-    /// them all would send every waiter's `save` through the pool at once
-    /// for each release. If the woken one loses the race it waits again; the
-    /// others still retry at their retry delay, so nobody is stranded.
-    fn released(&self, key: &str) {
-        if let Some(notify) = lock(&self.by_key).get(key) {
-            notify.notify_one();
-        }
-    }
-
-    fn wake_all(&self) {
-        for notify in lock(&self.by_key).values() {
-            notify.notify_waiters();
-        }
-    }
-}
-
-/// One registered waiter; removes its key's entry when it is the last one.
-struct Watch {
-    notified: Option<Pin<Box<OwnedNotified>>>,
-    notify: Arc<Notify>,
-    key: String,
-    shared: Arc<Shared>,
-}
-
-impl Future for Watch {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.notified.as_mut() {
-            Some(notified) => notified.as_mut().poll(cx),
-            None => Poll::Ready(()),
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // Drop our own `Notified` first so that it does not count as a user.
-        self.notified = None;
-        let mut map = lock(&self.shared.by_key);
-        // Clones are made under this same mutex, so the count is exact: the
-        // map's copy plus ours means nobody else waits on this key.
-        if Arc::strong_count(&self.notify) == 2 {
-            map.remove(&self.key);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section is one map operation that cannot panic halfway,
-    // so a poisoned mutex still holds consistent data.
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
