@@ -27,8 +27,15 @@ pub fn dynamodb() -> Service {
         port: PORT,
         start,
         stop,
-        healthy: None,
+        // Tests also start private emulators from this checkout's install,
+        // so an emulator answering on the port (from another checkout, say)
+        // is not enough: the package must be installed here too.
+        healthy: Some(installed_here),
     }
+}
+
+fn installed_here() -> bool {
+    Emulator::chosen().is_ok_and(|emulator| emulator.is_installed(&emulator.dir()))
 }
 
 enum Emulator {
@@ -54,12 +61,20 @@ impl Emulator {
         })
     }
 
+    fn is_installed(&self, dir: &Path) -> bool {
+        match self {
+            Emulator::Dynalite => dir.join("node_modules/dynalite/cli.js").exists(),
+            Emulator::Moto => dir.join("bin/moto_server").exists(),
+        }
+    }
+
     /// Installs into `dir` unless a previous run did.
     fn install(&self, dir: &Path) -> Result<(), String> {
         let dir_str = dir.to_str().ok_or("non-UTF-8 workspace path")?;
+        let installed = self.is_installed(dir);
         match self {
             Emulator::Dynalite => {
-                if !dir.join("node_modules/dynalite/cli.js").exists() {
+                if !installed {
                     run(
                         "npm",
                         &[
@@ -74,7 +89,7 @@ impl Emulator {
                 }
             }
             Emulator::Moto => {
-                if !dir.join("bin/moto_server").exists() {
+                if !installed {
                     run("python3", &["-m", "venv", dir_str])?;
                     let pip = dir.join("bin/pip");
                     run(
@@ -131,6 +146,10 @@ fn start() -> Result<(), String> {
     let dir = emulator.dir();
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     emulator.install(&dir)?;
+    if port_open(PORT) {
+        eprintln!("dynamodb: an emulator already answers on port {PORT}; using it");
+        return Ok(());
+    }
     let log_path = dir.join("emulator.log");
     let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let err_log = log.try_clone().map_err(|e| e.to_string())?;
