@@ -87,12 +87,19 @@ fn sweep_after_release(now_ms: u64) -> u64 {
     now_ms / 1000 + SWEEP_GRACE_SECS
 }
 
-/// Take the lock if nobody holds it or the lease ended, and bump the counter
-/// in the same write (`ReturnValues = UPDATED_NEW` hands the token back).
-pub(crate) fn acquire(owner: &str, now_ms: u64, lease_end_ms: Option<u64>) -> Write {
-    // `#exp <= :now` is false when the attribute is missing, so a lock held
+/// Take the lock if nobody holds it or its lease ended by `ended_before_ms`
+/// (the client's clock minus the skew margin), and bump the counter in the
+/// same write (`ReturnValues = UPDATED_NEW` hands the token back). `now_ms`
+/// only seeds the counter of a new item.
+pub(crate) fn acquire(
+    owner: &str,
+    now_ms: u64,
+    ended_before_ms: u64,
+    lease_end_ms: Option<u64>,
+) -> Write {
+    // `#exp <= :ended` is false when the attribute is missing, so a lock held
     // forever is never taken over.
-    const CONDITION: &str = "attribute_not_exists(#owner) OR #exp <= :now";
+    const CONDITION: &str = "attribute_not_exists(#owner) OR #exp <= :ended";
     let write = match lease_end_ms {
         Some(end) => Write::new(
             CONDITION,
@@ -114,7 +121,7 @@ pub(crate) fn acquire(owner: &str, now_ms: u64, lease_end_ms: Option<u64>) -> Wr
         .name("#del", DELETE_AFTER)
         .name("#token", FENCING_TOKEN)
         .string(":owner", owner)
-        .number(":now", now_ms)
+        .number(":ended", ended_before_ms)
         .number(":floor", now_ms.saturating_mul(TOKEN_FLOOR_PER_MS))
         .number(":one", 1)
 }
@@ -210,7 +217,7 @@ mod tests {
     #[test]
     fn every_write_defines_exactly_the_placeholders_it_uses() {
         for lease in [Some(5_000), None] {
-            assert_placeholders_match(&acquire("o", 1_000, lease));
+            assert_placeholders_match(&acquire("o", 1_000, 900, lease));
             assert_placeholders_match(&extend("o", 1_000, lease));
         }
         assert_placeholders_match(&release("o", 1_000));

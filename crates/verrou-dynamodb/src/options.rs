@@ -24,6 +24,7 @@ pub struct DynamoDbOptions {
     pub(crate) create_table: bool,
     pub(crate) native_ttl: bool,
     pub(crate) table_ready_timeout: Duration,
+    pub(crate) clock_skew_margin: Duration,
     endpoint: Option<String>,
     region: Option<String>,
     credentials: Option<Credentials>,
@@ -38,6 +39,7 @@ impl Default for DynamoDbOptions {
             create_table: true,
             native_ttl: true,
             table_ready_timeout: Duration::from_secs(60),
+            clock_skew_margin: Duration::ZERO,
             endpoint: None,
             region: None,
             credentials: None,
@@ -73,6 +75,30 @@ impl DynamoDbOptions {
     /// How long building waits for the table to become ACTIVE (default 60 s).
     pub fn table_ready_timeout(mut self, limit: Duration) -> Self {
         self.table_ready_timeout = limit;
+        self
+    }
+
+    /// How much longer than its lease end a lock stays held in the eyes of
+    /// *other* clients (default zero): a lease is taken over, and `exists`
+    /// reports it free, only once this client's clock is past the lease end
+    /// plus the margin.
+    ///
+    /// DynamoDB has no server clock, so lease ends are written and judged by
+    /// each client's own clock. With a margin of at least the largest skew
+    /// between any two clients' clocks, a client whose clock runs ahead (or
+    /// a holder whose clock runs behind) cannot take over a lease that is
+    /// still running. The price is paid only by locks that are abandoned
+    /// (their holder crashed): they are taken over `margin` later. Releases
+    /// free a lock at once, and the holder's own view (`Lock::is_expired`,
+    /// `extend`) is unchanged.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = verrou_dynamodb::DynamoDbStore::builder()
+    ///     .clock_skew_margin(Duration::from_millis(500));
+    /// ```
+    pub fn clock_skew_margin(mut self, margin: Duration) -> Self {
+        self.clock_skew_margin = margin;
         self
     }
 
@@ -221,6 +247,7 @@ impl fmt::Debug for DynamoDbOptions {
             .field("create_table", &self.create_table)
             .field("native_ttl", &self.native_ttl)
             .field("table_ready_timeout", &self.table_ready_timeout)
+            .field("clock_skew_margin", &self.clock_skew_margin)
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field(

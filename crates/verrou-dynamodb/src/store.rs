@@ -36,6 +36,8 @@ const MAX_KEY_BYTES: usize = 2048;
 pub struct DynamoDbStore {
     client: Client,
     table: Arc<str>,
+    /// [`DynamoDbOptions::clock_skew_margin`] in whole milliseconds.
+    skew_margin_ms: u64,
 }
 
 impl DynamoDbStore {
@@ -69,6 +71,9 @@ impl DynamoDbStore {
         Ok(DynamoDbStore {
             client,
             table: options.table_name.into(),
+            // Rounded up: a margin is a lower bound on the wait.
+            skew_margin_ms: u64::try_from(options.clock_skew_margin.as_micros().div_ceil(1000))
+                .unwrap_or(u64::MAX),
         })
     }
 
@@ -80,6 +85,17 @@ impl DynamoDbStore {
     /// The table holding the locks.
     pub fn table_name(&self) -> &str {
         &self.table
+    }
+
+    /// The [clock-skew margin](DynamoDbOptions::clock_skew_margin).
+    pub fn clock_skew_margin(&self) -> Duration {
+        Duration::from_millis(self.skew_margin_ms)
+    }
+
+    /// Leases that ended before this instant of the client's clock are over
+    /// for everybody, whatever their clocks say (see the margin).
+    fn ended_before(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.skew_margin_ms)
     }
 
     async fn update(
@@ -129,7 +145,7 @@ impl LockStore for DynamoDbStore {
     ) -> Result<Acquisition, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let now = now_ms();
-        let write = item::acquire(owner, now, lease_end_ms(now, ttl));
+        let write = item::acquire(owner, now, self.ended_before(now), lease_end_ms(now, ttl));
         let Some(output) = self.update(key, write, ReturnValue::UpdatedNew).await? else {
             return Ok(Acquisition::Held);
         };
@@ -180,7 +196,7 @@ impl LockStore for DynamoDbStore {
         // which only makes a waiter try `save`, whose condition decides.
         Ok(output
             .item()
-            .is_some_and(|item| item::is_held(item, now_ms())))
+            .is_some_and(|item| item::is_held(item, self.ended_before(now_ms()))))
     }
 
     async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
@@ -209,6 +225,7 @@ impl fmt::Debug for DynamoDbStore {
         f.debug_struct("DynamoDbStore")
             .field("table", &self.table)
             .field("region", &self.client.config().region())
+            .field("clock_skew_margin", &self.clock_skew_margin())
             .finish_non_exhaustive()
     }
 }
