@@ -127,8 +127,10 @@ impl PrivatePostgres {
     pub(super) fn restart(&self) -> Result<(), String> {
         self.ctl("restart")
     }
+}
 
-    pub(super) fn stop(self) {
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
         let _ = self.ctl("stop");
         let _ = std::fs::remove_dir_all(&self.dir);
     }

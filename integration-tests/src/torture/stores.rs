@@ -118,9 +118,17 @@ pub struct StoreSetup {
     /// store, so that it still lives through a fair number of faults).
     pub ops_factor: u64,
     faults: Vec<&'static str>,
-    server: Option<PrivateRedis>,
-    postgres: Option<PrivatePostgres>,
-    pg_port: u16,
+    /// The run's own server, which the run may restart or fail over.
+    private: Option<Private>,
+    /// PostgreSQL's or MariaDB's port, where connections are cut.
+    sql_port: u16,
+}
+
+/// A server the run started for itself; dropping it stops it.
+#[derive(Debug)]
+enum Private {
+    Redis(PrivateRedis),
+    Postgres(PrivatePostgres),
 }
 
 impl StoreSetup {
@@ -134,9 +142,8 @@ impl StoreSetup {
             max_ops: None,
             ops_factor: 1,
             faults: Vec::new(),
-            server: None,
-            postgres: None,
-            pg_port: 5432,
+            private: None,
+            sql_port: 0,
         }
     }
 
@@ -190,8 +197,8 @@ impl StoreSetup {
                         "a private PostgreSQL server (initdb, fsync on) on a free port: the workers' connections are cut with `pg_terminate_backend`, and the server is restarted with `pg_ctl restart -m immediate` (a crash: no shutdown checkpoint, WAL recovery on start)",
                     ],
                 );
-                s.pg_port = pg.port;
-                s.postgres = Some(pg);
+                s.sql_port = pg.port;
+                s.private = Some(Private::Postgres(pg));
                 s.faults.extend(["kill_connections", "restart"]);
                 s
             }
@@ -203,6 +210,7 @@ impl StoreSetup {
                         "the workers' connections are cut with `pg_terminate_backend`; the shared server is not restarted in the short run (other tests use it; the full run restarts a private server)",
                     ],
                 );
+                s.sql_port = 5432;
                 s.faults.push("kill_connections");
                 s
             }
@@ -217,6 +225,7 @@ impl StoreSetup {
                         "MariaDB; the workers' connections are cut with `KILL`; the shared server is not restarted (other tests use it)",
                     ],
                 );
+                s.sql_port = 3306;
                 s.faults.push("kill_connections");
                 s
             }
@@ -225,7 +234,7 @@ impl StoreSetup {
                 let server = PrivateRedis::start(work_dir, persistent)?;
                 let mut s =
                     StoreSetup::new(name, format!("redis://127.0.0.1:{}", server.port), &[]);
-                s.server = Some(server);
+                s.private = Some(Private::Redis(server));
                 s.faults.extend(["kill_connections", "restart"]);
                 if persistent {
                     s.notes.push("a private redis-server with `appendonly yes`, `appendfsync always`; connections cut with `CLIENT KILL TYPE normal`, the server killed with SIGKILL and restarted from its AOF".into());
@@ -276,39 +285,30 @@ impl StoreSetup {
     /// # Errors
     /// When the fault could not be injected.
     pub fn inject(&mut self, kind: &str) -> Result<(), String> {
-        match (self.name.as_str(), kind) {
-            ("postgres", "kill_connections") => sh(&format!(
+        match (kind, self.name.as_str(), self.private.as_mut()) {
+            ("kill_connections", "postgres", _) => sh(&format!(
                 "psql -h 127.0.0.1 -p {} -U postgres -d postgres -Atqc \"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{PG_APP}'\" >/dev/null",
-                self.pg_port
+                self.sql_port
             )),
-            ("postgres", "restart") if self.postgres.is_some() => self
-                .postgres
-                .as_ref()
-                .map_or(Ok(()), PrivatePostgres::restart),
-            ("mysql", "kill_connections") => sh(&format!(
-                "for id in $(mariadb -uroot -h127.0.0.1 -N -e \"SELECT id FROM information_schema.processlist WHERE db = '{MYSQL_DB}' AND id <> CONNECTION_ID()\"); do mariadb -uroot -h127.0.0.1 -e \"KILL $id\" 2>/dev/null; done; true"
-            )),
-            (_, "kill_connections") if self.server.is_some() => {
-                let port = self.server.as_ref().map_or(0, |s| s.port);
+            ("kill_connections", "mysql", _) => {
+                let client = format!("mariadb -uroot -h127.0.0.1 -P{}", self.sql_port);
                 sh(&format!(
-                    "redis-cli -p {port} CLIENT KILL TYPE normal >/dev/null"
+                    "for id in $({client} -N -e \"SELECT id FROM information_schema.processlist WHERE db = '{MYSQL_DB}' AND id <> CONNECTION_ID()\"); do {client} -e \"KILL $id\" 2>/dev/null; done; true"
                 ))
             }
-            (_, "restart") if self.server.is_some() => {
-                self.server.as_mut().map_or(Ok(()), PrivateRedis::restart)
-            }
+            ("kill_connections", _, Some(Private::Redis(server))) => sh(&format!(
+                "redis-cli -p {} CLIENT KILL TYPE normal >/dev/null",
+                server.port
+            )),
+            ("restart", _, Some(Private::Redis(server))) => server.restart(),
+            ("restart", _, Some(Private::Postgres(pg))) => pg.restart(),
             _ => Err(format!("{}: no fault `{kind}`", self.name)),
         }
     }
 
     /// Stops anything [`start`](Self::start) started.
     pub fn stop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            server.kill();
-        }
-        if let Some(pg) = self.postgres.take() {
-            pg.stop();
-        }
+        self.private = None;
     }
 }
 
