@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 
 /// Microseconds since the Unix epoch on this machine's wall clock. Every
 /// worker runs on the same machine as the store, so all of them (and the
-/// servers) read the same clock.
+/// servers) read the same clock; a worker whose clock was deliberately set
+/// ahead takes the offset back off (see [`skew`](super::skew)).
 pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+        .saturating_sub(super::skew::ahead_us())
 }
 
 /// What the fenced resource said to a read or a write.

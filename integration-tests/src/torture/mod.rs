@@ -10,6 +10,7 @@ pub mod report;
 pub mod resource;
 pub mod runner;
 mod servers;
+mod skew;
 pub mod stores;
 mod threads;
 pub mod worker;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::history::{Event, Fault, now_us};
 use super::runner::{Plan, count_ops, stall_for};
+use super::skew;
 use super::stores::StoreSetup;
 use super::worker::{Rng, WorkerConfig};
 
@@ -27,7 +28,11 @@ pub(super) fn run_processes(
     let (name, url) = (setup.name.clone(), setup.url.clone());
     let spawn = |config: WorkerConfig| -> Result<ProcWorker, String> {
         let err = File::create(config.history.with_extension("err")).map_err(|e| e.to_string())?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if skew::applies(&name, config.id) {
+            skew::apply(&mut command)?;
+        }
+        let child = command
             .args(config.to_args(&name, &url))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

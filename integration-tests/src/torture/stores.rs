@@ -17,8 +17,8 @@ use verrou_sqlite::SqliteStore;
 
 use super::servers::{PrivatePostgres, PrivateRedis, sh};
 
-/// Stores in the order a run visits them (`redis-volatile` is asked for by
-/// name: it demonstrates a failure).
+/// Stores in the order a run visits them (`redis-volatile` and
+/// `dynamodb-skewed` are asked for by name: they demonstrate failures).
 pub const ALL: &[&str] = &[
     "memory",
     "sqlite",
@@ -82,8 +82,13 @@ pub async fn connect(name: &str, url: &str) -> Result<LockFactory, String> {
                 .await
                 .map_err(failed)?,
         ),
-        "dynamodb" => LockFactory::new(
+        "dynamodb" | "dynamodb-skewed" => LockFactory::new(
             DynamoDbStore::builder()
+                .clock_skew_margin(if name == "dynamodb" {
+                    super::skew::MARGIN
+                } else {
+                    Duration::ZERO
+                })
                 .endpoint(url)
                 .region("us-east-1")
                 .credentials("torture", "torture")
@@ -256,13 +261,25 @@ impl StoreSetup {
                     name,
                     DYNAMODB_ENDPOINT.into(),
                     &[
-                        "the local emulator of `cargo xtask services`; expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): all workers share one clock here, so this run cannot show skew. In production keep clocks NTP-synchronised and choose TTLs much longer than the worst skew; a client whose clock runs ahead can take a lock early by that amount",
+                        "expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, and every worker's store has `clock_skew_margin(600 ms)`, which covers that skew. `dynamodb-skewed` is the same run without the margin",
                         "the short run is capped at 600 operations: the emulator (dynalite, Node) is the slowest store here (a few hundred lock operations a second)",
                     ],
                 );
                 if !full {
                     s.max_ops = Some(600);
                 }
+                s
+            }
+            "dynamodb-skewed" => {
+                let mut s = StoreSetup::new(
+                    name,
+                    DYNAMODB_ENDPOINT.into(),
+                    &[
+                        "DEMONSTRATION: every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, and no store has a clock-skew margin. DynamoDB conditions have no server time, so those workers see every running lease as over and take it: violations are expected here. Configure `clock_skew_margin` to at least your worst clock skew (the regular `dynamodb` run does, and finds none)",
+                    ],
+                );
+                s.expect_violations = true;
+                s.max_ops = Some(if full { 5_000 } else { 600 });
                 s
             }
             other => {
