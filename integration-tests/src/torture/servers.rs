@@ -1,5 +1,9 @@
-//! Servers of the run's own on free ports (Redis, PostgreSQL), so that
-//! restarting them disturbs no other test.
+//! Servers of the run's own on free ports (Redis, PostgreSQL, MariaDB), so
+//! that restarting them disturbs no other test.
+
+mod mariadb;
+
+pub(super) use mariadb::PrivateMariadb;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -141,6 +145,44 @@ fn free_port() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port())
+}
+
+/// Polls `ready` until it holds, for at most `limit`; gives up at once if
+/// `child` (the server being waited for) exits.
+fn wait_ready(
+    what: &str,
+    child: &mut Child,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited ({status})"));
+        }
+        if started.elapsed() > limit {
+            return Err(format!("{what} not ready after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Whether the shell line succeeds, its output discarded.
+fn quietly(line: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", line])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The last lines of a server's log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
 }
 
 pub(super) fn sh(line: &str) -> Result<(), String> {

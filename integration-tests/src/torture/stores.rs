@@ -15,7 +15,7 @@ use verrou_postgres::PostgresStore;
 use verrou_redis::RedisStore;
 use verrou_sqlite::SqliteStore;
 
-use super::servers::{PrivatePostgres, PrivateRedis, sh};
+use super::servers::{PrivateMariadb, PrivatePostgres, PrivateRedis, sh};
 
 /// Stores in the order a run visits them (`redis-volatile` and
 /// `dynamodb-skewed` are asked for by name: they demonstrate failures).
@@ -134,6 +134,14 @@ pub struct StoreSetup {
 enum Private {
     Redis(PrivateRedis),
     Postgres(PrivatePostgres),
+    Mariadb(PrivateMariadb),
+}
+
+/// Creates the torture's database on the MariaDB server at `port`.
+fn create_mysql_database(port: u16) -> Result<(), String> {
+    sh(&format!(
+        "mariadb -uroot -h127.0.0.1 -P{port} -e 'CREATE DATABASE IF NOT EXISTS {MYSQL_DB}'"
+    ))
 }
 
 impl StoreSetup {
@@ -219,15 +227,28 @@ impl StoreSetup {
                 s.faults.push("kill_connections");
                 s
             }
+            "mysql" if full => {
+                let server = PrivateMariadb::start()?;
+                let mut s = StoreSetup::new(
+                    name,
+                    format!("mysql://root@127.0.0.1:{}/{MYSQL_DB}", server.port),
+                    &[
+                        "a private MariaDB server (`mariadb-install-db`, InnoDB with its default `innodb_flush_log_at_trx_commit=1`) on a free port: the workers' connections are cut with `KILL`, and the server is killed with SIGKILL and started again on the same data directory (a crash: InnoDB crash recovery on start)",
+                    ],
+                );
+                s.sql_port = server.port;
+                s.private = Some(Private::Mariadb(server));
+                create_mysql_database(s.sql_port)?;
+                s.faults.extend(["kill_connections", "restart"]);
+                s
+            }
             "mysql" => {
-                sh(&format!(
-                    "mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS {MYSQL_DB}'"
-                ))?;
+                create_mysql_database(3306)?;
                 let mut s = StoreSetup::new(
                     name,
                     format!("mysql://root@127.0.0.1:3306/{MYSQL_DB}"),
                     &[
-                        "MariaDB; the workers' connections are cut with `KILL`; the shared server is not restarted (other tests use it)",
+                        "MariaDB; the workers' connections are cut with `KILL`; the shared server is not restarted in the short run (other tests use it; the full run restarts a private server)",
                     ],
                 );
                 s.sql_port = 3306;
@@ -319,6 +340,7 @@ impl StoreSetup {
             )),
             ("restart", _, Some(Private::Redis(server))) => server.restart(),
             ("restart", _, Some(Private::Postgres(pg))) => pg.restart(),
+            ("restart", _, Some(Private::Mariadb(server))) => server.restart(),
             _ => Err(format!("{}: no fault `{kind}`", self.name)),
         }
     }
