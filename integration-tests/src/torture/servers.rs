@@ -1,9 +1,12 @@
-//! Servers of the run's own on free ports (Redis, PostgreSQL, MariaDB), so
-//! that restarting them disturbs no other test.
+//! Servers of the run's own on free ports (Redis, Redis Cluster, PostgreSQL,
+//! MariaDB), so that restarting them or failing them over disturbs no other
+//! test.
 
 mod mariadb;
+mod redis_cluster;
 
 pub(super) use mariadb::PrivateMariadb;
+pub(super) use redis_cluster::PrivateRedisCluster;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

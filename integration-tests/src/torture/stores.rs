@@ -15,7 +15,7 @@ use verrou_postgres::PostgresStore;
 use verrou_redis::RedisStore;
 use verrou_sqlite::SqliteStore;
 
-use super::servers::{PrivateMariadb, PrivatePostgres, PrivateRedis, sh};
+use super::servers::{PrivateMariadb, PrivatePostgres, PrivateRedis, PrivateRedisCluster, sh};
 
 /// Stores in the order a run visits them (`redis-volatile` and
 /// `dynamodb-skewed` are asked for by name: they demonstrate failures).
@@ -135,6 +135,7 @@ enum Private {
     Redis(PrivateRedis),
     Postgres(PrivatePostgres),
     Mariadb(PrivateMariadb),
+    RedisCluster(PrivateRedisCluster),
 }
 
 /// Creates the torture's database on the MariaDB server at `port`.
@@ -270,11 +271,25 @@ impl StoreSetup {
                 }
                 s
             }
+            "redis-cluster" if full => {
+                let cluster = PrivateRedisCluster::start()?;
+                let mut s = StoreSetup::new(
+                    name,
+                    format!("redis-cluster://127.0.0.1:{}", cluster.ports[0]),
+                    &[
+                        "a private 6-node cluster (3 primaries, 3 replicas, each node with `appendonly yes`, `appendfsync always`) on free ports: connections cut with `CLIENT KILL TYPE normal` on every node, and a manual `CLUSTER FAILOVER` (no FORCE, no TAKEOVER) of a replica chosen at random: its primary stops taking writes until the replica has caught up, so nothing acknowledged is lost; the run goes on once every node sees the replica as the new primary and reports `cluster_state:ok`",
+                        "not shown here: replication is asynchronous, so a failover after a primary crashes (automatic, or FORCE/TAKEOVER) can lose a lock that was just granted (Redis Cluster gives no stronger promise)",
+                    ],
+                );
+                s.private = Some(Private::RedisCluster(cluster));
+                s.faults.extend(["kill_connections", "failover"]);
+                s
+            }
             "redis-cluster" => StoreSetup::new(
                 name,
                 REDIS_CLUSTER_URL.into(),
                 &[
-                    "the shared 6-node cluster of `cargo xtask services` (127.0.0.1:7000-7005); no connection kills or failovers there, because other tests use it. Replication is asynchronous: a failover can lose a lock that was just granted (Redis Cluster gives no stronger promise)",
+                    "the shared 6-node cluster of `cargo xtask services` (127.0.0.1:7000-7005); no connection kills or failovers in the short run, because other tests use it (the full run fails a private cluster over). Replication is asynchronous: a failover after a primary crashes can lose a lock that was just granted (Redis Cluster gives no stronger promise)",
                 ],
             ),
             "dynamodb" => {
@@ -318,7 +333,7 @@ impl StoreSetup {
         self.faults.clone()
     }
 
-    /// Injects a store fault (`kill_connections`, `restart`).
+    /// Injects a store fault (`kill_connections`, `restart`, `failover`).
     ///
     /// # Errors
     /// When the fault could not be injected.
@@ -341,6 +356,10 @@ impl StoreSetup {
             ("restart", _, Some(Private::Redis(server))) => server.restart(),
             ("restart", _, Some(Private::Postgres(pg))) => pg.restart(),
             ("restart", _, Some(Private::Mariadb(server))) => server.restart(),
+            ("kill_connections", _, Some(Private::RedisCluster(cluster))) => {
+                cluster.kill_connections()
+            }
+            ("failover", _, Some(Private::RedisCluster(cluster))) => cluster.failover(),
             _ => Err(format!("{}: no fault `{kind}`", self.name)),
         }
     }
