@@ -1,10 +1,12 @@
 //! Servers of the run's own on free ports (Redis, Redis Cluster, PostgreSQL,
-//! MariaDB), so that restarting them or failing them over disturbs no other
-//! test.
+//! MariaDB, the DynamoDB emulator), so that restarting them or failing them
+//! over disturbs no other test.
 
+mod dynalite;
 mod mariadb;
 mod redis_cluster;
 
+pub(super) use dynalite::PrivateDynalite;
 pub(super) use mariadb::PrivateMariadb;
 pub(super) use redis_cluster::PrivateRedisCluster;
 

@@ -15,7 +15,9 @@ use verrou_postgres::PostgresStore;
 use verrou_redis::RedisStore;
 use verrou_sqlite::SqliteStore;
 
-use super::servers::{PrivateMariadb, PrivatePostgres, PrivateRedis, PrivateRedisCluster, sh};
+use super::servers::{
+    PrivateDynalite, PrivateMariadb, PrivatePostgres, PrivateRedis, PrivateRedisCluster, sh,
+};
 
 /// Stores in the order a run visits them (`redis-volatile` and
 /// `dynamodb-skewed` are asked for by name: they demonstrate failures).
@@ -136,6 +138,7 @@ enum Private {
     Postgres(PrivatePostgres),
     Mariadb(PrivateMariadb),
     RedisCluster(PrivateRedisCluster),
+    Dynalite(PrivateDynalite),
 }
 
 /// Creates the torture's database on the MariaDB server at `port`.
@@ -301,7 +304,14 @@ impl StoreSetup {
                         "the short run is capped at 600 operations: the emulator (dynalite, Node) is the slowest store here (a few hundred lock operations a second)",
                     ],
                 );
-                if !full {
+                if full {
+                    let emulator = PrivateDynalite::start()?;
+                    s.url = format!("http://127.0.0.1:{}", emulator.port);
+                    s.notes.push("a private dynalite (as installed by `cargo xtask services`) on a free port, its tables in LevelDB on disk (`--path`): killed with SIGKILL and started again on the same files".into());
+                    s.private = Some(Private::Dynalite(emulator));
+                    s.faults.push("restart");
+                } else {
+                    s.notes.push("the shared emulator of `cargo xtask services`, not restarted in the short run (other tests use it; the full run restarts a private one)".into());
                     s.max_ops = Some(600);
                 }
                 s
@@ -360,6 +370,7 @@ impl StoreSetup {
                 cluster.kill_connections()
             }
             ("failover", _, Some(Private::RedisCluster(cluster))) => cluster.failover(),
+            ("restart", _, Some(Private::Dynalite(emulator))) => emulator.restart(),
             _ => Err(format!("{}: no fault `{kind}`", self.name)),
         }
     }
