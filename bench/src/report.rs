@@ -120,7 +120,7 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
         "- **floor**: the store's cheapest request on the store's own client (see each table), back to back on one task. An acquire + release is two round trips at least, so `vs floor` = ops/s ÷ (floor ops/s ÷ 2); 1.0× would be a perfect client.\n\
          - **sequential**: one task; each iteration creates a lock handle on a fresh key (not timed) and times `acquire()` + `release()`. ops/s = operations ÷ summed operation time.\n\
          - **concurrent**: {CONCURRENT_TASKS} tasks on distinct keys sharing one store (one client/pool), lock creation included; ops/s over wall time.\n\
-         - **contended**: {CONTENDED_TASKS} tasks take turns on one key, each holding it {} ms; a task re-queues only after another has taken the lock, so each acquisition is a hand-off to a different task. Hand-off = from the holder calling `release()` to the next holder's `acquire()` returning. verrou uses `RetryPolicy` delay 1 ms, exponential to 10 ms (memory and Redis wake waiters on release; the others poll); Node Verrou uses its default retry (poll every 250 ms).\n\
+         - **contended**: {CONTENDED_TASKS} tasks take turns on one key, each holding it {} ms; a task re-queues only after another has taken the lock, so each acquisition is a hand-off to a different task. Hand-off = from the holder calling `release()` to the next holder's `acquire()` returning. verrou uses `RetryPolicy` delay 1 ms, exponential to 10 ms (memory, Redis and PostgreSQL wake waiters on release; MariaDB, SQLite and DynamoDB poll); Node Verrou uses its default retry (poll every 250 ms).\n\
          - Keys are fresh per run and round; TTL 30 s, never reached.",
         HOLD.as_millis()
     );
