@@ -32,7 +32,7 @@ const LIBFAKETIME: &[&str] = &[
 /// Whether worker `id` of a run against `store` runs with its clock ahead:
 /// every other worker, on the DynamoDB runs.
 pub fn applies(store: &str, id: u32) -> bool {
-    matches!(store, "dynamodb" | "dynamodb-skewed") && id % 2 == 0
+    matches!(store, "dynamodb" | "dynamodb-skewed") && id.is_multiple_of(2)
 }
 
 /// Sets `command`'s wall clock [`AHEAD`].

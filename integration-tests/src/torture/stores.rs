@@ -301,7 +301,6 @@ impl StoreSetup {
                     DYNAMODB_ENDPOINT.into(),
                     &[
                         "expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, and every worker's store has `clock_skew_margin(600 ms)`, which covers that skew. `dynamodb-skewed` is the same run without the margin",
-                        "the short run is capped at 600 operations: the emulator (dynalite, Node) is the slowest store here (a few hundred lock operations a second)",
                     ],
                 );
                 if full {
@@ -311,7 +310,7 @@ impl StoreSetup {
                     s.private = Some(Private::Dynalite(emulator));
                     s.faults.push("restart");
                 } else {
-                    s.notes.push("the shared emulator of `cargo xtask services`, not restarted in the short run (other tests use it; the full run restarts a private one)".into());
+                    s.notes.push("the shared emulator of `cargo xtask services`, not restarted in the short run (other tests use it; the full run restarts a private one); capped at 600 operations, the emulator (dynalite, Node) being the slowest store here".into());
                     s.max_ops = Some(600);
                 }
                 s
