@@ -78,10 +78,7 @@ impl PrivateRedis {
     }
 
     pub(super) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crash(self.child.take());
     }
 }
 
@@ -184,6 +181,14 @@ fn quietly(line: &str) -> bool {
 }
 
 /// The last lines of a server's log, for an error message.
+/// SIGKILLs a server process (a crash, nothing flushed) and reaps it.
+fn crash(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();

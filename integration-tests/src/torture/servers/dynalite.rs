@@ -82,10 +82,7 @@ impl PrivateDynalite {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        super::crash(self.child.take());
     }
 }
 

@@ -73,10 +73,7 @@ impl PrivateMariadb {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        super::crash(self.child.take());
     }
 }
 

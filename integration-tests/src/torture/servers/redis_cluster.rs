@@ -255,9 +255,8 @@ fn redis(port: u16, args: &[&str]) -> Option<String> {
 
 impl Drop for PrivateRedisCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            let _ = node.kill();
-            let _ = node.wait();
+        for node in self.nodes.drain(..) {
+            super::crash(Some(node));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
