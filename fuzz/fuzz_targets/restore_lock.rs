@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("runtime");
-            let _ = runtime.block_on(lock.extend(None));
+            let _ = runtime.block_on(lock.extend());
             let _ = runtime.block_on(lock.release());
         }
         Err(LockError::InvalidSerializedLock { .. }) => {}

@@ -116,7 +116,7 @@ async fn owner_stays_secret(store: impl LockStore, name: &str) {
     let again = lock.release().await.unwrap_err();
     assert!(matches!(again, LockError::NotOwned { .. }), "{again:?}");
     assert_clean("a NotOwned error", &error_text(&again));
-    let extend = lock.extend(None).await.unwrap_err();
+    let extend = lock.extend().await.unwrap_err();
     assert_clean("a failed extend", &error_text(&extend));
     let guard = lock.acquire_guard().await.unwrap();
     assert_clean("Debug of a guard", &format!("{guard:?}"));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockStore, Ttl};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, Ttl};
 
 use crate::Capabilities;
 use crate::harness::{factory, fresh_key, until_free};
@@ -13,7 +13,7 @@ pub async fn new_key_is_unlocked(store: Arc<dyn LockStore>, _caps: Capabilities)
     let key = fresh_key("new");
     let lock = factory(&store).create_lock(&key, "10s").unwrap();
     assert!(!lock.is_locked().await.unwrap());
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
     assert!(!lock.is_held());
 }
 
@@ -37,17 +37,17 @@ pub async fn exclusivity(store: Arc<dyn LockStore>, _caps: Capabilities) {
     let a = locks.create_lock(&key, "10s").unwrap();
     let b = locks.create_lock(&key, "10s").unwrap();
     a.acquire().await.unwrap();
-    assert!(!b.acquire_immediately().await.unwrap(), "b got a held lock");
+    assert!(!b.try_acquire().await.unwrap(), "b got a held lock");
     assert_eq!(
         store
-            .save(&key, "someone-else", Some(Duration::from_secs(10)))
+            .acquire(&key, "someone-else", Expiry::After(Duration::from_secs(10)))
             .await
             .unwrap(),
         Acquisition::Held
     );
     a.release().await.unwrap();
     assert!(
-        b.acquire_immediately().await.unwrap(),
+        b.try_acquire().await.unwrap(),
         "b could not take a released lock"
     );
     b.release().await.unwrap();
@@ -58,10 +58,10 @@ pub async fn locks_are_not_reentrant(store: Arc<dyn LockStore>, _caps: Capabilit
     let key = fresh_key("reentrant");
     let lock = factory(&store).create_lock(&key, "10s").unwrap();
     lock.acquire().await.unwrap();
-    assert!(!lock.acquire_immediately().await.unwrap());
+    assert!(!lock.try_acquire().await.unwrap());
     assert_eq!(
         store
-            .save(&key, lock.owner(), Some(Duration::from_secs(10)))
+            .acquire(&key, &lock.owner(), Expiry::After(Duration::from_secs(10)))
             .await
             .unwrap(),
         Acquisition::Held
@@ -80,16 +80,13 @@ pub async fn release_by_non_owner_is_not_owned_and_keeps_the_lock(
     let b = locks.create_lock(&key, "10s").unwrap();
     a.acquire().await.unwrap();
     assert!(matches!(b.release().await, Err(LockError::NotOwned { .. })));
-    assert!(matches!(
-        b.extend(None).await,
-        Err(LockError::NotOwned { .. })
-    ));
+    assert!(matches!(b.extend().await, Err(LockError::NotOwned { .. })));
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "a non-owner's release freed the lock"
     );
     // a still holds it: nobody else gets in, and a can release it.
-    assert!(!b.acquire_immediately().await.unwrap());
+    assert!(!b.try_acquire().await.unwrap());
     a.release().await.unwrap();
 }
 
@@ -102,23 +99,29 @@ pub async fn release_of_a_free_key_is_not_owned(store: Arc<dyn LockStore>, _caps
         Err(LockError::NotOwned { .. })
     ));
     assert!(matches!(
-        lock.extend(None).await,
+        lock.extend().await,
         Err(LockError::NotOwned { .. })
     ));
-    assert!(!store.exists(&key).await.unwrap(), "extend created a lock");
+    assert!(
+        !store.is_locked(&key).await.unwrap(),
+        "extend created a lock"
+    );
 }
 
 /// The trait itself, without `Lock`: what a custom store must return.
 pub async fn store_contract_on_the_raw_trait(store: Arc<dyn LockStore>, _caps: Capabilities) {
     let key = fresh_key("raw");
-    let ttl = Some(Duration::from_secs(10));
+    let ttl = Expiry::After(Duration::from_secs(10));
     assert!(matches!(
-        store.save(&key, "a", ttl).await.unwrap(),
+        store.acquire(&key, "a", ttl).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    assert_eq!(store.save(&key, "b", ttl).await.unwrap(), Acquisition::Held);
+    assert_eq!(
+        store.acquire(&key, "b", ttl).await.unwrap(),
+        Acquisition::Held
+    );
     assert!(matches!(
-        store.delete(&key, "b").await,
+        store.release(&key, "b").await,
         Err(LockError::NotOwned { .. })
     ));
     assert!(matches!(
@@ -126,23 +129,23 @@ pub async fn store_contract_on_the_raw_trait(store: Arc<dyn LockStore>, _caps: C
         Err(LockError::NotOwned { .. })
     ));
     store
-        .extend(&key, "a", Some(Duration::from_secs(20)))
+        .extend(&key, "a", Expiry::After(Duration::from_secs(20)))
         .await
         .unwrap();
-    assert!(store.exists(&key).await.unwrap());
-    store.delete(&key, "a").await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
+    store.release(&key, "a").await.unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
     assert!(matches!(
-        store.delete(&key, "a").await,
+        store.release(&key, "a").await,
         Err(LockError::NotOwned { .. })
     ));
-    store.force_delete(&key).await.unwrap(); // free key: not an error
+    store.force_release(&key).await.unwrap(); // free key: not an error
     assert!(matches!(
-        store.save(&key, "b", None).await.unwrap(),
+        store.acquire(&key, "b", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    store.force_delete(&key).await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    store.force_release(&key).await.unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
 }
 
 /// `force_release` frees a lock whoever holds it; the old holder then gets `NotOwned`.
@@ -153,7 +156,7 @@ pub async fn force_release_frees_anyone_s_lock(store: Arc<dyn LockStore>, _caps:
     let admin = locks.create_lock(&key, "10s").unwrap();
     a.acquire().await.unwrap();
     admin.force_release().await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
     admin.force_release().await.unwrap(); // already free: fine
 }
@@ -165,11 +168,11 @@ pub async fn guard_releases_when_dropped(store: Arc<dyn LockStore>, _caps: Capab
     {
         let guard = lock.acquire_guard().await.unwrap();
         assert!(guard.fencing_token().is_some() || !_caps.fencing_tokens);
-        assert!(store.exists(&key).await.unwrap());
+        assert!(store.is_locked(&key).await.unwrap());
     }
     // Never-expiring: only the guard's release can free it.
     until_free(&store, &key).await;
     let guard = lock.acquire_guard().await.unwrap();
     guard.release().await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
 }

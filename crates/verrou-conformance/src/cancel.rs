@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockFactory, LockStore, ReleaseWatch, Ttl, async_trait};
+use verrou_core::{
+    Acquisition, Expiry, LockError, LockFactory, LockStore, ReleaseWatch, Ttl, async_trait,
+};
 
 use crate::Capabilities;
 use crate::harness::{factory, fresh_key, until_free};
+use crate::wrappers::Instrumented;
 
 /// An `acquire` cut off at many points (before, during and after the store
 /// call) leaves no never-expiring lock behind.
@@ -71,30 +74,30 @@ struct SlowAnswers {
 
 #[async_trait]
 impl LockStore for SlowAnswers {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let outcome = self.inner.save(key, owner, ttl).await;
+        let outcome = self.inner.acquire(key, owner, expiry).await;
         *self.answer.lock().unwrap() = outcome.as_ref().ok().copied();
         self.granted.notify_one();
         // Long enough to drop the caller first, short enough for `until_free`.
         tokio::time::sleep(Duration::from_secs(1)).await;
         outcome
     }
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.inner.delete(key, owner).await
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
+        self.inner.release(key, owner).await
     }
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
-        self.inner.force_delete(key).await
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
+        self.inner.force_release(key).await
     }
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
-        self.inner.exists(key).await
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
+        self.inner.is_locked(key).await
     }
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
-        self.inner.extend(key, owner, ttl).await
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        self.inner.extend(key, owner, expiry).await
     }
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
         self.inner.watch_release(key).await
@@ -102,4 +105,52 @@ impl LockStore for SlowAnswers {
     fn max_key_bytes(&self) -> usize {
         self.inner.max_key_bytes()
     }
+}
+
+/// Every call cut off at any point — before, during or after its store call,
+/// which a parking wrapper makes possible on every store — leaves the key
+/// as the caller's intent says: a cancelled acquire leaves no lock, a
+/// cancelled release still frees it, a cancelled extend leaves it held; and
+/// the handle keeps working.
+pub async fn calls_cancelled_mid_flight_leave_a_consistent_state(
+    store: Arc<dyn LockStore>,
+    _caps: Capabilities,
+) {
+    let parked = Instrumented::new(store.clone());
+    parked.park(Duration::from_millis(4));
+    let locks = factory(&(parked.clone() as Arc<dyn LockStore>));
+    let mut cut_somewhere = 0;
+    for cut_ms in [0u64, 1, 2, 3, 5, 6, 7, 9, 11] {
+        let cut = Duration::from_millis(cut_ms);
+        let key = fresh_key("cancel-parked");
+        let lock = locks.create_lock(&key, Ttl::Never).unwrap();
+        if tokio::time::timeout(cut, lock.acquire()).await.is_err() {
+            cut_somewhere += 1;
+            until_free(&store, &key).await;
+        } else {
+            lock.release().await.unwrap();
+        }
+        lock.acquire().await.unwrap();
+        if tokio::time::timeout(cut, lock.extend()).await.is_err() {
+            cut_somewhere += 1;
+        }
+        assert!(
+            store.is_locked(&key).await.unwrap(),
+            "a cancelled extend freed the lock"
+        );
+        if tokio::time::timeout(cut, lock.release()).await.is_err() {
+            cut_somewhere += 1;
+        }
+        until_free(&store, &key).await;
+        // The handle's next turn comes once the background release is done.
+        tokio::time::timeout(crate::harness::SOON, lock.acquire())
+            .await
+            .expect("the handle was stuck after a cancelled call")
+            .unwrap();
+        lock.release().await.unwrap();
+    }
+    assert!(
+        cut_somewhere >= 9,
+        "only {cut_somewhere} calls were cut mid-flight"
+    );
 }

@@ -70,5 +70,5 @@ pub async fn concurrent_read_yield_write_loses_no_update(
         task.await.unwrap();
     }
     assert_eq!(counter.load(Ordering::SeqCst), 100, "updates were lost");
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
 }

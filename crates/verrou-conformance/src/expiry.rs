@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use verrou_core::{LockError, LockStore, Ttl};
+use verrou_core::{Expiry, LockError, LockStore, Ttl};
 
 use crate::Capabilities;
 use crate::harness::{eventually, factory, fresh_key, until_free};
@@ -18,7 +18,7 @@ pub async fn expiry_lets_another_owner_in(store: Arc<dyn LockStore>, _caps: Capa
     let b = locks.create_lock(&key, "10s").unwrap();
     let acquired_at = Instant::now();
     a.acquire().await.unwrap();
-    let refused = b.acquire_immediately().await.unwrap();
+    let refused = b.try_acquire().await.unwrap();
     if acquired_at.elapsed() < SHORT {
         assert!(!refused, "b got the lock before a's TTL ran out");
     }
@@ -28,7 +28,7 @@ pub async fn expiry_lets_another_owner_in(store: Arc<dyn LockStore>, _caps: Capa
         "freed after {freed_after:?}"
     );
     assert!(
-        b.acquire_immediately().await.unwrap(),
+        b.try_acquire().await.unwrap(),
         "b could not take an expired lock"
     );
     eventually("a's local view to expire", || async { a.is_expired() }).await;
@@ -49,20 +49,17 @@ pub async fn expired_holder_cannot_release_or_extend_the_new_holder(
     until_free(&store, &key).await;
     b.acquire().await.unwrap();
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
+    assert!(matches!(a.extend().await, Err(LockError::NotOwned { .. })));
     assert!(matches!(
-        a.extend(None).await,
-        Err(LockError::NotOwned { .. })
-    ));
-    assert!(matches!(
-        a.extend(Some(Duration::from_secs(60))).await,
+        a.extend_by(Duration::from_secs(60)).await,
         Err(LockError::NotOwned { .. })
     ));
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "the old holder freed the new holder's lock"
     );
     assert!(
-        !a.acquire_immediately().await.unwrap(),
+        !a.try_acquire().await.unwrap(),
         "the new holder lost the lock"
     );
     b.release().await.unwrap();
@@ -78,12 +75,9 @@ pub async fn extend_of_an_expired_lock_nobody_took_is_not_owned(
     let a = factory(&store).create_lock(&key, SHORT).unwrap();
     a.acquire().await.unwrap();
     until_free(&store, &key).await;
-    assert!(matches!(
-        a.extend(None).await,
-        Err(LockError::NotOwned { .. })
-    ));
+    assert!(matches!(a.extend().await, Err(LockError::NotOwned { .. })));
     assert!(
-        !store.exists(&key).await.unwrap(),
+        !store.is_locked(&key).await.unwrap(),
         "extend revived an expired lock"
     );
     assert!(matches!(a.release().await, Err(LockError::NotOwned { .. })));
@@ -100,14 +94,14 @@ pub async fn extend_keeps_the_lock_alive(store: Arc<dyn LockStore>, _caps: Capab
     let started = Instant::now();
     while started.elapsed() < ttl * 3 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        a.extend(None).await.unwrap();
+        a.extend().await.unwrap();
         assert!(
-            !b.acquire_immediately().await.unwrap(),
+            !b.try_acquire().await.unwrap(),
             "the extended lock was lost"
         );
     }
     // A longer, explicit extension also holds.
-    a.extend(Some(Duration::from_secs(30))).await.unwrap();
+    a.extend_by(Duration::from_secs(30)).await.unwrap();
     assert!(a.remaining_time().unwrap() > Duration::from_secs(20));
     a.release().await.unwrap();
 }
@@ -126,7 +120,7 @@ pub async fn custom_and_default_ttl(store: Arc<dyn LockStore>, _caps: Capabiliti
     until_free(&store, &key).await;
 
     let default = locks.create_lock(&key, Ttl::Default).unwrap();
-    assert_eq!(default.ttl(), Some(Duration::from_secs(30)));
+    assert_eq!(default.ttl(), Expiry::After(Duration::from_secs(30)));
     default.acquire().await.unwrap();
     assert!(default.remaining_time().unwrap() > Duration::from_secs(25));
     default.release().await.unwrap();
@@ -142,18 +136,18 @@ pub async fn never_expiring_lock_stays(store: Arc<dyn LockStore>, _caps: Capabil
     // Longer than any TTL this suite uses: a store that turned "never" into
     // a short or zero TTL has let it go by now.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
     assert!(!a.is_expired());
     let b = locks.create_lock(&key, "10s").unwrap();
-    assert!(!b.acquire_immediately().await.unwrap());
+    assert!(!b.try_acquire().await.unwrap());
     // Extending to "never" from a TTL works too.
     a.release().await.unwrap();
     let c = locks.create_lock(&key, SHORT).unwrap();
     c.acquire().await.unwrap();
-    c.extend_with(Ttl::Never).await.unwrap();
+    c.extend_by(Ttl::Never).await.unwrap();
     tokio::time::sleep(SHORT * 2).await;
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "extend to never did not stick"
     );
     c.release().await.unwrap();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 
 use crate::Capabilities;
 use crate::harness::{factory, fresh_key, until_free};
@@ -42,7 +42,12 @@ pub async fn fencing_tokens_strictly_increase(store: Arc<dyn LockStore>, caps: C
     assert_eq!(restored.fencing_token(), Some(t3));
     restored.release().await.unwrap();
 
-    // The same owner re-acquiring gets a new, larger token too.
+    // The same handle re-acquiring gets a new, larger token too (its own
+    // grant was released elsewhere: its release says so and frees its turn).
+    assert!(matches!(
+        c.release().await,
+        Err(verrou_core::LockError::NotOwned { .. })
+    ));
     c.acquire().await.unwrap();
     let t4 = c.fencing_token().unwrap();
     assert!(t4 > t3, "re-acquire: {t4} <= {t3}");
@@ -51,18 +56,18 @@ pub async fn fencing_tokens_strictly_increase(store: Arc<dyn LockStore>, caps: C
     // The raw trait answers the same way, and force-delete does not reset it.
     let Acquisition::Acquired {
         fencing_token: Some(t5),
-    } = store.save(&key, "raw", None).await.unwrap()
+    } = store.acquire(&key, "raw", Expiry::Never).await.unwrap()
     else {
         panic!("raw save did not acquire with a token");
     };
     assert!(t5 > t4);
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
     let Acquisition::Acquired {
         fencing_token: Some(t6),
-    } = store.save(&key, "raw", None).await.unwrap()
+    } = store.acquire(&key, "raw", Expiry::Never).await.unwrap()
     else {
         panic!("raw save did not acquire with a token");
     };
     assert!(t6 > t5, "after force delete: {t6} <= {t5}");
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
 }

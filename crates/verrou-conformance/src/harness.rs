@@ -101,7 +101,7 @@ where
 /// Waits until the store says `key` is free.
 pub(crate) async fn until_free(store: &Arc<dyn LockStore>, key: &str) -> Duration {
     eventually(&format!("`{key}` to be free"), || async {
-        !store.exists(key).await.expect("exists")
+        !store.is_locked(key).await.expect("exists")
     })
     .await
 }

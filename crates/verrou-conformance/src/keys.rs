@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 
 use crate::Capabilities;
 use crate::harness::{factory, fresh_key};
@@ -45,10 +45,10 @@ pub async fn awkward_keys_are_distinct_or_invalid(store: Arc<dyn LockStore>, _ca
     }
     keys.push(format!("{base}{}", "é".repeat(200))); // 400 bytes, 200 chars
 
-    let ttl = Some(Duration::from_secs(30));
+    let ttl = Expiry::After(Duration::from_secs(30));
     let mut held = Vec::new();
     for key in &keys {
-        match store.save(key, "owner", ttl).await {
+        match store.acquire(key, "owner", ttl).await {
             Ok(Acquisition::Acquired { .. }) => held.push(key.clone()),
             Ok(Acquisition::Held) => panic!(
                 "key of {} bytes collided with another key: {key:?}",
@@ -61,9 +61,9 @@ pub async fn awkward_keys_are_distinct_or_invalid(store: Arc<dyn LockStore>, _ca
         }
     }
     for key in &held {
-        assert!(store.exists(key).await.unwrap(), "{key:?} lost");
-        store.delete(key, "owner").await.unwrap();
-        assert!(!store.exists(key).await.unwrap());
+        assert!(store.is_locked(key).await.unwrap(), "{key:?} lost");
+        store.release(key, "owner").await.unwrap();
+        assert!(!store.is_locked(key).await.unwrap());
     }
     // The store's declared limit is accepted, one byte more is InvalidKey.
     let at_limit = format!("{base}{}", "y".repeat(max.saturating_sub(base.len())));
@@ -74,11 +74,11 @@ pub async fn awkward_keys_are_distinct_or_invalid(store: Arc<dyn LockStore>, _ca
         Err(LockError::InvalidKey { .. })
     ));
     assert!(matches!(
-        store.save(&over, "owner", ttl).await,
+        store.acquire(&over, "owner", ttl).await,
         Err(LockError::InvalidKey { .. })
     ));
     assert!(matches!(
-        store.exists(&over).await,
+        store.is_locked(&over).await,
         Err(LockError::InvalidKey { .. })
     ));
     let lock = locks.create_lock(&at_limit, "10s").unwrap();
@@ -94,15 +94,15 @@ pub async fn empty_key_is_invalid(store: Arc<dyn LockStore>, _caps: Capabilities
         Err(LockError::InvalidKey { .. })
     ));
     assert!(matches!(
-        store.save("", "owner", None).await,
+        store.acquire("", "owner", Expiry::Never).await,
         Err(LockError::InvalidKey { .. })
     ));
     assert!(matches!(
-        store.delete("", "owner").await,
+        store.release("", "owner").await,
         Err(LockError::InvalidKey { .. })
     ));
     assert!(matches!(
-        store.exists("").await,
+        store.is_locked("").await,
         Err(LockError::InvalidKey { .. })
     ));
 }

@@ -10,9 +10,12 @@ mod fencing;
 mod harness;
 mod keys;
 mod model;
+mod renewal;
 mod restore;
 mod run;
+mod sharing;
 mod waiting;
+mod wrappers;
 
 pub use basics::*;
 pub use cancel::*;
@@ -22,8 +25,10 @@ pub use fencing::*;
 pub use harness::{Capabilities, require_service, services_required};
 pub use keys::*;
 pub use model::*;
+pub use renewal::*;
 pub use restore::*;
 pub use run::*;
+pub use sharing::*;
 pub use waiting::*;
 
 #[doc(hidden)]
@@ -57,7 +62,7 @@ macro_rules! conformance_tests {
             store_contract_on_the_raw_trait,
             acquire_times_out_within_bounds,
             acquire_gives_up_after_max_attempts,
-            acquire_and_run_immediately_do_not_wait,
+            acquire_and_try_run_do_not_wait,
             force_release_frees_anyone_s_lock,
             guard_releases_when_dropped,
             release_wakes_a_waiter,
@@ -81,6 +86,21 @@ macro_rules! conformance_tests {
             awkward_keys_are_distinct_or_invalid,
             empty_key_is_invalid,
             model_based_random_operations,
+            release_is_not_blocked_by_a_waiting_acquire_on_the_same_handle,
+            a_dropped_guard_never_frees_the_next_grant_of_its_handle,
+            tasks_sharing_a_handle_take_turns,
+            n_attempts_are_n_store_calls,
+            extreme_retry_settings_are_handled,
+            a_ttl_shorter_than_the_round_trip_fails_with_a_typed_error,
+            a_restored_lock_that_was_released_is_not_held,
+            calls_cancelled_mid_flight_leave_a_consistent_state,
+            renewal_keeps_a_lease_alive_past_its_ttl,
+            renewal_stops_and_signals_on_not_owned,
+            lost_signal_fires_before_the_store_ttl,
+            renewing_run_returns_lease_lost_and_drops_the_work,
+            renewing_run_outlives_its_ttl,
+            failing_renewals_signal_unreachable_in_time,
+            renewal_never_outlives_a_release,
         );
     };
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 
 use crate::Capabilities;
 use crate::harness::{fresh_key, until_free};
@@ -36,11 +36,11 @@ enum Life {
 }
 
 impl Life {
-    fn ttl(self) -> Option<Duration> {
+    fn ttl(self) -> Expiry {
         match self {
-            Life::Never => None,
-            Life::Long => Some(Duration::from_secs(30)),
-            Life::Short => Some(Duration::from_millis(150)),
+            Life::Never => Expiry::Never,
+            Life::Long => Expiry::After(Duration::from_secs(30)),
+            Life::Short => Expiry::After(Duration::from_millis(150)),
         }
     }
 }
@@ -98,7 +98,7 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
         let mut expires_now = false;
         match op {
             Op::Save { owner: o, life } => {
-                match store.save(key, &owners[o], life.ttl()).await.unwrap() {
+                match store.acquire(key, &owners[o], life.ttl()).await.unwrap() {
                     Acquisition::Held => {
                         assert!(holder.contains_key(&k), "{at}: Held for a free key")
                     }
@@ -118,7 +118,7 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
                 }
             }
             Op::Delete { owner: o } => {
-                let result = store.delete(key, &owners[o]).await;
+                let result = store.release(key, &owners[o]).await;
                 if holder.get(&k) == Some(&o) {
                     result.unwrap_or_else(|e| panic!("{at}: owner's release failed: {e}"));
                     holder.remove(&k);
@@ -142,11 +142,11 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
                 }
             }
             Op::ForceDelete => {
-                store.force_delete(key).await.unwrap();
+                store.force_release(key).await.unwrap();
                 holder.remove(&k);
             }
             Op::Exists => {
-                let exists = store.exists(key).await.unwrap();
+                let exists = store.is_locked(key).await.unwrap();
                 assert_eq!(exists, holder.contains_key(&k), "{at}: exists");
             }
         }
@@ -156,7 +156,7 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
             holder.remove(&k);
         }
         // Every step, the store and the model agree on who holds each key.
-        let exists = store.exists(key).await.unwrap();
+        let exists = store.is_locked(key).await.unwrap();
         assert_eq!(
             exists,
             holder.contains_key(&k),
@@ -164,6 +164,6 @@ async fn run_model(store: &Arc<dyn LockStore>, caps: Capabilities, seed: u64) {
         );
     }
     for key in &keys {
-        store.force_delete(key).await.unwrap();
+        store.force_release(key).await.unwrap();
     }
 }

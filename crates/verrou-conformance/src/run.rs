@@ -17,7 +17,7 @@ pub async fn run_returns_the_value_and_releases(store: Arc<dyn LockStore>, _caps
     let value = lock
         .run(|| async move {
             assert!(
-                probe.exists(&probe_key).await.unwrap(),
+                probe.is_locked(&probe_key).await.unwrap(),
                 "run's work ran without the lock"
             );
             "done"
@@ -25,7 +25,7 @@ pub async fn run_returns_the_value_and_releases(store: Arc<dyn LockStore>, _caps
         .await
         .unwrap();
     assert_eq!(value, "done");
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
 }
 
 /// An error returned by the closure comes back as a value, and the lock is released.
@@ -37,7 +37,7 @@ pub async fn run_passes_an_error_value_through_and_releases(
     let lock = factory(&store).create_lock(&key, "10s").unwrap();
     let value: Result<(), &str> = lock.run(|| async { Err("boom") }).await.unwrap();
     assert_eq!(value, Err("boom"));
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
 }
 
 /// A panic in the closure is re-raised after the lock is released.
@@ -57,7 +57,7 @@ pub async fn run_releases_on_panic(store: Arc<dyn LockStore>, _caps: Capabilitie
     );
     // The release happens before the panic resumes: no waiting needed.
     assert!(
-        !store.exists(&key).await.unwrap(),
+        !store.is_locked(&key).await.unwrap(),
         "a panic inside run leaked the lock"
     );
 }
@@ -78,7 +78,7 @@ pub async fn run_releases_when_its_future_is_dropped(
         .await
     });
     entered_rx.await.expect("run's work started");
-    assert!(store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
     task.abort();
     let _ = task.await;
     // Never-expiring: only run's own clean-up can free it.
@@ -101,7 +101,7 @@ pub async fn run_reports_a_lock_that_expired_during_the_work(
             until_free(&probe, &probe_key).await;
             // Someone else takes the expired lock while we still "work".
             let thief = factory(&probe).create_lock(&probe_key, "10s").unwrap();
-            assert!(thief.acquire_immediately().await.unwrap());
+            assert!(thief.try_acquire().await.unwrap());
             thief
         })
         .await;
@@ -111,8 +111,8 @@ pub async fn run_reports_a_lock_that_expired_during_the_work(
     }
     // The expired holder's release must not have freed the thief's lock.
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "the old holder freed the new holder's lock"
     );
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
 }

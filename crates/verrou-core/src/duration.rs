@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::LockError;
+use crate::{Expiry, LockError};
 
 /// How long a lock lives before the store lets someone else take it.
 ///
@@ -14,7 +14,7 @@ use crate::LockError;
 ///
 /// assert_eq!("1.5s".into_ttl().unwrap(), Ttl::After(Duration::from_millis(1500)));
 /// assert_eq!(250u64.into_ttl().unwrap(), Ttl::After(Duration::from_millis(250)));
-/// assert_eq!(None::<Duration>.into_ttl().unwrap(), Ttl::Never);
+/// assert_eq!(Ttl::Never.into_ttl().unwrap(), Ttl::Never);
 /// assert!("0s".into_ttl().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,13 @@ pub enum Ttl {
 }
 
 impl Ttl {
-    /// Resolves [`Ttl::Default`] against a factory default; `None` means never expires.
-    pub fn resolve(self, default: Option<Duration>) -> Option<Duration> {
+    /// Resolves [`Ttl::Default`] against `default` (a factory's default TTL,
+    /// or a lock's own TTL), giving what a store is asked for.
+    pub fn resolve(self, default: Expiry) -> Expiry {
         match self {
             Ttl::Default => default,
-            Ttl::Never => None,
-            Ttl::After(d) => Some(d),
+            Ttl::Never => Expiry::Never,
+            Ttl::After(d) => Expiry::After(d),
         }
     }
 }
@@ -89,12 +90,11 @@ impl IntoTtl for &String {
     }
 }
 
-/// `None` means the lock never expires.
-impl<T: IntoTtl> IntoTtl for Option<T> {
+impl IntoTtl for Expiry {
     fn into_ttl(self) -> Result<Ttl, LockError> {
         match self {
-            None => Ok(Ttl::Never),
-            Some(t) => t.into_ttl(),
+            Expiry::Never => Ok(Ttl::Never),
+            Expiry::After(d) => d.into_ttl(),
         }
     }
 }
@@ -234,9 +234,7 @@ mod tests {
         assert!(Duration::ZERO.into_ttl().is_err());
         assert_eq!(Ttl::Default.into_ttl().unwrap(), Ttl::Default);
         assert!(Ttl::After(Duration::ZERO).into_ttl().is_err());
-        assert_eq!(
-            Some("1s").into_ttl().unwrap(),
-            Ttl::After(Duration::from_secs(1))
-        );
+        assert_eq!(Expiry::Never.into_ttl().unwrap(), Ttl::Never);
+        assert!(Expiry::After(Duration::ZERO).into_ttl().is_err());
     }
 }

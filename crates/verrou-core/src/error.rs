@@ -42,6 +42,52 @@ pub enum LockError {
         key: String,
     },
 
+    /// The lease of a renewing [`run`](crate::Lock::run) (or any holder
+    /// watching its [`LostSignal`](crate::LostSignal)) was lost before the
+    /// work finished: the work future was dropped at its next `.await` and
+    /// its output discarded. See [`LossReason`](crate::LossReason) for why.
+    #[error("lease on lock `{key}` lost before the protected section finished: {reason}")]
+    LeaseLost {
+        /// The key of the lock.
+        key: String,
+        /// Why the lease can no longer be vouched for.
+        reason: crate::LossReason,
+    },
+
+    /// Every grant arrived after its TTL had already run out, so the TTL is
+    /// shorter than the round trip to the store: no holder could ever use it.
+    /// Choose a longer TTL.
+    #[error(
+        "lock `{key}`: the TTL of {ttl:?} is shorter than the store's round trip \
+         ({give_backs} grants arrived already expired and were let go)"
+    )]
+    TtlShorterThanRoundTrip {
+        /// The key of the lock.
+        key: String,
+        /// The TTL that was asked for.
+        ttl: Duration,
+        /// How many grants arrived too late.
+        give_backs: u32,
+    },
+
+    /// An owner id given to
+    /// [`create_lock_with_owner`](crate::LockFactory::create_lock_with_owner)
+    /// is empty, longer than 255 bytes or contains a NUL character.
+    #[error("invalid lock owner: {reason}")]
+    InvalidOwner {
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The operating system could not provide the random bytes an owner id
+    /// is made of; no lock was created.
+    #[error("the operating system has no randomness to give")]
+    NoRandomness {
+        /// The operating system's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// A duration could not be understood, or was zero or negative.
     #[error("invalid duration `{input}`: {reason}")]
     InvalidDuration {

@@ -4,30 +4,35 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::lock::HeldState;
-use crate::owner::validate_owner;
-use crate::{IntoTtl, Lock, LockError, LockStore, RetryPolicy, Ttl, random_owner, validate_key};
+use crate::owner::{Owner, validate_owner};
+use crate::{
+    Expiry, IntoTtl, LeasePolicy, Lock, LockError, LockStore, RetryPolicy, Ttl, random_owner,
+    validate_key,
+};
 
-/// Creates [`Lock`]s on one store, with a default TTL (30 s) and retry policy.
+/// Creates [`Lock`]s on one store, with a default TTL (30 s), retry policy
+/// and [`LeasePolicy`] (no renewal unless asked for).
 ///
 /// Cheap to clone: clones share the store.
 ///
 /// ```
 /// use std::time::Duration;
-/// use verrou_core::{LockFactory, RetryPolicy, Ttl};
+/// use verrou_core::{Expiry, LockFactory, RetryPolicy, Ttl};
 /// use verrou_memory::MemoryStore;
 ///
 /// let locks = LockFactory::new(MemoryStore::new())
 ///     .with_default_ttl(Ttl::After(Duration::from_secs(10)))
 ///     .with_retry(RetryPolicy::default().with_timeout(Some(Duration::from_secs(2))));
 /// let lock = locks.create_lock("cart:1", Ttl::Default).unwrap();
-/// assert_eq!(lock.ttl(), Some(Duration::from_secs(10)));
+/// assert_eq!(lock.ttl(), Expiry::After(Duration::from_secs(10)));
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct LockFactory {
     store: Arc<dyn LockStore>,
-    default_ttl: Option<Duration>,
+    default_ttl: Expiry,
     retry: RetryPolicy,
+    lease: LeasePolicy,
 }
 
 impl LockFactory {
@@ -43,15 +48,16 @@ impl LockFactory {
     pub fn from_arc(store: Arc<dyn LockStore>) -> Self {
         LockFactory {
             store,
-            default_ttl: Some(Self::DEFAULT_TTL),
+            default_ttl: Expiry::After(Self::DEFAULT_TTL),
             retry: RetryPolicy::default(),
+            lease: LeasePolicy::default(),
         }
     }
 
     /// Sets the TTL used for [`Ttl::Default`]; `Ttl::Never` makes locks
     /// permanent by default. `Ttl::Default` here keeps 30 s.
     pub fn with_default_ttl(mut self, ttl: Ttl) -> Self {
-        self.default_ttl = ttl.resolve(Some(Self::DEFAULT_TTL));
+        self.default_ttl = ttl.resolve(Expiry::After(Self::DEFAULT_TTL));
         self
     }
 
@@ -59,6 +65,25 @@ impl LockFactory {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Sets the [`LeasePolicy`] of new locks: renewal and the drift margin.
+    ///
+    /// ```
+    /// use verrou_core::{LeasePolicy, LockFactory};
+    /// use verrou_memory::MemoryStore;
+    ///
+    /// let renewing = LockFactory::new(MemoryStore::new()).with_lease(LeasePolicy::renewing());
+    /// assert!(renewing.lease().renews());
+    /// ```
+    pub fn with_lease(mut self, lease: LeasePolicy) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lease policy given to new locks.
+    pub fn lease(&self) -> &LeasePolicy {
+        &self.lease
     }
 
     /// The store behind this factory.
@@ -75,7 +100,7 @@ impl LockFactory {
     /// store until the lock is acquired.
     ///
     /// `ttl` is any [`IntoTtl`]: `"5s"`, `5000` (ms), a `Duration`,
-    /// [`Ttl::Never`] / `None::<Duration>`, or [`Ttl::Default`].
+    /// [`Ttl::Never`], or [`Ttl::Default`].
     ///
     /// # Errors
     /// [`LockError::InvalidKey`] for an empty or oversized key,
@@ -85,17 +110,38 @@ impl LockFactory {
         key: impl Into<String>,
         ttl: impl IntoTtl,
     ) -> Result<Lock, LockError> {
-        self.create_lock_with_owner(key, ttl, random_owner()?)
+        let key = key.into();
+        validate_key(&key, self.store.max_key_bytes())?;
+        let ttl = ttl.into_ttl()?.resolve(self.default_ttl);
+        Ok(self.lock(key, Owner::Random(random_owner()?), ttl))
+    }
+
+    fn lock(&self, key: String, owner: Owner, ttl: Expiry) -> Lock {
+        Lock::new(
+            self.store.clone(),
+            key,
+            owner,
+            ttl,
+            self.retry.clone(),
+            self.lease,
+        )
     }
 
     /// Creates a lock handle acting as `owner`: two handles with the same owner
-    /// are the same holder (for example one process's id, so that it can
-    /// release after a restart). Owners must be unguessable if holders do not
-    /// trust each other.
+    /// are the same holder to the store (for example one process's id, so
+    /// that it can release after a restart). Owners must be unguessable if
+    /// holders do not trust each other.
+    ///
+    /// Every grant of such a handle has the same owner string, so the store
+    /// cannot tell them apart: the handle still sends nothing for an old
+    /// grant once it has a new one, but a call for an old grant that was
+    /// already travelling when it failed (a timeout, a cut connection) and
+    /// reaches the server late could release the new grant. Random owners
+    /// ([`create_lock`](Self::create_lock)) have no such window.
     ///
     /// # Errors
-    /// As [`create_lock`](Self::create_lock), and [`LockError::InvalidKey`]
-    /// naming the owner when it is empty or longer than 255 bytes.
+    /// As [`create_lock`](Self::create_lock), and [`LockError::InvalidOwner`]
+    /// when the owner is empty, longer than 255 bytes or contains NUL.
     pub fn create_lock_with_owner(
         &self,
         key: impl Into<String>,
@@ -105,27 +151,29 @@ impl LockFactory {
         let key = key.into();
         let owner = owner.into();
         validate_key(&key, self.store.max_key_bytes())?;
-        validate_owner(&owner)
-            .map_err(|reason| LockError::invalid_key(format!("invalid owner: {reason}")))?;
+        validate_owner(&owner)?;
         let ttl = ttl.into_ttl()?.resolve(self.default_ttl);
-        Ok(Lock::from_parts(
-            self.store.clone(),
-            key,
-            owner,
-            ttl,
-            self.retry.clone(),
-            HeldState::default(),
-        ))
+        Ok(self.lock(key, Owner::Fixed(owner), ttl))
     }
 
     /// Restores a lock serialized with [`Lock::serialize`], possibly in
     /// another process: the restored handle can release and extend it.
     ///
+    /// The string says who held the lock, not whether it still does: the
+    /// restored handle is **unverified** — [`Lock::is_held`] is `false` — until
+    /// [`Lock::extend`] confirms the grant with the store (or fails with
+    /// `NotOwned` if it was released or taken over since).
+    ///
     /// # Errors
     /// [`LockError::InvalidSerializedLock`] for anything that is not a lock
     /// serialized by this version of verrou.
     pub fn restore_lock(&self, serialized: &str) -> Result<Lock, LockError> {
-        crate::serialize::restore(self.store.clone(), self.retry.clone(), serialized)
+        crate::serialize::restore(
+            self.store.clone(),
+            self.retry.clone(),
+            self.lease,
+            serialized,
+        )
     }
 }
 
@@ -135,6 +183,7 @@ impl fmt::Debug for LockFactory {
             .field("store", &self.store.name())
             .field("default_ttl", &self.default_ttl)
             .field("retry", &self.retry)
+            .field("lease", &self.lease)
             .finish()
     }
 }

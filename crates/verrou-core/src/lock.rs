@@ -1,17 +1,24 @@
-//! `Lock`: one named lock held (or not) by one owner.
+//! `Lock`: a handle on one key, holding at most one grant at a time.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
-use crate::catch_panic::CatchPanic;
-use crate::guard::LockGuard;
-use crate::owner::jitter_seed;
-use crate::{Acquisition, IntoTtl, LockError, LockStore, RetryPolicy, Ttl};
+use crate::lease::acquire::{Attempt, retry};
+use crate::lease::cancel::{Cleanup, InFlight};
+use crate::lease::grant::{Grant, Held, Turn};
+use crate::lease::signal::{LossReason, LostSignal};
+use crate::owner::Owner;
+use crate::{
+    Acquisition, Expiry, IntoTtl, LeasePolicy, LockError, LockGuard, LockStore, RetryPolicy, Ttl,
+};
 
-/// A named lock, owned by one owner id, on one store.
+/// A named lock on one store: a handle that holds at most one *grant* (one
+/// successful acquisition) at a time.
 ///
 /// A `Lock` is a handle: creating it changes nothing in the store. Create it
 /// with [`LockFactory::create_lock`](crate::LockFactory::create_lock) (or
@@ -19,10 +26,26 @@ use crate::{Acquisition, IntoTtl, LockError, LockStore, RetryPolicy, Ttl};
 /// [`run`](Self::run), [`acquire_guard`](Self::acquire_guard) or
 /// [`acquire`](Self::acquire) / [`release`](Self::release).
 ///
-/// Locks are **not re-entrant**: acquiring a lock this handle already holds
-/// waits like anyone else.
+/// # Sharing a handle
 ///
-/// Operations on one handle are serialized; use one handle per holder.
+/// `Lock` is `Send + Sync`; tasks may share one through `&Lock` or
+/// `Arc<Lock>`. They take turns, as with Node's Verrou: while the handle
+/// holds a grant, another `acquire` through it waits (within its retry
+/// policy's timeout) for the handle's own release, and `try_acquire` returns
+/// `false` without asking the store. [`release`](Self::release),
+/// [`extend`](Self::extend) and the `is_held` family act on the handle's
+/// current grant, whichever task calls them; a [`LockGuard`] and
+/// [`run`](Self::run) act only on the grant they took. Waiting for the lock
+/// never blocks releasing or extending it.
+///
+/// Every call made for a grant names that grant: a random-owner handle gives
+/// each grant its own owner string, so a release (or a renewal, or the
+/// clean-up of a cancelled call) sent for one grant can never free a later
+/// one, whatever order the network delivers them in. The next acquire
+/// through a handle is sent only after the previous grant's release was
+/// answered.
+///
+/// Locks are **not re-entrant**.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -43,149 +66,190 @@ pub struct Lock {
 
 pub(crate) struct LockInner {
     pub(crate) store: Arc<dyn LockStore>,
-    pub(crate) key: String,
-    pub(crate) owner: String,
-    pub(crate) ttl: Option<Duration>,
+    pub(crate) key: Arc<str>,
+    pub(crate) owner: Owner,
+    pub(crate) ttl: Expiry,
     pub(crate) retry: RetryPolicy,
-    pub(crate) state: Mutex<HeldState>,
-    /// Serializes store calls made through this handle, and is carried by the
-    /// background release of a dropped `acquire`/`run`/guard, so that a later
-    /// acquire through the same handle cannot be undone by that release.
-    pub(crate) op: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) lease: LeasePolicy,
+    /// One permit: the handle's turn to hold a grant.
+    turns: Arc<Semaphore>,
+    current: Mutex<Option<Held>>,
+    grants: AtomicU64,
 }
 
-/// What this handle believes about its own hold. The store is the authority;
-/// this view is conservative (expiry is counted from *before* the request).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct HeldState {
-    pub(crate) held: bool,
-    pub(crate) expires_at: Option<SystemTime>,
+/// A grant read back from a serialized lock.
+pub(crate) struct Restored {
+    pub(crate) owner: String,
     pub(crate) fencing_token: Option<u64>,
 }
 
 impl LockInner {
-    pub(crate) fn state(&self) -> MutexGuard<'_, HeldState> {
-        // The state is plain data written in one assignment; a panic elsewhere
-        // cannot leave it half-updated, so a poisoned mutex is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn current(&self) -> MutexGuard<'_, Option<Held>> {
+        // Each critical section is one `Option` swap; a poisoned mutex still
+        // holds a consistent value.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn mark_held(&self, since: SystemTime, ttl: Option<Duration>, token: Option<u64>) {
-        let mut state = self.state();
-        state.held = true;
-        state.expires_at = ttl.and_then(|ttl| since.checked_add(ttl));
-        if token.is_some() {
-            state.fencing_token = token;
+    pub(crate) fn grant(&self) -> Option<Arc<Grant>> {
+        self.current().as_ref().map(|held| held.grant.clone())
+    }
+
+    /// Takes the handle's grant out if it is grant `id` (any grant for `None`).
+    fn take(&self, id: Option<u64>) -> Option<Held> {
+        let mut current = self.current();
+        match (&*current, id) {
+            (Some(held), Some(id)) if held.grant.id != id => None,
+            _ => current.take(),
         }
     }
 
-    fn mark_released(&self) {
-        let mut state = self.state();
-        state.held = false;
-        state.expires_at = None;
+    fn margin(&self) -> Duration {
+        match self.ttl {
+            Expiry::Never => Duration::ZERO,
+            Expiry::After(ttl) => self.lease.drift_margin(ttl),
+        }
     }
 
-    async fn release_locked(&self) -> Result<(), LockError> {
-        let result = self.store.delete(&self.key, &self.owner).await;
-        match &result {
-            Ok(()) => {
-                self.mark_released();
-                tracing::debug!(key = %self.key, store = self.store.name(), "lock released");
+    fn install(self: &Arc<Self>, grant: Arc<Grant>, turn: Turn) {
+        if self.lease.renews() {
+            if let Expiry::After(ttl) = self.ttl {
+                let every = self.lease.renew_interval(ttl);
+                crate::lease::renew::spawn(
+                    self.store.clone(),
+                    self.key.clone(),
+                    grant.clone(),
+                    every,
+                );
             }
-            Err(LockError::NotOwned { .. }) => self.mark_released(),
-            Err(_) => {}
+        }
+        *self.current() = Some(Held { grant, turn });
+    }
+
+    /// Releases grant `id` (the current one for `None`) in the background.
+    pub(crate) fn release_in_background(&self, id: Option<u64>, why: &'static str) {
+        if let Some(held) = self.take(id) {
+            self.cleanup_for(held, why).spawn();
+        }
+    }
+
+    fn cleanup_for(&self, held: Held, why: &'static str) -> Cleanup {
+        held.grant.end(LossReason::Released);
+        Cleanup {
+            store: self.store.clone(),
+            key: self.key.clone(),
+            owner: held.grant.owner.clone(),
+            pending: None,
+            grant: Some(held.grant.clone()),
+            turn: Some(held.turn.clone()),
+            why,
+        }
+    }
+
+    /// Releases grant `id` (the current one for `None`).
+    pub(crate) async fn release(&self, id: Option<u64>) -> Result<(), LockError> {
+        let Some(held) = self.take(id) else {
+            return Err(LockError::not_owned(&self.key));
+        };
+        // The signal fires (in `cleanup_for`) before the release is sent:
+        // child tasks stop before anyone else can be granted the key.
+        let grant = held.grant.clone();
+        let mut in_flight = InFlight::new(self.cleanup_for(held, "release was cancelled"));
+        in_flight.arm();
+        let result = {
+            let _calls = grant.calls.lock().await;
+            self.store.release(&self.key, &grant.owner).await
+        };
+        let cleanup = in_flight.disarm();
+        match &result {
+            Ok(()) => tracing::debug!(key = %self.key, store = self.store.name(), "lock released"),
+            Err(LockError::NotOwned { .. }) => {}
+            Err(_) => {
+                // Nothing is known: keep the grant (and the handle's turn) so
+                // that `release` can be called again.
+                if let Some(turn) = cleanup.and_then(|cleanup| cleanup.turn) {
+                    let mut current = self.current();
+                    if current.is_none() {
+                        *current = Some(Held { grant, turn });
+                    }
+                }
+            }
         }
         result
     }
-}
 
-/// A `save` in flight. The acquire polls it inline; if the acquire is dropped
-/// first, the background release takes it over and finishes it (no task is
-/// spawned on the normal path).
-type SaveTask = std::pin::Pin<Box<dyn Future<Output = Result<Acquisition, LockError>> + Send>>;
-
-/// Releases in the background, still holding the handle's operation lock so
-/// that no later acquire through this handle can slip in before it.
-///
-/// With `pending`, the release waits for that save's answer first: a release
-/// sent while the save is still travelling (on another pooled connection,
-/// say) could arrive before it and find nothing, and the save would then
-/// grant a lock nobody frees. A save that answered `Held` needs no release.
-pub(crate) fn spawn_release(
-    inner: Arc<LockInner>,
-    op: Option<OwnedMutexGuard<()>>,
-    pending: Option<SaveTask>,
-    why: &'static str,
-) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!(key = %inner.key, why, "no tokio runtime to release the lock on; it stays held until its TTL");
-        return;
-    };
-    runtime.spawn(async move {
-        let _op = match op {
-            Some(op) => op,
-            None => inner.op.clone().lock_owned().await,
-        };
-        if let Some(save) = pending {
-            if let Ok(Acquisition::Held) = save.await {
-                return;
-            }
+    /// Extends `grant` to `expiry` from now.
+    pub(crate) async fn extend(&self, grant: &Arc<Grant>, expiry: Expiry) -> Result<(), LockError> {
+        let _calls = grant.calls.lock().await;
+        if matches!(
+            grant.ended(),
+            Some(LossReason::Released | LossReason::NotOwned)
+        ) {
+            return Err(LockError::not_owned(&self.key));
         }
-        match inner.release_locked().await {
-            Ok(()) | Err(LockError::NotOwned { .. }) => {}
-            Err(error) => {
-                tracing::warn!(key = %inner.key, why, %error, "background release failed; the lock stays held until its TTL");
+        let sent_at = Instant::now();
+        match self.store.extend(&self.key, &grant.owner, expiry).await {
+            Ok(()) => {
+                if !grant.confirm(sent_at, expiry) {
+                    // The local clock had already given the lease up (the
+                    // signal fired); the store renewed it, but a holder that
+                    // was told it lost the lock must not be told otherwise.
+                    tracing::debug!(key = %self.key, "lease extended after its signal fired; it stays lost");
+                }
+                tracing::debug!(key = %self.key, ?expiry, "lock extended");
+                Ok(())
             }
-        }
-    });
-}
-
-/// Tracks the `save` of an acquire in progress: if the acquire is dropped
-/// before it hears the answer, or the answer was an ambiguous error, the
-/// store may have granted the lock, so an owner-checked release is sent. It
-/// can only ever free our own lock.
-struct InFlight<'a> {
-    inner: &'a Arc<LockInner>,
-    op: Option<OwnedMutexGuard<()>>,
-    /// A save whose answer the caller has not seen yet.
-    pending: Option<SaveTask>,
-    /// A save failed in a way that may have taken the lock.
-    ambiguous: bool,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if self.pending.is_some() || self.ambiguous {
-            spawn_release(
-                self.inner.clone(),
-                self.op.take(),
-                self.pending.take(),
-                "acquire was cancelled or failed",
-            );
+            Err(e @ LockError::NotOwned { .. }) => {
+                grant.end(LossReason::NotOwned);
+                // The store holds nothing for this grant: the handle may take
+                // its next turn.
+                drop(self.take(Some(grant.id)));
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
     }
 }
 
 impl Lock {
-    pub(crate) fn from_parts(
+    pub(crate) fn new(
         store: Arc<dyn LockStore>,
         key: String,
-        owner: String,
-        ttl: Option<Duration>,
+        owner: Owner,
+        ttl: Expiry,
         retry: RetryPolicy,
-        state: HeldState,
+        lease: LeasePolicy,
     ) -> Self {
         Lock {
             inner: Arc::new(LockInner {
                 store,
-                key,
+                key: key.into(),
                 owner,
                 ttl,
                 retry,
-                state: Mutex::new(state),
-                op: Arc::new(tokio::sync::Mutex::new(())),
+                lease,
+                turns: Arc::new(Semaphore::new(1)),
+                current: Mutex::new(None),
+                grants: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// A handle holding a restored, not yet verified grant.
+    pub(crate) fn restored(self, restored: Restored) -> Self {
+        let inner = &self.inner;
+        // A new handle's only permit is free.
+        if let Ok(turn) = inner.turns.clone().try_acquire_owned() {
+            let id = inner.grants.fetch_add(1, Ordering::Relaxed) + 1;
+            let grant = Grant::unverified(
+                id,
+                restored.owner.into(),
+                restored.fencing_token,
+                inner.ttl,
+                inner.margin(),
+            );
+            inner.install(Arc::new(grant), Arc::new(turn));
+        }
+        self
     }
 
     /// The lock's key.
@@ -193,54 +257,61 @@ impl Lock {
         &self.inner.key
     }
 
-    /// The owner id this handle acquires and releases as.
-    pub fn owner(&self) -> &str {
-        &self.inner.owner
+    /// The owner string of the grant this handle holds; before the first
+    /// grant (or for a caller-chosen owner), the handle's owner id.
+    ///
+    /// A random-owner handle gives each grant its own owner string (its
+    /// 128-bit owner id and the grant's number), so that no call sent for
+    /// one grant can match another at the store.
+    pub fn owner(&self) -> String {
+        match self.inner.grant() {
+            Some(grant) => grant.owner.to_string(),
+            None => self.inner.owner.base().to_owned(),
+        }
     }
 
-    /// The TTL this lock is acquired with; `None` = never expires.
-    pub fn ttl(&self) -> Option<Duration> {
+    /// The TTL this lock is acquired with.
+    pub fn ttl(&self) -> Expiry {
         self.inner.ttl
     }
 
-    /// The fencing token of the latest acquisition through this handle (or the
-    /// restored one), `None` before the first acquisition or if the store has
-    /// no tokens.
+    /// The fencing token of the grant this handle holds, `None` when it
+    /// holds none or the store has no tokens.
     ///
     /// Pass it to the resource you protect and have it refuse any token lower
     /// than the highest it has seen: that stops a holder whose lease ran out
     /// while it was paused.
     pub fn fencing_token(&self) -> Option<u64> {
-        self.inner.state().fencing_token
+        self.inner.grant().and_then(|grant| grant.fencing_token)
     }
 
-    /// Whether this handle believes it holds the lock (acquired, not released,
-    /// not known to be expired). Ask the store with [`is_locked`](Self::is_locked).
+    /// Whether this handle holds a grant that the store confirmed and the
+    /// local monotonic clock still vouches for (see [`LeasePolicy`]). Ask
+    /// the store with [`is_locked`](Self::is_locked).
+    ///
+    /// A handle from [`restore_lock`](crate::LockFactory::restore_lock) is
+    /// not held until an [`extend`](Self::extend) confirms it with the store.
     pub fn is_held(&self) -> bool {
-        let state = *self.inner.state();
-        state.held && !expired_at(state.expires_at)
+        self.inner.grant().is_some_and(|grant| grant.is_held())
     }
 
-    /// Whether this handle acquired the lock and its TTL has run out by the
-    /// local clock. A lock that is not held, or never expires, is not expired.
+    /// Whether this handle's grant was confirmed but is no longer vouched for
+    /// (its TTL ran out by the local clock, or the store said it is gone).
     pub fn is_expired(&self) -> bool {
-        let state = *self.inner.state();
-        state.held && expired_at(state.expires_at)
+        self.inner.grant().is_some_and(|grant| grant.is_expired())
     }
 
-    /// How long this handle's hold has left by the local clock: `None` when it
-    /// is not held or never expires, `Some(ZERO)` once expired.
+    /// How long the local clock still vouches for this handle's grant:
+    /// `None` when it holds none, it is unverified or it never expires;
+    /// `Some(ZERO)` once it ran out.
     pub fn remaining_time(&self) -> Option<Duration> {
-        let state = *self.inner.state();
-        if !state.held {
-            return None;
-        }
-        let expires_at = state.expires_at?;
-        Some(
-            expires_at
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
+        self.inner.grant().and_then(|grant| grant.remaining())
+    }
+
+    /// The lost signal of this handle's current grant, `None` when it holds
+    /// none. See [`LostSignal`].
+    pub fn lost(&self) -> Option<LostSignal> {
+        self.inner.grant().map(|grant| grant.signal())
     }
 
     /// Asks the store whether anyone holds this key now.
@@ -248,233 +319,237 @@ impl Lock {
     /// # Errors
     /// [`LockError::Store`] when the store fails.
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        self.inner.store.exists(&self.inner.key).await
+        self.inner.store.is_locked(&self.inner.key).await
     }
 
     /// Acquires the lock, retrying with the factory's retry policy.
     ///
     /// Dropping the returned future at any point is safe: if a request to the
-    /// store was in flight, an owner-checked release is sent in the background
-    /// so that a lock granted to an abandoned call does not linger.
+    /// store was in flight, an owner-checked release is sent in the
+    /// background once its answer arrives, so that a lock granted to an
+    /// abandoned call does not linger.
     ///
     /// # Errors
-    /// [`LockError::Timeout`] when the policy gives up; [`LockError::Store`]
-    /// when the store fails (the acquire is not retried on a store error).
+    /// [`LockError::Timeout`] when the policy gives up (waiting for this
+    /// handle's own release counts); [`LockError::TtlShorterThanRoundTrip`]
+    /// when grants keep arriving after their TTL; [`LockError::Store`] when
+    /// the store fails (the acquire is not retried on a store error).
     pub async fn acquire(&self) -> Result<(), LockError> {
         let policy = self.inner.retry.clone();
         self.acquire_with(&policy).await
     }
 
-    /// Acquires the lock with a retry policy for this call only.
+    /// Acquires the lock with a retry policy for this call only. A policy of
+    /// `n` attempts makes exactly `n` acquire calls to the store.
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).
     pub async fn acquire_with(&self, policy: &RetryPolicy) -> Result<(), LockError> {
-        let inner = &self.inner;
-        let started = Instant::now();
-        let mut in_flight = InFlight {
-            inner,
-            op: Some(inner.op.clone().lock_owned().await),
-            pending: None,
-            ambiguous: false,
-        };
-        let mut attempts = 0u32;
-        let mut watch = None;
-        loop {
-            attempts += 1;
-            if self.try_save(&mut in_flight).await? {
-                return Ok(());
-            }
-            let exhausted = policy.attempts().is_some_and(|max| attempts >= max);
-            let left = policy
-                .timeout()
-                .map(|t| t.saturating_sub(started.elapsed()));
-            if exhausted || left == Some(Duration::ZERO) {
-                let elapsed = started.elapsed();
-                tracing::debug!(key = %inner.key, attempts, ?elapsed, "lock acquire timed out");
-                return Err(LockError::Timeout {
-                    key: inner.key.clone(),
-                    attempts,
-                    elapsed,
-                });
-            }
-            if attempts == 1 {
-                // Register for the release announcement, then look once more:
-                // a release between our first try and the registration would
-                // otherwise be missed until the retry delay runs out.
-                watch = self.watch().await;
-                if watch.is_some() && self.try_save(&mut in_flight).await? {
-                    return Ok(());
-                }
-            }
-            let mut wait = policy.delay_after(attempts, jitter_seed());
-            if let Some(left) = left {
-                wait = wait.min(left);
-            }
-            match watch.take() {
-                Some(released) => {
-                    let _ = tokio::time::timeout(wait, released).await;
-                }
-                None => tokio::time::sleep(wait).await,
-            }
-            watch = self.watch().await;
-        }
+        self.acquire_grant(policy).await.map(drop)
     }
 
-    async fn watch(&self) -> Option<crate::ReleaseWatch> {
-        // A failing announcement channel only costs latency: fall back to polling.
-        self.inner
-            .store
-            .watch_release(&self.inner.key)
-            .await
-            .ok()
-            .flatten()
-    }
-
-    /// One `save`; `Ok(true)` when acquired.
-    async fn try_save(&self, in_flight: &mut InFlight<'_>) -> Result<bool, LockError> {
-        let inner = &self.inner;
-        let sent_at = SystemTime::now();
-        let owned = inner.clone();
-        let save = in_flight.pending.insert(Box::pin(async move {
-            owned.store.save(&owned.key, &owned.owner, owned.ttl).await
-        }));
-        let outcome = save.as_mut().await;
-        in_flight.pending = None;
-        let outcome = outcome.inspect_err(|_| in_flight.ambiguous = true)?;
-        match outcome {
-            Acquisition::Acquired { .. } if lease_over(sent_at, inner.ttl) => {
-                // The answer took longer than the TTL (a paused process, a
-                // server stall): by the time we hear of it the lease may
-                // already be someone else's. Give it back and keep trying
-                // rather than return a lock that is not safely held.
-                tracing::warn!(key = %inner.key, "lock granted after its TTL had run out; releasing it and retrying");
-                match inner.store.delete(&inner.key, &inner.owner).await {
-                    Ok(()) | Err(LockError::NotOwned { .. }) => Ok(false),
-                    Err(e) => {
-                        in_flight.ambiguous = true;
-                        Err(e)
-                    }
-                }
-            }
-            Acquisition::Acquired { fencing_token } => {
-                inner.mark_held(sent_at, inner.ttl, fencing_token);
-                tracing::debug!(key = %inner.key, store = inner.store.name(), ?fencing_token, "lock acquired");
-                Ok(true)
-            }
-            Acquisition::Held => Ok(false),
-        }
-    }
-
-    /// Tries once; `Ok(false)` if someone else holds the lock.
+    /// Tries once, without waiting: `Ok(false)` if someone (this handle
+    /// included) holds the lock.
     ///
     /// # Errors
     /// [`LockError::Store`] when the store fails.
-    pub async fn acquire_immediately(&self) -> Result<bool, LockError> {
-        match self.acquire_with(&RetryPolicy::no_retry()).await {
-            Ok(()) => Ok(true),
+    pub async fn try_acquire(&self) -> Result<bool, LockError> {
+        match self.acquire_grant(&RetryPolicy::no_retry()).await {
+            Ok(_) => Ok(true),
             Err(LockError::Timeout { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// Acquires the lock and returns a guard that releases it when dropped
-    /// (in the background, on the current tokio runtime), so that `?` and early
-    /// returns cannot leave the lock held until its TTL. Call
+    pub(crate) async fn acquire_grant(
+        &self,
+        policy: &RetryPolicy,
+    ) -> Result<Arc<Grant>, LockError> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let turn = self.turn(policy, started).await?;
+        let id = inner.grants.fetch_add(1, Ordering::Relaxed) + 1;
+        let owner: Arc<str> = inner.owner.for_grant(id).into();
+        let grant = retry(
+            &inner.key,
+            inner.ttl.duration(),
+            policy,
+            started,
+            || attempt(inner.clone(), owner.clone(), turn.clone(), id),
+            || async {
+                // A failing announcement channel only costs latency.
+                inner.store.watch_release(&inner.key).await.ok().flatten()
+            },
+        )
+        .await?;
+        inner.install(grant.clone(), turn);
+        Ok(grant)
+    }
+
+    /// Waits for the handle's turn: its previous grant released and
+    /// answered, or ended by itself (expired, lost: the store no longer
+    /// counts it, and its next acquire uses a new owner string or waits for
+    /// the old lease like anyone else). `try` policies (one attempt) do not
+    /// wait.
+    async fn turn(&self, policy: &RetryPolicy, started: Instant) -> Result<Turn, LockError> {
+        let inner = &self.inner;
+        let deadline = policy.timeout().and_then(|t| started.checked_add(t));
+        let timeout = || LockError::Timeout {
+            key: inner.key.to_string(),
+            attempts: 0,
+            elapsed: started.elapsed(),
+        };
+        loop {
+            if let Ok(turn) = inner.turns.clone().try_acquire_owned() {
+                return Ok(Arc::new(turn));
+            }
+            let current = inner.grant();
+            if let Some(grant) = &current {
+                if grant.ended().is_some() {
+                    drop(inner.take(Some(grant.id)));
+                    continue;
+                }
+            }
+            if policy.attempts() == Some(1) {
+                return Err(timeout());
+            }
+            let ended = async {
+                match &current {
+                    Some(grant) => drop(grant.lease.ended().await),
+                    None => std::future::pending().await,
+                }
+            };
+            let wait = async {
+                tokio::select! {
+                    turn = inner.turns.clone().acquire_owned() => turn.ok(),
+                    () = ended => None,
+                }
+            };
+            let turn = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, wait)
+                    .await
+                    .map_err(|_| timeout())?,
+                None => wait.await,
+            };
+            if let Some(turn) = turn {
+                return Ok(Arc::new(turn));
+            }
+        }
+    }
+
+    /// Acquires the lock and returns a guard that releases this grant when
+    /// dropped (in the background, on the current tokio runtime), so that `?`
+    /// and early returns cannot leave the lock held until its TTL. Call
     /// [`LockGuard::release`] to release and see the outcome.
+    ///
+    /// With a renewing [`LeasePolicy`] the lease is kept alive until the
+    /// guard is released or dropped; watch [`LockGuard::lost`].
     ///
     /// # Errors
     /// As [`acquire`](Self::acquire).
     pub async fn acquire_guard(&self) -> Result<LockGuard, LockError> {
-        self.acquire().await?;
-        Ok(LockGuard::new(self.share()))
+        let policy = self.inner.retry.clone();
+        let grant = self.acquire_grant(&policy).await?;
+        Ok(LockGuard::new(self.share(), grant))
     }
 
-    /// Releases the lock if this owner holds it.
+    /// Like [`acquire_guard`](Self::acquire_guard) but tries once:
+    /// `Ok(None)` if someone holds the lock.
     ///
     /// # Errors
-    /// [`LockError::NotOwned`] when the lock is free, expired or held by
-    /// another owner (nothing is changed); [`LockError::Store`] on failure.
+    /// As [`try_acquire`](Self::try_acquire).
+    pub async fn try_acquire_guard(&self) -> Result<Option<LockGuard>, LockError> {
+        match self.acquire_grant(&RetryPolicy::no_retry()).await {
+            Ok(grant) => Ok(Some(LockGuard::new(self.share(), grant))),
+            Err(LockError::Timeout { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Releases the grant this handle holds.
+    ///
+    /// The lost signal of the grant fires before the release is sent. If
+    /// this future is dropped mid-call, the release is finished in the
+    /// background.
+    ///
+    /// # Errors
+    /// [`LockError::NotOwned`] when the handle holds no grant, or the store
+    /// says the grant is gone (expired or force-released; nothing is
+    /// changed); [`LockError::Store`] on failure — the handle then keeps the
+    /// grant, and `release` may be called again.
     pub async fn release(&self) -> Result<(), LockError> {
-        let _op = self.inner.op.lock().await;
-        self.inner.release_locked().await
+        self.inner.release(None).await
     }
 
     /// Releases the lock whoever holds it. Meant for administration: the
-    /// holder is not told and may still be working.
+    /// holder is not told (beyond a `NotOwned` at its next extend or renewal)
+    /// and may still be working. This handle's own grant, if any, ends.
     ///
     /// # Errors
     /// [`LockError::Store`] on failure.
     pub async fn force_release(&self) -> Result<(), LockError> {
-        let _op = self.inner.op.lock().await;
-        self.inner.store.force_delete(&self.inner.key).await?;
-        self.inner.mark_released();
+        self.inner.store.force_release(&self.inner.key).await?;
+        if let Some(held) = self.inner.take(None) {
+            held.grant.end(LossReason::Released);
+        }
         tracing::debug!(key = %self.inner.key, "lock force-released");
         Ok(())
     }
 
-    /// Extends the hold from now by `ttl`, or by the lock's own TTL with `None`.
-    /// An expired lock is never revived, even if nobody took it.
+    /// Extends this handle's grant by the lock's own TTL, from now. An
+    /// expired lock is never revived, even if nobody took it. A restored
+    /// handle is confirmed (held) once this succeeds.
     ///
     /// # Errors
-    /// [`LockError::NotOwned`] when this owner no longer holds the lock;
-    /// [`LockError::Store`] on failure.
-    pub async fn extend(&self, ttl: Option<Duration>) -> Result<(), LockError> {
-        let ttl = match ttl {
-            None => Ttl::Default,
-            Some(ttl) => ttl.into_ttl()?,
-        };
-        self.extend_with(ttl).await
+    /// [`LockError::NotOwned`] when the handle holds no grant or the store no
+    /// longer holds it; [`LockError::Store`] on failure.
+    pub async fn extend(&self) -> Result<(), LockError> {
+        self.extend_by(Ttl::Default).await
     }
 
-    /// Extends the hold from now by any TTL form: `"5s"`, `5000`,
-    /// [`Ttl::Never`], or [`Ttl::Default`] for the lock's own TTL.
+    /// Extends this handle's grant from now by any TTL form: `"5s"`, `5000`,
+    /// a `Duration`, [`Ttl::Never`], or [`Ttl::Default`] for the lock's own
+    /// TTL. Renewals then keep the new TTL.
     ///
     /// # Errors
     /// [`LockError::InvalidDuration`] for a bad duration, otherwise as
     /// [`extend`](Self::extend).
-    pub async fn extend_with(&self, ttl: impl IntoTtl) -> Result<(), LockError> {
-        let ttl = ttl.into_ttl()?.resolve(self.inner.ttl);
-        let inner = &self.inner;
-        let _op = inner.op.lock().await;
-        let sent_at = SystemTime::now();
-        match inner.store.extend(&inner.key, &inner.owner, ttl).await {
-            Ok(()) => {
-                inner.mark_held(sent_at, ttl, None);
-                tracing::debug!(key = %inner.key, ?ttl, "lock extended");
-                Ok(())
-            }
-            Err(e @ LockError::NotOwned { .. }) => {
-                inner.mark_released();
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+    pub async fn extend_by(&self, ttl: impl IntoTtl) -> Result<(), LockError> {
+        let expiry = ttl.into_ttl()?.resolve(self.inner.ttl);
+        let Some(grant) = self.inner.grant() else {
+            return Err(LockError::not_owned(&self.inner.key));
+        };
+        self.inner.extend(&grant, expiry).await
     }
 
     /// Acquires the lock (retrying per the policy), runs `work`, and releases
     /// the lock — also when `work` returns an error value, panics, or when the
     /// future returned by `run` is dropped (then the release runs in the
-    /// background).
+    /// background). A panic inside `work` is re-raised after the release.
     ///
-    /// **If the lock expired before `work` finished**, `run` returns
-    /// [`LockError::Expired`] and drops `work`'s output: another holder may have
-    /// run at the same time, and a result that silently hid it would be worse
-    /// than none. Give `work` a TTL with margin, [`extend`](Self::extend) from
-    /// inside it, or pass [`fencing_token`](Self::fencing_token) to the
-    /// resource. A panic inside `work` is re-raised after the release.
+    /// **With a renewing [`LeasePolicy`]**, the lease is renewed while `work`
+    /// runs, and `work` is raced against the [`LostSignal`]: if the lease is
+    /// lost, `work`'s future is dropped at once — it stops at the `.await`
+    /// it was suspended on, and nothing after it runs — the lock is
+    /// released, and `run` returns [`LockError::LeaseLost`].
+    ///
+    /// **Without renewal**, if the lock expired before `work` finished,
+    /// `run` returns [`LockError::Expired`] and drops `work`'s output:
+    /// another holder may have run at the same time. Give `work` a TTL with
+    /// margin, [`extend`](Self::extend) from inside it, or pass
+    /// [`fencing_token`](Self::fencing_token) to the resource.
     ///
     /// # Errors
     /// [`LockError::Timeout`] if the lock could not be taken,
-    /// [`LockError::Expired`] as above, [`LockError::Store`] if the store
-    /// failed to acquire or release.
+    /// [`LockError::LeaseLost`] / [`LockError::Expired`] as above,
+    /// [`LockError::Store`] if the store failed to acquire or release.
     pub async fn run<F, Fut, T>(&self, work: F) -> Result<T, LockError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        self.acquire().await?;
-        self.run_held(work).await
+        let guard = self.acquire_guard().await?;
+        crate::lease::run::run(guard, work).await
     }
 
     /// Like [`run`](Self::run) but tries once: `Ok(None)` without running
@@ -482,55 +557,91 @@ impl Lock {
     ///
     /// # Errors
     /// As [`run`](Self::run), without `Timeout`.
-    pub async fn run_immediately<F, Fut, T>(&self, work: F) -> Result<Option<T>, LockError>
+    pub async fn try_run<F, Fut, T>(&self, work: F) -> Result<Option<T>, LockError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
-        if !self.acquire_immediately().await? {
-            return Ok(None);
-        }
-        self.run_held(work).await.map(Some)
-    }
-
-    async fn run_held<F, Fut, T>(&self, work: F) -> Result<T, LockError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = T>,
-    {
-        let mut on_drop = LockGuard::new(self.share());
-        let work = std::pin::pin!(work());
-        let outcome = CatchPanic(work).await;
-        // Still armed during the release: if this future is dropped mid-call,
-        // the guard sends another (owner-checked, so harmless) release.
-        let released = self.release().await;
-        on_drop.disarm();
-        let value = match outcome {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        match released {
-            Ok(()) => Ok(value),
-            Err(LockError::NotOwned { key }) => {
-                tracing::warn!(key = %key, "lock expired while its protected section ran");
-                Err(LockError::Expired { key })
-            }
-            Err(e) => Err(e),
+        match self.try_acquire_guard().await? {
+            Some(guard) => crate::lease::run::run(guard, work).await.map(Some),
+            None => Ok(None),
         }
     }
 
-    /// Serializes the lock (key, owner, TTL, expiry, fencing token) so another
-    /// process can [`restore_lock`](crate::LockFactory::restore_lock) it and
-    /// release or extend it. The string contains the owner id: treat it as a
-    /// secret, since it is the right to release the lock.
+    /// Serializes the lock (key, owner of the current grant, TTL, fencing
+    /// token) so another process can
+    /// [`restore_lock`](crate::LockFactory::restore_lock) it and release or
+    /// extend it. The string contains the owner: treat it as a secret, since
+    /// it is the right to release the lock.
     pub fn serialize(&self) -> String {
         crate::serialize::to_string(self)
     }
 
-    /// A second handle on the same hold (same owner, shared state), for guards.
+    /// A second handle on the same state, for guards.
     pub(crate) fn share(&self) -> Lock {
         Lock {
             inner: self.inner.clone(),
+        }
+    }
+}
+
+/// One acquire call for grant `id`, cleaned up if it is dropped or fails
+/// ambiguously.
+async fn attempt(
+    inner: Arc<LockInner>,
+    owner: Arc<str>,
+    turn: Turn,
+    id: u64,
+) -> Result<Attempt<Arc<Grant>>, LockError> {
+    let sent_at = Instant::now();
+    let call = {
+        let (inner, owner) = (inner.clone(), owner.clone());
+        Box::pin(async move { inner.store.acquire(&inner.key, &owner, inner.ttl).await })
+    };
+    let mut in_flight = InFlight::new(Cleanup {
+        store: inner.store.clone(),
+        key: inner.key.clone(),
+        owner: owner.clone(),
+        pending: Some(call),
+        grant: None,
+        turn: Some(turn),
+        why: "acquire was cancelled or failed",
+    });
+    let answer = in_flight.answer().await;
+    let acquisition = match answer {
+        Ok(acquisition) => acquisition,
+        Err(error) => {
+            // The acquire may have applied: release (owner-checked) in the
+            // background before the handle's turn is given up.
+            in_flight.arm();
+            return Err(error);
+        }
+    };
+    drop(in_flight.disarm());
+    match acquisition {
+        Acquisition::Held => Ok(Attempt::Busy),
+        Acquisition::Acquired { fencing_token } => {
+            let grant = Grant::confirmed(
+                id,
+                owner,
+                fencing_token,
+                inner.ttl,
+                inner.margin(),
+                sent_at,
+                inner.lease.renews(),
+            );
+            if !grant.is_held() {
+                // The answer took longer than the lease can be vouched for (a
+                // paused process, a server stall, a TTL shorter than the round
+                // trip): the key may already be someone else's. Let it lapse
+                // (its store TTL is shorter than the round trip we just saw)
+                // rather than release it: a release announces itself and
+                // would wake every waiter for nothing.
+                tracing::warn!(key = %inner.key, "lock granted after its lease could no longer be vouched for; letting it lapse");
+                return Ok(Attempt::TooLate);
+            }
+            tracing::debug!(key = %inner.key, store = inner.store.name(), ?fencing_token, "lock acquired");
+            Ok(Attempt::Granted(Arc::new(grant)))
         }
     }
 }
@@ -542,17 +653,8 @@ impl std::fmt::Debug for Lock {
             .field("key", &self.inner.key)
             .field("store", &self.inner.store.name())
             .field("ttl", &self.inner.ttl)
-            .field("state", &*self.inner.state())
+            .field("held", &self.is_held())
+            .field("fencing_token", &self.fencing_token())
             .finish_non_exhaustive()
     }
-}
-
-/// Whether a lease of `ttl` requested at `sent_at` is over by the local clock.
-fn lease_over(sent_at: SystemTime, ttl: Option<Duration>) -> bool {
-    ttl.and_then(|ttl| sent_at.checked_add(ttl))
-        .is_some_and(|end| SystemTime::now() >= end)
-}
-
-fn expired_at(expires_at: Option<SystemTime>) -> bool {
-    expires_at.is_some_and(|at| SystemTime::now() >= at)
 }

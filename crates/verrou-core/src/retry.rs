@@ -37,6 +37,7 @@ pub enum Backoff {
 /// assert_eq!(policy.attempts(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub struct RetryPolicy {
     attempts: Option<u32>,
     delay: Duration,
@@ -132,7 +133,10 @@ impl RetryPolicy {
                 let full = self.delay.saturating_mul(factor).min(max_delay);
                 let half = full / 2;
                 let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-                half + Duration::from_nanos(if nanos == 0 { 0 } else { random % (nanos + 1) })
+                // `nanos + 1` and the sum can overflow for waits near
+                // `Duration::MAX`; saturating keeps every input a valid wait.
+                let spread = nanos.checked_add(1).map_or(random, |n| random % n);
+                half.saturating_add(Duration::from_nanos(if nanos == 0 { 0 } else { spread }))
             }
         }
     }
@@ -172,6 +176,26 @@ mod tests {
                 d40 >= Duration::from_millis(50) && d40 <= Duration::from_millis(100),
                 "{d40:?}"
             );
+        }
+    }
+
+    #[test]
+    fn huge_delays_never_overflow() {
+        for delay in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 3),
+            Duration::ZERO,
+        ] {
+            let p = RetryPolicy::default()
+                .with_delay(delay)
+                .with_backoff(Backoff::Exponential {
+                    max_delay: Duration::MAX,
+                });
+            for attempt in [1, 2, 31, 32, 33, u32::MAX] {
+                for random in [0, 1, u64::MAX] {
+                    assert!(p.delay_after(attempt, random) <= Duration::MAX);
+                }
+            }
         }
     }
 

@@ -1,13 +1,13 @@
 //! Moving a held lock to another process: `Lock::serialize` / `restore_lock`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lock::HeldState;
-use crate::owner::validate_owner;
-use crate::{Lock, LockError, LockStore, RetryPolicy, validate_key};
+use crate::lock::Restored;
+use crate::owner::{Owner, validate_owner};
+use crate::{Expiry, LeasePolicy, Lock, LockError, LockStore, RetryPolicy, validate_key};
 
 /// The wire form. Versioned so a newer verrou can still read older strings.
 #[derive(Serialize, Deserialize)]
@@ -17,25 +17,23 @@ struct SerializedLock {
     key: String,
     owner: String,
     ttl_ms: Option<u64>,
-    /// Wall-clock expiry in Unix milliseconds (advisory; the store decides).
+    /// Version 1 carried a wall-clock expiry; it is read and ignored (a
+    /// restored lock is unverified until the store confirms it).
+    #[serde(default, skip_serializing)]
     expires_at_ms: Option<u64>,
     fencing_token: Option<u64>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 pub(crate) fn to_string(lock: &Lock) -> String {
-    let state = *lock.inner.state();
     let wire = SerializedLock {
         v: VERSION,
         key: lock.key().to_owned(),
-        owner: lock.owner().to_owned(),
-        ttl_ms: lock.ttl().map(millis),
-        expires_at_ms: state
-            .expires_at
-            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-            .map(millis),
-        fencing_token: state.fencing_token,
+        owner: lock.owner(),
+        ttl_ms: lock.ttl().duration().map(millis),
+        expires_at_ms: None,
+        fencing_token: lock.fencing_token(),
     };
     // Serializing plain strings and integers to JSON cannot fail.
     serde_json::to_string(&wire).unwrap_or_default()
@@ -44,46 +42,38 @@ pub(crate) fn to_string(lock: &Lock) -> String {
 pub(crate) fn restore(
     store: Arc<dyn LockStore>,
     retry: RetryPolicy,
+    lease: LeasePolicy,
     text: &str,
 ) -> Result<Lock, LockError> {
     let invalid = |reason: String| LockError::InvalidSerializedLock { reason };
     let wire: SerializedLock =
         serde_json::from_str(text).map_err(|e| invalid(format!("not a serialized lock: {e}")))?;
-    if wire.v != VERSION {
+    // Version 1's wall-clock expiry is not trusted (see the field).
+    let _ = wire.expires_at_ms;
+    if wire.v != 1 && wire.v != VERSION {
         return Err(invalid(format!("unsupported version {}", wire.v)));
     }
     validate_key(&wire.key, store.max_key_bytes()).map_err(|e| invalid(format!("bad key: {e}")))?;
     validate_owner(&wire.owner).map_err(|e| invalid(format!("bad owner: {e}")))?;
-    if wire.ttl_ms == Some(0) {
-        return Err(invalid("ttl_ms must be at least 1".into()));
-    }
-    let expires_at = match wire.expires_at_ms {
-        Some(ms) => Some(
-            UNIX_EPOCH
-                .checked_add(Duration::from_millis(ms))
-                .ok_or_else(|| invalid("expires_at_ms is out of range".into()))?,
-        ),
-        None => None,
+    let ttl = match wire.ttl_ms {
+        Some(0) => return Err(invalid("ttl_ms must be at least 1".into())),
+        Some(ms) => Expiry::After(Duration::from_millis(ms)),
+        None => Expiry::Never,
     };
-    // A serialized lock is a held lock by construction; the store will say
-    // NotOwned on release or extend if that is no longer true.
-    let state = HeldState {
-        held: true,
-        expires_at: if wire.ttl_ms.is_some() {
-            expires_at.or(Some(SystemTime::UNIX_EPOCH))
-        } else {
-            None
-        },
-        fencing_token: wire.fencing_token,
-    };
-    Ok(Lock::from_parts(
+    // A serialized lock says who held it, not whether it still does: the
+    // restored handle is unverified until an extend confirms it.
+    let lock = Lock::new(
         store,
         wire.key,
-        wire.owner,
-        wire.ttl_ms.map(Duration::from_millis),
+        Owner::Fixed(wire.owner.clone()),
+        ttl,
         retry,
-        state,
-    ))
+        lease,
+    );
+    Ok(lock.restored(Restored {
+        owner: wire.owner,
+        fencing_token: wire.fencing_token,
+    }))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -32,7 +32,7 @@ fn exercise(locks: &LockFactory, text: &str) {
             let _ = format!("{lock:?}");
             let _ = lock.serialize();
             let rt = runtime();
-            let _ = rt.block_on(lock.extend(None));
+            let _ = rt.block_on(lock.extend());
             let _ = rt.block_on(lock.release());
         }
         Err(LockError::InvalidSerializedLock { reason }) => assert!(!reason.is_empty()),
@@ -121,7 +121,7 @@ proptest! {
                 prop_assert!(d < Duration::from_millis(1) && typed, "{e:?}");
             }
         }
-        prop_assert!(Some(d).into_ttl().is_ok() == d.into_ttl().is_ok());
+        prop_assert!(verrou_core::Expiry::After(d).into_ttl().is_ok() == d.into_ttl().is_ok());
     }
 
     #[test]
@@ -185,7 +185,7 @@ proptest! {
         let (locks, text) = serialized_lock(&key, ttl);
         let original = locks.restore_lock(&text).unwrap();
         prop_assert_eq!(original.key(), key.as_str());
-        prop_assert_eq!(original.ttl(), Some(Duration::from_millis(ttl)));
+        prop_assert_eq!(original.ttl(), verrou_core::Expiry::After(Duration::from_millis(ttl)));
         prop_assert!(original.fencing_token().is_some());
         prop_assert_eq!(original.serialize(), text);
         // The restored handle is the holder: it can release.

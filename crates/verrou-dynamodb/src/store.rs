@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
 
 use crate::clock::{lease_end_ms, now_ms};
 use crate::item::{self, EXPIRES_AT_MS, FENCING_TOKEN, KEY, OWNER, Write};
@@ -137,12 +137,13 @@ impl DynamoDbStore {
 
 #[async_trait]
 impl LockStore for DynamoDbStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let now = now_ms();
         let write = item::acquire(owner, now, self.ended_before(now), lease_end_ms(now, ttl));
@@ -161,7 +162,7 @@ impl LockStore for DynamoDbStore {
         })
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let write = item::release(owner, now_ms());
         match self.update(key, write, ReturnValue::None).await? {
@@ -170,7 +171,7 @@ impl LockStore for DynamoDbStore {
         }
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         // A failed condition means the key was already free.
         self.update(key, item::force_release(now_ms()), ReturnValue::None)
@@ -178,7 +179,7 @@ impl LockStore for DynamoDbStore {
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let output = self
             .client
@@ -199,7 +200,8 @@ impl LockStore for DynamoDbStore {
             .is_some_and(|item| item::is_held(item, self.ended_before(now_ms()))))
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let now = now_ms();
         let write = item::extend(owner, now, lease_end_ms(now, ttl));

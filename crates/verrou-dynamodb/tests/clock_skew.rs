@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 
@@ -55,9 +55,9 @@ async fn without_a_margin_a_holder_with_a_slow_clock_loses_its_running_lease() {
     };
     let key = support::fresh_table("skew-no-margin");
     write_skewed_lease(&store, &key, 12_000, 10_000).await;
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
     assert!(matches!(
-        store.save(&key, "us", None).await.unwrap(),
+        store.acquire(&key, "us", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
 }
@@ -69,9 +69,9 @@ async fn a_margin_larger_than_the_skew_keeps_the_lease_held() {
     };
     let key = support::fresh_table("skew-margin");
     write_skewed_lease(&store, &key, 12_000, 10_000).await;
-    assert!(store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
     assert_eq!(
-        store.save(&key, "us", None).await.unwrap(),
+        store.acquire(&key, "us", Expiry::Never).await.unwrap(),
         Acquisition::Held
     );
     assert_eq!(store.clock_skew_margin(), Duration::from_secs(20));
@@ -87,12 +87,19 @@ async fn an_abandoned_lease_is_taken_over_after_its_end_plus_the_margin() {
     let key = support::fresh_table("skew-takeover");
     let taken = Instant::now();
     assert!(matches!(
-        store.save(&key, "crashed", Some(ttl)).await.unwrap(),
+        store
+            .acquire(&key, "crashed", Expiry::After(ttl))
+            .await
+            .unwrap(),
         Acquisition::Acquired { .. }
     ));
     loop {
         let asked = Instant::now();
-        match store.save(&key, "next", Some(ttl)).await.unwrap() {
+        match store
+            .acquire(&key, "next", Expiry::After(ttl))
+            .await
+            .unwrap()
+        {
             Acquisition::Held => {
                 assert!(
                     asked.duration_since(taken) < Duration::from_secs(10),
@@ -112,7 +119,7 @@ async fn an_abandoned_lease_is_taken_over_after_its_end_plus_the_margin() {
             }
         }
     }
-    store.delete(&key, "next").await.unwrap();
+    store.release(&key, "next").await.unwrap();
 }
 
 #[tokio::test]
@@ -122,17 +129,17 @@ async fn a_release_frees_the_lock_at_once_whatever_the_margin() {
     };
     let key = support::fresh_table("skew-release");
     store
-        .save(&key, "a", Some(Duration::from_secs(30)))
+        .acquire(&key, "a", Expiry::After(Duration::from_secs(30)))
         .await
         .unwrap();
-    store.delete(&key, "a").await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    store.release(&key, "a").await.unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
     assert!(matches!(
         store
-            .save(&key, "b", Some(Duration::from_secs(30)))
+            .acquire(&key, "b", Expiry::After(Duration::from_secs(30)))
             .await
             .unwrap(),
         Acquisition::Acquired { .. }
     ));
-    store.delete(&key, "b").await.unwrap();
+    store.release(&key, "b").await.unwrap();
 }

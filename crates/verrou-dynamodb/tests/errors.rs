@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use verrou_core::{LockError, LockStore};
+use verrou_core::{Expiry, LockError, LockStore};
 
 /// A dynalite of this test's own on a free port, so stopping it cannot
 /// disturb the shared emulator other tests use.
@@ -96,7 +96,7 @@ async fn assert_store_error<T: std::fmt::Debug>(
     }
 }
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 #[tokio::test]
 async fn a_stopped_emulator_gives_store_errors_not_not_owned() {
@@ -109,19 +109,19 @@ async fn a_stopped_emulator_gives_store_errors_not_not_owned() {
         .build()
         .await
         .unwrap();
-    store.save("k", "a", TTL).await.unwrap();
+    store.acquire("k", "a", TTL).await.unwrap();
     store.extend("k", "a", TTL).await.unwrap();
 
     emulator.stop();
-    assert_store_error("release", store.delete("k", "a")).await;
+    assert_store_error("release", store.release("k", "a")).await;
     assert_store_error("extend", store.extend("k", "a", TTL)).await;
-    assert_store_error("acquire", store.save("other", "a", TTL)).await;
-    assert_store_error("exists", store.exists("k")).await;
-    assert_store_error("force release", store.force_delete("k")).await;
+    assert_store_error("acquire", store.acquire("other", "a", TTL)).await;
+    assert_store_error("exists", store.is_locked("k")).await;
+    assert_store_error("force release", store.force_release("k")).await;
     // Key rules are checked before anything is sent: still InvalidKey.
     let oversized = "k".repeat(2049);
     assert!(matches!(
-        store.save(&oversized, "a", TTL).await,
+        store.acquire(&oversized, "a", TTL).await,
         Err(LockError::InvalidKey { .. })
     ));
 
@@ -129,8 +129,8 @@ async fn a_stopped_emulator_gives_store_errors_not_not_owned() {
     // same store value works again and a missing table is a store error, not
     // "somebody else holds it".
     let restarted = PrivateEmulator::start(Some(emulator.port)).unwrap();
-    assert_store_error("release on a missing table", store.delete("k", "a")).await;
-    assert_store_error("acquire on a missing table", store.save("k", "a", TTL)).await;
+    assert_store_error("release on a missing table", store.release("k", "a")).await;
+    assert_store_error("acquire on a missing table", store.acquire("k", "a", TTL)).await;
     drop(restarted);
 }
 

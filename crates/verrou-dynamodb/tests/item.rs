@@ -6,7 +6,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 
@@ -52,7 +52,7 @@ async fn the_item_holds_owner_expiry_counter_and_sweep_time() {
     let key = support::fresh_table("item-layout");
     let token = token(
         store
-            .save(&key, "owner-a", Some(Duration::from_secs(30)))
+            .acquire(&key, "owner-a", Expiry::After(Duration::from_secs(30)))
             .await
             .unwrap(),
     );
@@ -75,15 +75,15 @@ async fn the_item_holds_owner_expiry_counter_and_sweep_time() {
     assert!(number(&item, "delete_after") >= expires_at_ms / 1000 + 3600);
 
     // Released: the counter stays (tokens keep rising), the lease goes.
-    store.delete(&key, "owner-a").await.unwrap();
+    store.release(&key, "owner-a").await.unwrap();
     let item = raw_item(&store, &key).await.unwrap();
     assert_eq!(attributes(&item), ["delete_after", "fencing_token", "key"]);
 
     // Held forever: nothing the sweeper could act on.
-    store.save(&key, "owner-b", None).await.unwrap();
+    store.acquire(&key, "owner-b", Expiry::Never).await.unwrap();
     let item = raw_item(&store, &key).await.unwrap();
     assert_eq!(attributes(&item), ["fencing_token", "key", "owner"]);
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
 }
 
 #[tokio::test]
@@ -93,7 +93,7 @@ async fn force_release_of_a_never_locked_key_writes_nothing() {
         return;
     };
     let key = support::fresh_table("never-locked");
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
     assert_eq!(raw_item(&store, &key).await, None);
 }
 
@@ -108,13 +108,13 @@ async fn tokens_keep_rising_after_the_sweeper_deletes_the_item() {
     for _ in 0..3 {
         let next = token(
             store
-                .save(&key, "a", Some(Duration::from_secs(30)))
+                .acquire(&key, "a", Expiry::After(Duration::from_secs(30)))
                 .await
                 .unwrap(),
         );
         assert!(next > last, "{next} after {last}");
         last = next;
-        store.delete(&key, "a").await.unwrap();
+        store.release(&key, "a").await.unwrap();
     }
     // What DynamoDB's TTL sweeper does to an item whose `delete_after` passed.
     store
@@ -129,10 +129,10 @@ async fn tokens_keep_rising_after_the_sweeper_deletes_the_item() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let after = token(
         store
-            .save(&key, "a", Some(Duration::from_secs(30)))
+            .acquire(&key, "a", Expiry::After(Duration::from_secs(30)))
             .await
             .unwrap(),
     );
     assert!(after > last, "the counter restarted: {after} after {last}");
-    store.delete(&key, "a").await.unwrap();
+    store.release(&key, "a").await.unwrap();
 }

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::TableStatus;
 
@@ -28,7 +28,7 @@ async fn table_status(store: &DynamoDbStore, table: &str) -> Option<TableStatus>
     }
 }
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 #[tokio::test]
 async fn a_missing_table_is_created_and_an_existing_one_reused() {
@@ -47,16 +47,19 @@ async fn a_missing_table_is_created_and_an_existing_one_reused() {
         Some(TableStatus::Active)
     );
     assert!(matches!(
-        first.save("k", "a", TTL).await.unwrap(),
+        first.acquire("k", "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
 
     // Built again on the same table: the lock taken above is still there, so
     // the table was reused, not recreated.
     let second = support::options().table_name(&table).build().await.unwrap();
-    assert!(second.exists("k").await.unwrap());
-    assert_eq!(second.save("k", "b", TTL).await.unwrap(), Acquisition::Held);
-    second.delete("k", "a").await.unwrap();
+    assert!(second.is_locked("k").await.unwrap());
+    assert_eq!(
+        second.acquire("k", "b", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    second.release("k", "a").await.unwrap();
 }
 
 #[tokio::test]
@@ -81,7 +84,8 @@ async fn stores_built_at_the_same_time_on_a_new_table_all_succeed() {
     // They all talk to one table: exactly one of them gets the lock.
     let mut acquired = 0;
     for (i, store) in stores.iter().enumerate() {
-        if let Acquisition::Acquired { .. } = store.save("k", &format!("o{i}"), TTL).await.unwrap()
+        if let Acquisition::Acquired { .. } =
+            store.acquire("k", &format!("o{i}"), TTL).await.unwrap()
         {
             acquired += 1;
         }
@@ -106,16 +110,16 @@ async fn a_custom_table_keeps_its_locks_apart_from_the_default_table() {
 
     let key = support::fresh_table("shared-key");
     assert!(matches!(
-        custom.save(&key, "a", TTL).await.unwrap(),
+        custom.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    assert!(!default_store.exists(&key).await.unwrap());
+    assert!(!default_store.is_locked(&key).await.unwrap());
     assert!(matches!(
-        default_store.save(&key, "b", TTL).await.unwrap(),
+        default_store.acquire(&key, "b", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    custom.delete(&key, "a").await.unwrap();
-    default_store.delete(&key, "b").await.unwrap();
+    custom.release(&key, "a").await.unwrap();
+    default_store.release(&key, "b").await.unwrap();
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use verrou_core::{
-    Acquisition, LockError, LockStore, ReleaseWatch, ReleaseWatchers, async_trait, validate_key,
+    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, ReleaseWatchers, async_trait,
+    validate_key,
 };
 
 /// An in-process lock store. Clones share the same locks.
@@ -89,12 +90,13 @@ impl Table {
 
 #[async_trait]
 impl LockStore for MemoryStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         let mut table = lock(&self.shared.table);
@@ -116,7 +118,7 @@ impl LockStore for MemoryStore {
         })
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         {
@@ -137,7 +139,7 @@ impl LockStore for MemoryStore {
         Ok(())
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let removed = lock(&self.shared.table).locks.remove(key).is_some();
         if removed {
@@ -146,7 +148,7 @@ impl LockStore for MemoryStore {
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         Ok(lock(&self.shared.table)
@@ -155,7 +157,8 @@ impl LockStore for MemoryStore {
             .is_some_and(|e| e.is_live(now)))
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         let mut table = lock(&self.shared.table);
@@ -206,11 +209,11 @@ mod tests {
         for i in 0..1_000_000u32 {
             let key = format!("k{i}");
             let acquired = store
-                .save(&key, "o", Some(Duration::from_secs(60)))
+                .acquire(&key, "o", Expiry::After(Duration::from_secs(60)))
                 .await
                 .unwrap();
             assert!(matches!(acquired, Acquisition::Acquired { .. }));
-            store.delete(&key, "o").await.unwrap();
+            store.release(&key, "o").await.unwrap();
         }
         assert!(store.is_empty());
         assert_eq!(store.shared.watchers.len(), 0);
@@ -221,13 +224,20 @@ mod tests {
         let store = MemoryStore::new();
         for i in 0..10_000u32 {
             store
-                .save(&format!("k{i}"), "o", Some(Duration::from_millis(1)))
+                .acquire(
+                    &format!("k{i}"),
+                    "o",
+                    Expiry::After(Duration::from_millis(1)),
+                )
                 .await
                 .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         for i in 0..10_000u32 {
-            store.save(&format!("fresh{i}"), "o", None).await.unwrap();
+            store
+                .acquire(&format!("fresh{i}"), "o", Expiry::Never)
+                .await
+                .unwrap();
         }
         // Without sweeping the map would hold all 20,000 entries.
         assert!(store.len() < 15_000, "{} entries", store.len());
@@ -236,9 +246,9 @@ mod tests {
     #[tokio::test]
     async fn a_watch_registered_before_the_release_is_woken_without_being_polled_first() {
         let store = MemoryStore::new();
-        store.save("k", "a", None).await.unwrap();
+        store.acquire("k", "a", Expiry::Never).await.unwrap();
         let watch = store.watch_release("k").await.unwrap().unwrap();
-        store.delete("k", "a").await.unwrap();
+        store.release("k", "a").await.unwrap();
         tokio::time::timeout(Duration::from_secs(5), watch)
             .await
             .expect("a release before the first poll must still wake the waiter");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, Value};
-use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
 
 use crate::builder::MysqlStoreBuilder;
 use crate::cancel::KillOnDrop;
@@ -172,12 +172,13 @@ fn ttl_value(ttl: Option<Duration>) -> Value {
 
 #[async_trait]
 impl LockStore for MysqlStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         let key = key_value(key)?;
         let owner = owner_value(owner)?;
         let ttl = ttl_value(ttl);
@@ -195,7 +196,7 @@ impl LockStore for MysqlStore {
         })
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         let params = vec![key_value(key)?, owner_value(owner)?];
         let reply = self.run(&self.inner.sql.release, params).await?;
         if reply.affected_rows == 0 {
@@ -204,18 +205,19 @@ impl LockStore for MysqlStore {
         Ok(())
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         let params = vec![key_value(key)?];
         self.run(&self.inner.sql.force_release, params).await?;
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         let params = vec![key_value(key)?];
         Ok(self.run(&self.inner.sql.exists, params).await?.row)
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         let params = vec![ttl_value(ttl), key_value(key)?, owner_value(owner)?];
         let reply = self.run(&self.inner.sql.extend, params).await?;
         if reply.last_insert_id == 0 {

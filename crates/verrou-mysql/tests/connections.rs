@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 
 use common::{admin, builder, drop_table, eventually, store_on, unique};
 
-const TTL: Option<Duration> = Some(Duration::from_secs(60));
+const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
 /// Polls `probe` every 20 ms until it yields a value; panics after 10 s.
 async fn loop_until<T, F, Fut>(what: &str, mut probe: F) -> T
@@ -60,7 +60,7 @@ async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works()
         .unwrap();
     let key = unique("key");
     assert!(matches!(
-        store.save(&key, "a", TTL).await.unwrap(),
+        store.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
 
@@ -80,7 +80,7 @@ async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works()
     let pending = tokio::spawn({
         let store = store.clone();
         let key = key.clone();
-        async move { store.delete(&key, "a").await }
+        async move { store.release(&key, "a").await }
     });
     let like = format!("UPDATE `{table}`%");
     let victim = loop_until("the store's statement to wait on the row", || async {
@@ -111,9 +111,9 @@ async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works()
 
     // The same store, no rebuild: the pool opened a fresh connection. The
     // release never ran, so the lock is still "a"'s.
-    assert!(store.exists(&key).await.unwrap());
-    store.delete(&key, "a").await.unwrap();
-    assert!(!store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
+    store.release(&key, "a").await.unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
 
     admin.disconnect().await.ok();
     drop_table(&table).await;
@@ -138,7 +138,7 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
         .await
         .unwrap();
     let key = unique("key");
-    store.save(&key, "a", TTL).await.unwrap();
+    store.acquire(&key, "a", TTL).await.unwrap();
 
     // With one connection in the pool, this is the one the store uses.
     let id = u64::from(store.pool().get_conn().await.unwrap().id());
@@ -156,10 +156,10 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
     .await;
 
     // The pool notices the closed socket before handing the connection out.
-    assert!(store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
     let now = u64::from(store.pool().get_conn().await.unwrap().id());
     assert_ne!(now, id, "a new connection replaced the killed one");
-    store.delete(&key, "a").await.unwrap();
+    store.release(&key, "a").await.unwrap();
 
     admin.disconnect().await.ok();
     drop_table(&table).await;
@@ -190,14 +190,14 @@ async fn many_stores_created_at_once_on_a_fresh_table_all_work() {
     // They all share the one table: one lock, seen by all.
     let key = unique("key");
     assert!(matches!(
-        stores[0].save(&key, "first", TTL).await.unwrap(),
+        stores[0].acquire(&key, "first", TTL).await.unwrap(),
         Acquisition::Acquired {
             fencing_token: Some(1)
         }
     ));
     for store in &stores[1..] {
         assert_eq!(
-            store.save(&key, "other", TTL).await.unwrap(),
+            store.acquire(&key, "other", TTL).await.unwrap(),
             Acquisition::Held
         );
     }
@@ -218,11 +218,11 @@ async fn the_store_reuses_its_connections() {
         return;
     };
     let key = unique("key");
-    store.save(&key, "a", TTL).await.unwrap();
+    store.acquire(&key, "a", TTL).await.unwrap();
     let first = store.pool().get_conn().await.unwrap().id();
     for _ in 0..20 {
         store.extend(&key, "a", TTL).await.unwrap();
-        assert!(store.exists(&key).await.unwrap());
+        assert!(store.is_locked(&key).await.unwrap());
     }
     // One connection did it all: no connect-and-login per operation.
     let last = store.pool().get_conn().await.unwrap().id();
@@ -276,11 +276,11 @@ async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
         .await
         .unwrap();
     let key = unique("key");
-    store.save(&key, "a", TTL).await.unwrap();
+    store.acquire(&key, "a", TTL).await.unwrap();
     let mut blocker = lock_row(&table, &key).await;
 
     // Timed out: a Store error, and the release waiting on the row is killed.
-    match store.delete(&key, "a").await {
+    match store.release(&key, "a").await {
         Err(LockError::Store { source, .. }) => {
             assert!(source.to_string().contains("timed out"), "{source}");
         }
@@ -288,7 +288,7 @@ async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
     }
     // Dropped by the caller: the acquire waiting on the row is killed too.
     let dropped =
-        tokio::time::timeout(Duration::from_millis(200), store.save(&key, "b", TTL)).await;
+        tokio::time::timeout(Duration::from_millis(200), store.acquire(&key, "b", TTL)).await;
     assert!(
         dropped.is_err(),
         "the blocked acquire finished: {dropped:?}"
@@ -305,10 +305,13 @@ async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
     blocker.query_drop("ROLLBACK").await.unwrap();
     blocker.disconnect().await.ok();
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "the abandoned release did not apply"
     );
-    assert_eq!(store.save(&key, "c", TTL).await.unwrap(), Acquisition::Held);
-    store.delete(&key, "a").await.unwrap();
+    assert_eq!(
+        store.acquire(&key, "c", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    store.release(&key, "a").await.unwrap();
     drop_table(&table).await;
 }

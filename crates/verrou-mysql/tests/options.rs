@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 
 use common::{admin, builder, drop_table, store_on, unique, url};
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 #[tokio::test]
 async fn a_custom_table_name_is_created_and_used() {
@@ -22,7 +22,7 @@ async fn a_custom_table_name_is_created_and_used() {
     };
     assert_eq!(store.table_name(), table);
     assert!(matches!(
-        store.save("k", "owner", TTL).await.unwrap(),
+        store.acquire("k", "owner", TTL).await.unwrap(),
         Acquisition::Acquired {
             fencing_token: Some(1)
         }
@@ -87,14 +87,14 @@ async fn an_existing_table_works_without_auto_create() {
     let Some(first) = require_service("mysql", store_on(&table).await) else {
         return;
     };
-    first.save("k", "a", TTL).await.unwrap();
+    first.acquire("k", "a", TTL).await.unwrap();
     let second = builder()
         .table_name(&table)
         .auto_create_table(false)
         .build()
         .await
         .unwrap();
-    assert!(second.exists("k").await.unwrap());
+    assert!(second.is_locked("k").await.unwrap());
     drop_table(&table).await;
 }
 
@@ -167,18 +167,18 @@ async fn keys_over_the_limit_are_invalid_before_any_sql() {
     );
     assert_eq!(at_limit.len(), max);
     assert!(matches!(
-        store.save(&at_limit, "o", TTL).await.unwrap(),
+        store.acquire(&at_limit, "o", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    assert!(store.exists(&at_limit).await.unwrap());
+    assert!(store.is_locked(&at_limit).await.unwrap());
     let over = format!("{at_limit}x");
     for result in [
-        store.save(&over, "o", TTL).await.map(|_| ()),
-        store.delete(&over, "o").await,
+        store.acquire(&over, "o", TTL).await.map(|_| ()),
+        store.release(&over, "o").await,
         store.extend(&over, "o", TTL).await,
-        store.force_delete(&over).await,
-        store.exists(&over).await.map(|_| ()),
-        store.save("nul\0key", "o", TTL).await.map(|_| ()),
+        store.force_release(&over).await,
+        store.is_locked(&over).await.map(|_| ()),
+        store.acquire("nul\0key", "o", TTL).await.map(|_| ()),
     ] {
         assert!(
             matches!(result, Err(LockError::InvalidKey { .. })),
@@ -189,7 +189,7 @@ async fn keys_over_the_limit_are_invalid_before_any_sql() {
     // another owner's prefix).
     let long_owner = "o".repeat(256);
     assert!(matches!(
-        store.save("k", &long_owner, TTL).await,
+        store.acquire("k", &long_owner, TTL).await,
         Err(LockError::InvalidKey { .. })
     ));
     drop_table(&table).await;

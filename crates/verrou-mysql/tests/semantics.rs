@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 
 use common::{admin, drop_table, eventually, store_on, unique, url};
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 /// A store on a pool built by "the user" with the given driver settings.
 async fn store_with(table: &str, opts: mysql_async::OptsBuilder) -> MysqlStore {
@@ -43,34 +43,40 @@ fn token(acquisition: Acquisition) -> u64 {
 /// force release, on one store.
 async fn exercise(store: &MysqlStore) {
     let key = unique("k");
-    let first = token(store.save(&key, "a", TTL).await.unwrap());
-    assert_eq!(store.save(&key, "a", TTL).await.unwrap(), Acquisition::Held);
-    assert_eq!(store.save(&key, "b", TTL).await.unwrap(), Acquisition::Held);
+    let first = token(store.acquire(&key, "a", TTL).await.unwrap());
+    assert_eq!(
+        store.acquire(&key, "a", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    assert_eq!(
+        store.acquire(&key, "b", TTL).await.unwrap(),
+        Acquisition::Held
+    );
     // "Never" twice writes the same value: zero changed rows without
     // CLIENT_FOUND_ROWS, yet both extends succeeded.
-    store.extend(&key, "a", None).await.unwrap();
-    store.extend(&key, "a", None).await.unwrap();
+    store.extend(&key, "a", Expiry::Never).await.unwrap();
+    store.extend(&key, "a", Expiry::Never).await.unwrap();
     assert!(matches!(
         store.extend(&key, "b", TTL).await,
         Err(LockError::NotOwned { .. })
     ));
     assert!(matches!(
-        store.delete(&key, "b").await,
+        store.release(&key, "b").await,
         Err(LockError::NotOwned { .. })
     ));
-    store.delete(&key, "a").await.unwrap();
+    store.release(&key, "a").await.unwrap();
     assert!(matches!(
-        store.delete(&key, "a").await,
+        store.release(&key, "a").await,
         Err(LockError::NotOwned { .. })
     ));
-    assert!(!store.exists(&key).await.unwrap());
-    let second = token(store.save(&key, "b", TTL).await.unwrap());
+    assert!(!store.is_locked(&key).await.unwrap());
+    let second = token(store.acquire(&key, "b", TTL).await.unwrap());
     assert!(second > first);
-    store.force_delete(&key).await.unwrap();
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
     let third = token(
         store
-            .save(&key, "c", Some(Duration::from_millis(50)))
+            .acquire(&key, "c", Expiry::After(Duration::from_millis(50)))
             .await
             .unwrap(),
     );
@@ -78,14 +84,14 @@ async fn exercise(store: &MysqlStore) {
     eventually(
         "the 50 ms lock to expire",
         Duration::from_secs(10),
-        || async { !store.exists(&key).await.unwrap() },
+        || async { !store.is_locked(&key).await.unwrap() },
     )
     .await;
     assert!(matches!(
         store.extend(&key, "c", TTL).await,
         Err(LockError::NotOwned { .. })
     ));
-    let fourth = token(store.save(&key, "d", TTL).await.unwrap());
+    let fourth = token(store.acquire(&key, "d", TTL).await.unwrap());
     assert!(fourth > third);
 }
 
@@ -149,30 +155,30 @@ async fn expiry_does_not_depend_on_the_session_time_zone() {
     let east = store_with(&table, opts().init(vec!["SET time_zone = '+13:00'"])).await;
     let west = store_with(&table, opts().init(vec!["SET time_zone = '-11:00'"])).await;
     let key = unique("k");
-    token(east.save(&key, "east", TTL).await.unwrap());
+    token(east.acquire(&key, "east", TTL).await.unwrap());
     assert_eq!(
-        west.save(&key, "west", TTL).await.unwrap(),
+        west.acquire(&key, "west", TTL).await.unwrap(),
         Acquisition::Held
     );
-    assert!(west.exists(&key).await.unwrap());
-    east.delete(&key, "east").await.unwrap();
+    assert!(west.is_locked(&key).await.unwrap());
+    east.release(&key, "east").await.unwrap();
 
     token(
-        west.save(&key, "west", Some(Duration::from_millis(300)))
+        west.acquire(&key, "west", Expiry::After(Duration::from_millis(300)))
             .await
             .unwrap(),
     );
     assert_eq!(
-        east.save(&key, "east", TTL).await.unwrap(),
+        east.acquire(&key, "east", TTL).await.unwrap(),
         Acquisition::Held
     );
     eventually(
         "the 300 ms lock to expire for the other zone",
         Duration::from_secs(10),
-        || async { !east.exists(&key).await.unwrap() },
+        || async { !east.is_locked(&key).await.unwrap() },
     )
     .await;
-    token(east.save(&key, "east", TTL).await.unwrap());
+    token(east.acquire(&key, "east", TTL).await.unwrap());
 
     // The stored expiry is epoch milliseconds by the server's clock.
     let mut conn = admin().await.unwrap();
@@ -209,7 +215,7 @@ async fn a_crowd_racing_for_fresh_keys_gets_one_winner_each_and_distinct_tokens(
             .map(|i| {
                 let store = store.clone();
                 let key = key.clone();
-                tokio::spawn(async move { store.save(&key, &format!("racer-{i}"), TTL).await })
+                tokio::spawn(async move { store.acquire(&key, &format!("racer-{i}"), TTL).await })
             })
             .collect();
         let mut winners = 0;
@@ -224,12 +230,12 @@ async fn a_crowd_racing_for_fresh_keys_gets_one_winner_each_and_distinct_tokens(
         }
         assert_eq!(winners, 1, "round {round}");
         // Now a takeover race on the same key after a force release.
-        store.force_delete(&key).await.unwrap();
+        store.force_release(&key).await.unwrap();
         let racers: Vec<_> = (0..8)
             .map(|i| {
                 let store = store.clone();
                 let key = key.clone();
-                tokio::spawn(async move { store.save(&key, &format!("again-{i}"), TTL).await })
+                tokio::spawn(async move { store.acquire(&key, &format!("again-{i}"), TTL).await })
             })
             .collect();
         let mut tokens = Vec::new();

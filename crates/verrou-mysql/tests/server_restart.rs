@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use verrou_conformance::{require_service, services_required};
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 
 use common::{admin, drop_table, store_on, unique};
 
@@ -81,7 +81,7 @@ async fn store_recovers_after_server_restart() {
     }
     let key = unique("key");
     let first = match store
-        .save(&key, "a", Some(Duration::from_secs(600)))
+        .acquire(&key, "a", Expiry::After(Duration::from_secs(600)))
         .await
         .unwrap()
     {
@@ -93,7 +93,7 @@ async fn store_recovers_after_server_restart() {
     if stopped {
         wait_for("the server to stop", || !daemon_running()).await;
         // While the server is down, calls fail as Store errors, promptly.
-        let during = store.exists(&key).await;
+        let during = store.is_locked(&key).await;
         start_server().await;
         assert!(
             matches!(during, Err(LockError::Store { store: "mysql", .. })),
@@ -106,18 +106,18 @@ async fn store_recovers_after_server_restart() {
 
     // The same store, no rebuild. InnoDB kept the lock across the restart.
     assert!(
-        store.exists(&key).await.unwrap(),
+        store.is_locked(&key).await.unwrap(),
         "the lock survived the restart"
     );
     assert_eq!(
-        store.save(&key, "b", None).await.unwrap(),
+        store.acquire(&key, "b", Expiry::Never).await.unwrap(),
         Acquisition::Held
     );
-    store.delete(&key, "a").await.unwrap();
-    match store.save(&key, "b", None).await.unwrap() {
+    store.release(&key, "a").await.unwrap();
+    match store.acquire(&key, "b", Expiry::Never).await.unwrap() {
         Acquisition::Acquired { fencing_token } => assert!(fencing_token.unwrap() > first),
         Acquisition::Held => panic!("released key still held"),
     }
-    store.force_delete(&key).await.unwrap();
+    store.force_release(&key).await.unwrap();
     drop_table(&table).await;
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
+use verrou_core::{
+    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait, validate_key,
+};
 
 use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;
@@ -188,12 +190,13 @@ impl PostgresStore {
 
 #[async_trait]
 impl LockStore for PostgresStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let ttl = ttl_millis(ttl);
         let rows = self
@@ -209,7 +212,7 @@ impl LockStore for PostgresStore {
         })
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
         if rows.is_empty() {
@@ -218,13 +221,13 @@ impl LockStore for PostgresStore {
         Ok(())
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         self.query(&self.inner.sql.force_release, &[&key]).await?;
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let rows = self.query(&self.inner.sql.exists, &[&key]).await?;
         let row = rows
@@ -233,7 +236,8 @@ impl LockStore for PostgresStore {
         row.try_get(0).map_err(store_error)
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let ttl = ttl_millis(ttl);
         let rows = self

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::{Manager, Pool};
 use verrou_postgres::tokio_postgres::{Config, NoTls};
@@ -48,21 +48,27 @@ async fn a_release_by_another_store_wakes_the_waiter() {
     let key = unique("key");
     assert!(holder_store.watch_release(&key).await.unwrap().is_none());
 
-    holder_store.save(&key, "holder", None).await.unwrap();
+    holder_store
+        .acquire(&key, "holder", Expiry::Never)
+        .await
+        .unwrap();
     let watch = waiter_store
         .watch_release(&key)
         .await
         .unwrap()
         .expect("the store listens");
-    holder_store.delete(&key, "holder").await.unwrap();
+    holder_store.release(&key, "holder").await.unwrap();
     tokio::time::timeout(WOKEN_WITHIN, watch)
         .await
         .expect("the release was not announced");
 
     // Force-release announces too.
-    holder_store.save(&key, "holder", None).await.unwrap();
+    holder_store
+        .acquire(&key, "holder", Expiry::Never)
+        .await
+        .unwrap();
     let watch = waiter_store.watch_release(&key).await.unwrap().unwrap();
-    holder_store.force_delete(&key).await.unwrap();
+    holder_store.force_release(&key).await.unwrap();
     tokio::time::timeout(WOKEN_WITHIN, watch)
         .await
         .expect("the force-release was not announced");
@@ -78,7 +84,7 @@ async fn announcements_resume_after_the_listening_session_is_killed() {
     let app = unique("verrou_relisten_app");
     let store = store(&url_with_app(&app), &table).await;
     let key = unique("key");
-    store.save(&key, "holder", None).await.unwrap();
+    store.acquire(&key, "holder", Expiry::Never).await.unwrap();
     let waiting = store.watch_release(&key).await.unwrap().unwrap();
 
     admin
@@ -107,8 +113,8 @@ async fn announcements_resume_after_the_listening_session_is_killed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     // The pooled session was killed too: the first call may fail once.
-    if store.delete(&key, "holder").await.is_err() {
-        store.delete(&key, "holder").await.unwrap();
+    if store.release(&key, "holder").await.is_err() {
+        store.release(&key, "holder").await.unwrap();
     }
     tokio::time::timeout(WOKEN_WITHIN, watch)
         .await
@@ -134,10 +140,10 @@ async fn announcements_can_be_turned_off() {
     let key = unique("key");
     assert!(store.watch_release(&key).await.unwrap().is_none());
     assert!(matches!(
-        store.save(&key, "o", None).await.unwrap(),
+        store.acquire(&key, "o", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    store.delete(&key, "o").await.unwrap();
+    store.release(&key, "o").await.unwrap();
     // No listening session: only the pooled one exists.
     let sessions: i64 = admin
         .query_one(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::{Manager, Pool};
 use verrou_postgres::tokio_postgres::{Config, NoTls};
@@ -61,9 +61,9 @@ async fn eight_stores_created_at_once_on_a_fresh_table_all_work() {
         let key = unique("key");
         let mut winners = 0;
         for (i, store) in stores.iter().enumerate() {
-            let ttl = Some(Duration::from_secs(30));
+            let ttl = Expiry::After(Duration::from_secs(30));
             if let Acquisition::Acquired { .. } =
-                store.save(&key, &format!("o{i}"), ttl).await.unwrap()
+                store.acquire(&key, &format!("o{i}"), ttl).await.unwrap()
             {
                 winners += 1;
             }

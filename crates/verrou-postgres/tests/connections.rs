@@ -7,13 +7,13 @@ mod common;
 use std::time::Duration;
 
 use verrou_conformance::{require_service, services_required};
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
 
 use common::{admin, drop_table, eventually, unique, url_with_app};
 
-const TTL: Option<Duration> = Some(Duration::from_secs(60));
+const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
 /// A store whose sessions carry a unique `application_name`.
 async fn store_named(app: &str, table: &str, max_connections: usize) -> PostgresStore {
@@ -78,7 +78,7 @@ async fn a_session_killed_mid_call_is_a_store_error_and_the_next_call_works() {
     let store = store_named(&app, &table, 1).await;
     let key = unique("key");
     assert!(matches!(
-        store.save(&key, "a", TTL).await.unwrap(),
+        store.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
 
@@ -87,7 +87,7 @@ async fn a_session_killed_mid_call_is_a_store_error_and_the_next_call_works() {
     let pending = tokio::spawn({
         let store = store.clone();
         let key = key.clone();
-        async move { store.save(&key, "b", TTL).await }
+        async move { store.acquire(&key, "b", TTL).await }
     });
     until_blocked(&admin, &app).await;
     // The pooled session and the listening one.
@@ -100,9 +100,12 @@ async fn a_session_killed_mid_call_is_a_store_error_and_the_next_call_works() {
     drop(blocker);
 
     // The very next call works, and the lock is as it was.
-    assert!(store.exists(&key).await.unwrap());
-    assert_eq!(store.save(&key, "b", TTL).await.unwrap(), Acquisition::Held);
-    store.delete(&key, "a").await.unwrap();
+    assert!(store.is_locked(&key).await.unwrap());
+    assert_eq!(
+        store.acquire(&key, "b", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    store.release(&key, "a").await.unwrap();
     drop_table(&admin, &table).await;
 }
 
@@ -120,14 +123,14 @@ async fn sessions_killed_while_idle_are_replaced() {
         let warm: Vec<_> = (0..8)
             .map(|i| {
                 let store = store.clone();
-                tokio::spawn(async move { store.exists(&format!("warm{i}")).await })
+                tokio::spawn(async move { store.is_locked(&format!("warm{i}")).await })
             })
             .collect();
         for task in warm {
             task.await.unwrap().unwrap();
         }
         assert!(matches!(
-            store.save(&key, "a", TTL).await.unwrap(),
+            store.acquire(&key, "a", TTL).await.unwrap(),
             Acquisition::Acquired { .. }
         ));
         assert!(
@@ -136,12 +139,12 @@ async fn sessions_killed_while_idle_are_replaced() {
         );
         // The first call may still meet the dead session (then it is a Store
         // error, never a wrong answer); the one after it must work.
-        match store.delete(&key, "a").await {
+        match store.release(&key, "a").await {
             Ok(()) => {}
-            Err(LockError::Store { .. }) => store.delete(&key, "a").await.unwrap(),
+            Err(LockError::Store { .. }) => store.release(&key, "a").await.unwrap(),
             Err(other) => panic!("round {round}: a dead session gave {other:?}"),
         }
-        assert!(!store.exists(&key).await.unwrap());
+        assert!(!store.is_locked(&key).await.unwrap());
     }
     drop_table(&admin, &table).await;
 }
@@ -163,16 +166,16 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
         .unwrap();
     let key = unique("key");
     store
-        .save(&key, "a", Some(Duration::from_millis(200)))
+        .acquire(&key, "a", Expiry::After(Duration::from_millis(200)))
         .await
         .unwrap();
     let blocker = lock_row(&table, &key).await;
     common::eventually("a's lock to expire", Duration::from_secs(10), || async {
-        !store.exists(&key).await.unwrap()
+        !store.is_locked(&key).await.unwrap()
     })
     .await;
     // b's acquire would take the expired lock, but waits on the row.
-    let stuck = tokio::time::timeout(Duration::from_secs(30), store.save(&key, "b", TTL))
+    let stuck = tokio::time::timeout(Duration::from_secs(30), store.acquire(&key, "b", TTL))
         .await
         .expect("the operation timeout did not fire");
     assert!(matches!(stuck, Err(LockError::Store { .. })), "{stuck:?}");
@@ -205,10 +208,10 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
     );
     // And the next call works.
     assert!(matches!(
-        store.save(&key, "b", TTL).await.unwrap(),
+        store.acquire(&key, "b", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    store.delete(&key, "b").await.unwrap();
+    store.release(&key, "b").await.unwrap();
     drop_table(&admin, &table).await;
 }
 
@@ -235,7 +238,7 @@ async fn store_recovers_after_server_restart() {
     let warm: Vec<_> = (0..8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.exists(&format!("warm{i}")).await })
+            tokio::spawn(async move { store.is_locked(&format!("warm{i}")).await })
         })
         .collect();
     for task in warm {
@@ -244,7 +247,7 @@ async fn store_recovers_after_server_restart() {
     let key = unique("key");
     let Acquisition::Acquired {
         fencing_token: Some(before),
-    } = store.save(&key, "a", None).await.unwrap()
+    } = store.acquire(&key, "a", Expiry::Never).await.unwrap()
     else {
         panic!("not acquired");
     };
@@ -269,9 +272,9 @@ async fn store_recovers_after_server_restart() {
     .await;
 
     // The same store, not rebuilt: the lock survived and every call works.
-    assert!(store.exists(&key).await.unwrap());
+    assert!(store.is_locked(&key).await.unwrap());
     assert_eq!(
-        store.save(&key, "b", None).await.unwrap(),
+        store.acquire(&key, "b", Expiry::Never).await.unwrap(),
         Acquisition::Held
     );
     // The listening session reconnects on its own and announces again.
@@ -286,17 +289,17 @@ async fn store_recovers_after_server_restart() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    store.delete(&key, "a").await.unwrap();
+    store.release(&key, "a").await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), watch)
         .await
         .expect("the release after the restart was not announced");
     let Acquisition::Acquired {
         fencing_token: Some(after),
-    } = store.save(&key, "b", None).await.unwrap()
+    } = store.acquire(&key, "b", Expiry::Never).await.unwrap()
     else {
         panic!("not acquired after the restart");
     };
     assert!(after > before, "{after} <= {before}");
-    store.delete(&key, "b").await.unwrap();
+    store.release(&key, "b").await.unwrap();
     drop_table(&common::admin().await.unwrap(), &table).await;
 }

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use verrou_conformance::require_service;
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_postgres::PostgresStore;
 
 use common::{admin, drop_table, unique, url};
@@ -25,7 +25,7 @@ async fn a_custom_table_name_is_created_and_used() {
         .await
         .unwrap();
     assert_eq!(store.table_name(), table);
-    let acquired = store.save("k", "owner", None).await.unwrap();
+    let acquired = store.acquire("k", "owner", Expiry::Never).await.unwrap();
     assert_eq!(
         acquired,
         Acquisition::Acquired {
@@ -41,7 +41,7 @@ async fn a_custom_table_name_is_created_and_used() {
         .unwrap();
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("owner"));
     assert_eq!(row.get::<_, i64>(1), 1);
-    store.delete("k", "owner").await.unwrap();
+    store.release("k", "owner").await.unwrap();
     // Released rows are kept (owner cleared) so the token keeps counting.
     let row = admin
         .query_one(
@@ -115,7 +115,7 @@ async fn an_existing_table_works_without_auto_create() {
         .await
         .unwrap();
     assert!(matches!(
-        store.save("k", "o", None).await.unwrap(),
+        store.acquire("k", "o", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
     drop_table(&admin, &table).await;
@@ -191,34 +191,34 @@ async fn oversized_and_empty_keys_are_invalid_before_any_sql() {
     let at_limit = format!("{base}{}", "k".repeat(max - base.len()));
     let over = format!("{at_limit}k");
     assert!(matches!(
-        store.save(&at_limit, "o", None).await.unwrap(),
+        store.acquire(&at_limit, "o", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    store.delete(&at_limit, "o").await.unwrap();
+    store.release(&at_limit, "o").await.unwrap();
     // Multi-byte characters count in bytes, not characters.
     let wide = "é".repeat(max / 2 + 1);
     for key in [over.as_str(), wide.as_str(), "", "nul\0byte"] {
         assert!(
             matches!(
-                store.save(key, "o", None).await,
+                store.acquire(key, "o", Expiry::Never).await,
                 Err(LockError::InvalidKey { .. })
             ),
             "{key:?}"
         );
         assert!(matches!(
-            store.exists(key).await,
+            store.is_locked(key).await,
             Err(LockError::InvalidKey { .. })
         ));
         assert!(matches!(
-            store.delete(key, "o").await,
+            store.release(key, "o").await,
             Err(LockError::InvalidKey { .. })
         ));
         assert!(matches!(
-            store.extend(key, "o", None).await,
+            store.extend(key, "o", Expiry::Never).await,
             Err(LockError::InvalidKey { .. })
         ));
         assert!(matches!(
-            store.force_delete(key).await,
+            store.force_release(key).await,
             Err(LockError::InvalidKey { .. })
         ));
     }
@@ -343,8 +343,8 @@ async fn synchronous_commit_is_on_unless_turned_off_and_keeps_the_url_options() 
     assert_eq!(session_setting(&fast, "statement_timeout").await, "4321ms");
     let key = unique("key");
     assert!(matches!(
-        fast.save(&key, "o", None).await.unwrap(),
+        fast.acquire(&key, "o", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    fast.delete(&key, "o").await.unwrap();
+    fast.release(&key, "o").await.unwrap();
 }

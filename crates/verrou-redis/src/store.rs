@@ -9,7 +9,9 @@ use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::Value;
 use fred::types::config::{Options, PerformanceConfig};
 use tokio::sync::OnceCell;
-use verrou_core::{Acquisition, LockError, LockStore, ReleaseWatch, async_trait, validate_key};
+use verrou_core::{
+    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait, validate_key,
+};
 
 use crate::announcements::Announcements;
 use crate::builder::{RedisStoreBuilder, Settings, describe, reconnect_policy};
@@ -201,12 +203,13 @@ fn unexpected(value: Value) -> LockError {
 
 #[async_trait]
 impl LockStore for RedisStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         let keys = self.keys(key)?;
         let reply = self
             .run(
@@ -224,7 +227,7 @@ impl LockStore for RedisStore {
         }
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         let keys = self.keys(key)?;
         let reply = self
             .run(
@@ -240,7 +243,7 @@ impl LockStore for RedisStore {
         }
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         let keys = self.keys(key)?;
         self.run(
             &self.inner.scripts.force_release,
@@ -251,7 +254,7 @@ impl LockStore for RedisStore {
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         let keys = self.keys(key)?;
         let count: i64 = self
             .client()
@@ -262,7 +265,8 @@ impl LockStore for RedisStore {
         Ok(count > 0)
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         let keys = self.keys(key)?;
         let reply = self
             .run(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fred::util::redis_keyslot;
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::{RedisStore, fred};
 
 const PREFIX: &str = "verrou-cluster-test:";
@@ -42,9 +42,9 @@ async fn releases_on_every_primary_wake_their_waiters() {
         return;
     };
     for key in key_per_primary() {
-        let ttl = Some(Duration::from_secs(30));
+        let ttl = Expiry::After(Duration::from_secs(30));
         assert!(matches!(
-            store.save(&key, "a", ttl).await.unwrap(),
+            store.acquire(&key, "a", ttl).await.unwrap(),
             Acquisition::Acquired { .. }
         ));
         let watch = store
@@ -52,7 +52,7 @@ async fn releases_on_every_primary_wake_their_waiters() {
             .await
             .unwrap()
             .expect("announcements");
-        store.delete(&key, "a").await.unwrap();
+        store.release(&key, "a").await.unwrap();
         tokio::time::timeout(Duration::from_secs(10), watch)
             .await
             .unwrap_or_else(|_| panic!("release of {key} was not announced"));

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::{PrivateRedis, eventually, free_port};
 use fred::interfaces::ClientLike;
-use verrou_core::{Acquisition, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_redis::{RedisStore, fred};
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 fn private_redis() -> Option<PrivateRedis> {
     verrou_conformance::require_service("redis-server binary", PrivateRedis::start())
@@ -84,14 +84,14 @@ async fn killed_connection_fails_the_in_flight_call_and_the_next_call_works() {
     };
     let store = store_on(&server).await;
     let name = store.client().id().to_owned();
-    assert!(store.save("before", "a", TTL).await.is_ok());
+    assert!(store.acquire("before", "a", TTL).await.is_ok());
     assert_eq!(server.clients_named(&name).len(), 1);
 
     // Hold the store's next command on the server: writes are paused.
     server.cli(&["client", "pause", "5000", "write"]);
     let in_flight = tokio::spawn({
         let store = store.clone();
-        async move { store.save("during", "a", TTL).await }
+        async move { store.acquire("during", "a", TTL).await }
     });
     eventually(
         "the acquire to be held by the pause",
@@ -116,10 +116,10 @@ async fn killed_connection_fails_the_in_flight_call_and_the_next_call_works() {
         "{outcome:?}"
     );
     assert!(
-        store.exists("before").await.unwrap(),
+        store.is_locked("before").await.unwrap(),
         "the next call failed"
     );
-    assert!(store.delete("before", "a").await.is_ok());
+    assert!(store.release("before", "a").await.is_ok());
 }
 
 /// Killing the subscriber connection wakes every waiter (a release may have
@@ -130,7 +130,7 @@ async fn waiters_survive_a_killed_subscriber_connection() {
         return;
     };
     let store = store_on(&server).await;
-    store.save("k", "holder", TTL).await.unwrap();
+    store.acquire("k", "holder", TTL).await.unwrap();
     let watch = store
         .watch_release("k")
         .await
@@ -149,11 +149,11 @@ async fn waiters_survive_a_killed_subscriber_connection() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        store.delete("k", "holder").await.unwrap();
+        store.release("k", "holder").await.unwrap();
         woken = tokio::time::timeout(Duration::from_secs(5), watch)
             .await
             .is_ok();
-        store.save("k", "holder", TTL).await.unwrap();
+        store.acquire("k", "holder", TTL).await.unwrap();
     }
     assert!(woken, "no announcement after the subscriber reconnected");
 }
@@ -169,13 +169,13 @@ async fn server_restart_is_a_store_error_then_the_store_recovers() {
     };
     let store = store_on(&server).await;
     for _ in 0..3 {
-        store.save("k", "a", TTL).await.unwrap();
-        store.delete("k", "a").await.unwrap();
+        store.acquire("k", "a", TTL).await.unwrap();
+        store.release("k", "a").await.unwrap();
     }
     server.shutdown();
 
     let started = Instant::now();
-    let down = tokio::time::timeout(Duration::from_secs(10), store.exists("k"))
+    let down = tokio::time::timeout(Duration::from_secs(10), store.is_locked("k"))
         .await
         .expect("a call to a dead server hung");
     assert!(matches!(down, Err(LockError::Store { .. })), "{down:?}");
@@ -184,7 +184,7 @@ async fn server_restart_is_a_store_error_then_the_store_recovers() {
         "took {:?}",
         started.elapsed()
     );
-    let acquire = tokio::time::timeout(Duration::from_secs(10), store.save("k", "a", TTL))
+    let acquire = tokio::time::timeout(Duration::from_secs(10), store.acquire("k", "a", TTL))
         .await
         .expect("an acquire on a dead server hung");
     assert!(
@@ -196,11 +196,11 @@ async fn server_restart_is_a_store_error_then_the_store_recovers() {
     eventually(
         "the store to reconnect",
         Duration::from_secs(20),
-        || async { store.exists("k").await.is_ok() },
+        || async { store.is_locked("k").await.is_ok() },
     )
     .await;
     assert_eq!(
-        store.save("k", "a", TTL).await.unwrap(),
+        store.acquire("k", "a", TTL).await.unwrap(),
         Acquisition::Acquired {
             fencing_token: Some(1)
         },
@@ -213,7 +213,7 @@ async fn server_restart_is_a_store_error_then_the_store_recovers() {
         || async { store.watch_release("k").await.is_ok_and(|w| w.is_some()) },
     )
     .await;
-    store.delete("k", "a").await.unwrap();
+    store.release("k", "a").await.unwrap();
 }
 
 /// Waiters share one subscriber connection and one `SUBSCRIBE` per key; the

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use fred::interfaces::{ClientLike, KeysInterface};
-use verrou_core::{Acquisition, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::{RedisStore, fred};
 
 const URL: &str = "redis://127.0.0.1:6379";
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 fn unique(name: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -42,12 +42,12 @@ async fn a_reused_client_is_left_open_when_the_store_is_dropped() {
     let store = RedisStore::from_client(client.clone());
     let key = unique("reuse");
     assert!(matches!(
-        store.save(&key, "a", TTL).await.unwrap(),
+        store.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
     // Waiting once opens the store's own subscriber connection.
     assert!(store.watch_release(&key).await.unwrap().is_some());
-    store.delete(&key, "a").await.unwrap();
+    store.release(&key, "a").await.unwrap();
     drop(store);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(client.is_connected());
@@ -74,16 +74,19 @@ async fn a_reused_pool_and_a_built_pool_both_work() {
     let key = unique("pool");
     // Same server, no prefix on either: one lock.
     assert!(matches!(
-        reused.save(&key, "a", TTL).await.unwrap(),
+        reused.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    assert_eq!(built.save(&key, "b", TTL).await.unwrap(), Acquisition::Held);
-    reused.delete(&key, "a").await.unwrap();
+    assert_eq!(
+        built.acquire(&key, "b", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    reused.release(&key, "a").await.unwrap();
     assert!(matches!(
-        built.save(&key, "b", TTL).await.unwrap(),
+        built.acquire(&key, "b", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    built.delete(&key, "b").await.unwrap();
+    built.release(&key, "b").await.unwrap();
     pool.quit().await.unwrap();
 }
 
@@ -110,19 +113,19 @@ async fn different_prefixes_are_different_locks() {
         .unwrap();
     let key = unique("prefix");
     assert!(matches!(
-        a.save(&key, "x", TTL).await.unwrap(),
+        a.acquire(&key, "x", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
     assert_eq!(
-        a_again.save(&key, "y", TTL).await.unwrap(),
+        a_again.acquire(&key, "y", TTL).await.unwrap(),
         Acquisition::Held
     );
     assert!(matches!(
-        b.save(&key, "y", TTL).await.unwrap(),
+        b.acquire(&key, "y", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    a.delete(&key, "x").await.unwrap();
-    b.delete(&key, "y").await.unwrap();
+    a.release(&key, "x").await.unwrap();
+    b.release(&key, "y").await.unwrap();
 }
 
 /// The README's layout: `{prefix + escaped key}` holds the owner with a
@@ -142,7 +145,7 @@ async fn keys_are_laid_out_as_documented() {
     let lock_key = format!("{{{prefix}job\\\\{{7\\)}}");
     let fence_key = format!("{lock_key}:fence");
 
-    let first = store.save("job\\{7}", "owner-1", TTL).await.unwrap();
+    let first = store.acquire("job\\{7}", "owner-1", TTL).await.unwrap();
     assert_eq!(
         first,
         Acquisition::Acquired {
@@ -154,7 +157,7 @@ async fn keys_are_laid_out_as_documented() {
     let ttl: i64 = client.pttl(lock_key.as_str()).await.unwrap();
     assert!(ttl > 25_000 && ttl <= 30_000, "pttl {ttl}");
 
-    store.force_delete("job\\{7}").await.unwrap();
+    store.force_release("job\\{7}").await.unwrap();
     let gone: i64 = client.exists(lock_key.as_str()).await.unwrap();
     assert_eq!(gone, 0);
     let token: Option<String> = client.get(fence_key.as_str()).await.unwrap();
@@ -166,7 +169,10 @@ async fn keys_are_laid_out_as_documented() {
     let forever: i64 = client.pttl(fence_key.as_str()).await.unwrap();
     assert_eq!(forever, -1, "the counter never expires");
 
-    let second = store.save("job\\{7}", "owner-2", None).await.unwrap();
+    let second = store
+        .acquire("job\\{7}", "owner-2", Expiry::Never)
+        .await
+        .unwrap();
     assert_eq!(
         second,
         Acquisition::Acquired {
@@ -175,7 +181,7 @@ async fn keys_are_laid_out_as_documented() {
     );
     let no_expiry: i64 = client.pttl(lock_key.as_str()).await.unwrap();
     assert_eq!(no_expiry, -1, "Ttl::Never sets no expiry");
-    store.delete("job\\{7}", "owner-2").await.unwrap();
+    store.release("job\\{7}", "owner-2").await.unwrap();
     let _: i64 = client.del(fence_key.as_str()).await.unwrap();
     client.quit().await.unwrap();
 }

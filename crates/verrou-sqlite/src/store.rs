@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use verrou_core::{Acquisition, LockError, LockStore, async_trait, validate_key};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
 
 use crate::builder::SqliteStoreBuilder;
 use crate::pool::{Pool, Source};
@@ -115,12 +115,13 @@ fn ttl_ms(ttl: Option<Duration>) -> Option<i64> {
 
 #[async_trait]
 impl LockStore for SqliteStore {
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let (key, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
         let token: Option<i64> = self
@@ -139,7 +140,7 @@ impl LockStore for SqliteStore {
         })
     }
 
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError> {
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let (k, owner) = (key.to_owned(), owner.to_owned());
         let changed = self
@@ -151,7 +152,7 @@ impl LockStore for SqliteStore {
         Ok(())
     }
 
-    async fn force_delete(&self, key: &str) -> Result<(), LockError> {
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let key = key.to_owned();
         self.run(move |conn, sql| conn.prepare_cached(&sql.force_delete)?.execute([key]))
@@ -159,7 +160,7 @@ impl LockStore for SqliteStore {
         Ok(())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let key = key.to_owned();
         self.run(move |conn, sql| {
@@ -169,7 +170,8 @@ impl LockStore for SqliteStore {
         .await
     }
 
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
+        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
         let (k, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
         let changed = self

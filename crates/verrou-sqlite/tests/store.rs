@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockStore, random_owner};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, random_owner};
 use verrou_sqlite::SqliteStore;
 use verrou_sqlite::rusqlite::Connection;
 
@@ -34,7 +34,7 @@ fn token(acquisition: Acquisition) -> u64 {
     }
 }
 
-const TTL: Option<Duration> = Some(Duration::from_secs(30));
+const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 #[tokio::test]
 async fn a_custom_table_name_holds_the_locks() {
@@ -46,7 +46,7 @@ async fn a_custom_table_name_holds_the_locks() {
         .await
         .unwrap();
     assert_eq!(store.table_name(), "app_locks");
-    token(store.save("job", "me", TTL).await.unwrap());
+    token(store.acquire("job", "me", TTL).await.unwrap());
 
     let conn = Connection::open(&path).unwrap();
     let owner: String = conn
@@ -63,7 +63,7 @@ async fn a_custom_table_name_holds_the_locks() {
         )
         .unwrap();
     assert_eq!(default_table, 0, "the default table was created too");
-    store.delete("job", "me").await.unwrap();
+    store.release("job", "me").await.unwrap();
     drop((store, conn));
     remove_db(&path);
 }
@@ -99,7 +99,7 @@ async fn without_auto_create_a_missing_table_is_a_clear_error() {
         .build()
         .await
         .unwrap();
-    token(store.save("k", "o", TTL).await.unwrap());
+    token(store.acquire("k", "o", TTL).await.unwrap());
     drop(store);
     remove_db(&path);
 }
@@ -161,7 +161,7 @@ async fn hostile_table_names_are_invalid_config_and_touch_nothing() {
         .build()
         .await
         .unwrap();
-    token(store.save("k", "o", TTL).await.unwrap());
+    token(store.acquire("k", "o", TTL).await.unwrap());
     drop(store);
     remove_db(&path);
 }
@@ -184,7 +184,7 @@ async fn eight_stores_opening_a_new_file_at_once_all_work_and_exclude_each_other
         .enumerate()
         .map(|(i, store)| {
             let store = store.clone();
-            tokio::spawn(async move { store.save("shared", &format!("owner{i}"), TTL).await })
+            tokio::spawn(async move { store.acquire("shared", &format!("owner{i}"), TTL).await })
         })
         .collect();
     let mut acquired = 0;
@@ -210,18 +210,18 @@ async fn keys_up_to_1024_bytes_work_and_longer_ones_are_invalid() {
     assert_eq!(store.max_key_bytes(), 1024);
     let at_limit = "k".repeat(1024);
     let over = "k".repeat(1025);
-    token(store.save(&at_limit, "o", TTL).await.unwrap());
-    assert!(store.exists(&at_limit).await.unwrap());
-    assert!(!store.exists(&at_limit[..1023]).await.unwrap());
+    token(store.acquire(&at_limit, "o", TTL).await.unwrap());
+    assert!(store.is_locked(&at_limit).await.unwrap());
+    assert!(!store.is_locked(&at_limit[..1023]).await.unwrap());
     store.extend(&at_limit, "o", TTL).await.unwrap();
-    store.delete(&at_limit, "o").await.unwrap();
+    store.release(&at_limit, "o").await.unwrap();
 
     let invalid = |r: Result<(), LockError>| matches!(r, Err(LockError::InvalidKey { .. }));
-    assert!(invalid(store.save(&over, "o", TTL).await.map(drop)));
-    assert!(invalid(store.exists(&over).await.map(drop)));
-    assert!(invalid(store.delete(&over, "o").await));
+    assert!(invalid(store.acquire(&over, "o", TTL).await.map(drop)));
+    assert!(invalid(store.is_locked(&over).await.map(drop)));
+    assert!(invalid(store.release(&over, "o").await));
     assert!(invalid(store.extend(&over, "o", TTL).await));
-    assert!(invalid(store.force_delete(&over).await));
+    assert!(invalid(store.force_release(&over).await));
     // Nothing reached the table.
     let rows: i64 = Connection::open(&path)
         .unwrap()
@@ -240,11 +240,11 @@ async fn keys_up_to_1024_bytes_work_and_longer_ones_are_invalid() {
 async fn fencing_tokens_keep_growing_across_store_instances() {
     let path = fresh_db("tokens");
     let first = SqliteStore::builder().path(&path).build().await.unwrap();
-    let t1 = token(first.save("k", "a", TTL).await.unwrap());
-    first.force_delete("k").await.unwrap();
+    let t1 = token(first.acquire("k", "a", TTL).await.unwrap());
+    first.force_release("k").await.unwrap();
     drop(first);
     let second = SqliteStore::builder().path(&path).build().await.unwrap();
-    let t2 = token(second.save("k", "b", TTL).await.unwrap());
+    let t2 = token(second.acquire("k", "b", TTL).await.unwrap());
     assert!(t2 > t1, "{t2} <= {t1}");
     drop(second);
     remove_db(&path);
@@ -259,7 +259,7 @@ async fn expiry_is_stored_in_milliseconds_from_sqlite_s_clock() {
         .unwrap()
         .as_millis();
     store
-        .save("k", "o", Some(Duration::from_millis(1500)))
+        .acquire("k", "o", Expiry::After(Duration::from_millis(1500)))
         .await
         .unwrap();
     let after = std::time::SystemTime::now()
@@ -285,13 +285,16 @@ async fn expiry_is_stored_in_milliseconds_from_sqlite_s_clock() {
 #[tokio::test]
 async fn in_memory_and_caller_connections_work() {
     let memory = SqliteStore::open_in_memory().await.unwrap();
-    let t1 = token(memory.save("k", "a", TTL).await.unwrap());
-    assert_eq!(memory.save("k", "b", TTL).await.unwrap(), Acquisition::Held);
-    memory.delete("k", "a").await.unwrap();
-    assert!(token(memory.save("k", "b", TTL).await.unwrap()) > t1);
+    let t1 = token(memory.acquire("k", "a", TTL).await.unwrap());
+    assert_eq!(
+        memory.acquire("k", "b", TTL).await.unwrap(),
+        Acquisition::Held
+    );
+    memory.release("k", "a").await.unwrap();
+    assert!(token(memory.acquire("k", "b", TTL).await.unwrap()) > t1);
     // Another in-memory store is another database.
     let other = SqliteStore::open_in_memory().await.unwrap();
-    assert!(!other.exists("k").await.unwrap());
+    assert!(!other.is_locked("k").await.unwrap());
 
     // A caller's connection to a file sees the same locks as a path store.
     let path = fresh_db("from-connection");
@@ -299,17 +302,17 @@ async fn in_memory_and_caller_connections_work() {
     let conn = Connection::open(&path).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     let reused = SqliteStore::from_connection(conn).await.unwrap();
-    token(by_path.save("shared", "a", TTL).await.unwrap());
+    token(by_path.acquire("shared", "a", TTL).await.unwrap());
     assert_eq!(
-        reused.save("shared", "b", TTL).await.unwrap(),
+        reused.acquire("shared", "b", TTL).await.unwrap(),
         Acquisition::Held
     );
     assert!(matches!(
-        reused.delete("shared", "b").await,
+        reused.release("shared", "b").await,
         Err(LockError::NotOwned { .. })
     ));
-    reused.delete("shared", "a").await.unwrap();
-    assert!(!by_path.exists("shared").await.unwrap());
+    reused.release("shared", "a").await.unwrap();
+    assert!(!by_path.is_locked("shared").await.unwrap());
     drop((by_path, reused));
     remove_db(&path);
 }
@@ -318,12 +321,12 @@ async fn in_memory_and_caller_connections_work() {
 async fn a_deleted_database_file_is_a_store_error_not_a_panic() {
     let path = fresh_db("deleted");
     let store = SqliteStore::builder().path(&path).build().await.unwrap();
-    token(store.save("k", "o", TTL).await.unwrap());
+    token(store.acquire("k", "o", TTL).await.unwrap());
     remove_db(&path);
     // The open connection notices that its file is gone; later calls reopen
     // the path, which no longer exists and is not silently recreated.
     for _ in 0..3 {
-        let error = store.save("k2", "o", TTL).await.unwrap_err();
+        let error = store.acquire("k2", "o", TTL).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -336,7 +339,7 @@ async fn a_deleted_database_file_is_a_store_error_not_a_panic() {
         );
     }
     assert!(matches!(
-        store.exists("k").await,
+        store.is_locked("k").await,
         Err(LockError::Store { .. })
     ));
     assert!(!path.exists(), "the store recreated a deleted database");
@@ -388,23 +391,23 @@ async fn debug_shows_the_path_and_table() {
 async fn a_replaced_database_file_is_followed_not_split() {
     let path = fresh_db("replaced");
     let old = SqliteStore::builder().path(&path).build().await.unwrap();
-    token(old.save("k", "old", TTL).await.unwrap());
+    token(old.acquire("k", "old", TTL).await.unwrap());
     remove_db(&path);
     // A new process creates a fresh database at the same path and locks in it.
     let new = SqliteStore::builder().path(&path).build().await.unwrap();
-    token(new.save("k", "new", TTL).await.unwrap());
+    token(new.acquire("k", "new", TTL).await.unwrap());
     // The old store must see the new file's lock, not keep locking in the
     // deleted file where its own lock still looks held.
     assert_eq!(
-        old.save("k", "old-again", TTL).await.unwrap(),
+        old.acquire("k", "old-again", TTL).await.unwrap(),
         Acquisition::Held
     );
     assert!(matches!(
-        old.delete("k", "old").await,
+        old.release("k", "old").await,
         Err(LockError::NotOwned { .. })
     ));
-    new.delete("k", "new").await.unwrap();
-    token(old.save("k", "old", TTL).await.unwrap());
+    new.release("k", "new").await.unwrap();
+    token(old.acquire("k", "old", TTL).await.unwrap());
     drop((old, new));
     remove_db(&path);
 }

@@ -389,25 +389,30 @@ pub struct BrokenStore {
 
 #[async_trait]
 impl LockStore for BrokenStore {
-    async fn save(&self, _: &str, _: &str, _: Option<Duration>) -> Result<Acquisition, LockError> {
+    async fn acquire(
+        &self,
+        _: &str,
+        _: &str,
+        _: verrou_core::Expiry,
+    ) -> Result<Acquisition, LockError> {
         Ok(Acquisition::Acquired {
             fencing_token: Some(self.token.fetch_add(1, Ordering::SeqCst) + 1),
         })
     }
 
-    async fn delete(&self, _: &str, _: &str) -> Result<(), LockError> {
+    async fn release(&self, _: &str, _: &str) -> Result<(), LockError> {
         Ok(())
     }
 
-    async fn force_delete(&self, _: &str) -> Result<(), LockError> {
+    async fn force_release(&self, _: &str) -> Result<(), LockError> {
         Ok(())
     }
 
-    async fn exists(&self, _: &str) -> Result<bool, LockError> {
+    async fn is_locked(&self, _: &str) -> Result<bool, LockError> {
         Ok(false)
     }
 
-    async fn extend(&self, _: &str, _: &str, _: Option<Duration>) -> Result<(), LockError> {
+    async fn extend(&self, _: &str, _: &str, _: verrou_core::Expiry) -> Result<(), LockError> {
         Ok(())
     }
 }

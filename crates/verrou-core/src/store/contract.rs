@@ -1,4 +1,4 @@
-//! The contract between the lock state machine and a storage backend.
+//! The contract between the lock engine and a storage backend.
 
 use std::fmt;
 use std::future::Future;
@@ -10,7 +10,30 @@ use async_trait::async_trait;
 
 use crate::LockError;
 
-/// What [`LockStore::save`] did.
+/// When a lock taken or extended through [`LockStore`] expires: one type with
+/// two meanings spelled out, so that "no TTL" can never be confused with "the
+/// lock's own TTL" (which is resolved before a store is called).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// The lock stays until it is released.
+    Never,
+    /// The lock expires this long after the store applied the operation, by
+    /// the store's clock. Always at least one millisecond when it comes from
+    /// a [`Lock`](crate::Lock).
+    After(Duration),
+}
+
+impl Expiry {
+    /// The TTL, `None` for [`Expiry::Never`].
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            Expiry::Never => None,
+            Expiry::After(ttl) => Some(ttl),
+        }
+    }
+}
+
+/// What [`LockStore::acquire`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acquisition {
     /// The lock was free (or expired) and now belongs to the caller.
@@ -33,8 +56,8 @@ pub enum Acquisition {
 ///
 /// A lock is a record `key → (owner, expiry, fencing token)`.
 ///
-/// - **Atomicity.** [`save`](Self::save), [`delete`](Self::delete),
-///   [`extend`](Self::extend) and [`force_delete`](Self::force_delete) are each
+/// - **Atomicity.** [`acquire`](Self::acquire), [`release`](Self::release),
+///   [`extend`](Self::extend) and [`force_release`](Self::force_release) are each
 ///   *one* atomic operation on the server (a script, one SQL statement, one
 ///   conditional write). A store never reads the owner and then writes in a
 ///   second step: another client could act in between and two holders would
@@ -43,14 +66,18 @@ pub enum Acquisition {
 ///   one (Redis `PX`, the SQL server's `now()`), so clients with skewed clocks
 ///   cannot both hold a lock. A store that has no clock (DynamoDB conditions)
 ///   must say so in its documentation.
-/// - **Expired means gone.** Once a lock's TTL has elapsed, `exists` is `false`,
-///   `save` by anyone succeeds, and the old owner's `delete` and `extend` fail
+/// - **Expired means gone.** Once a lock's TTL has elapsed, `is_locked` is `false`,
+///   `acquire` by anyone succeeds, and the old owner's `release` and `extend` fail
 ///   with [`LockError::NotOwned`]: an expired lock is never revived, and an old
 ///   owner never frees a newer holder's lock.
-/// - **Not re-entrant.** `save` for a key that the *same* owner already holds
+/// - **Not re-entrant.** `acquire` for a key that the *same* owner already holds
 ///   returns [`Acquisition::Held`].
+/// - **Owners are grants.** The owner string identifies one acquisition
+///   (the engine gives every grant of a random-owner handle its own owner
+///   string), so a store only ever compares owners; it never needs to know
+///   about handles.
 /// - **Fencing tokens.** A store that supports them returns, from every
-///   successful `save`, a token strictly greater than every token previously
+///   successful `acquire`, a token strictly greater than every token previously
 ///   returned for the same key — across releases, expiries, takeovers and
 ///   processes. A resource that remembers the highest token it has accepted can
 ///   then refuse writes from a holder whose lease ran out while it was paused.
@@ -61,7 +88,7 @@ pub enum Acquisition {
 ///
 /// # Errors
 ///
-/// - [`LockError::NotOwned`]: `delete` / `extend` found the key free, expired
+/// - [`LockError::NotOwned`]: `release` / `extend` found the key free, expired
 ///   or held by another owner. Nothing was changed.
 /// - [`LockError::InvalidKey`]: the key cannot be stored.
 /// - [`LockError::Store`]: the server could not be reached or failed. The
@@ -77,17 +104,16 @@ pub enum Acquisition {
 /// to 1024 and [`name`](Self::name) to `"custom"`.
 #[async_trait]
 pub trait LockStore: Send + Sync + 'static {
-    /// Takes the lock for `owner` if the key is free or expired, for `ttl`
-    /// (`None`: until released).
+    /// Takes the lock for `owner` if the key is free or expired, until `expiry`.
     ///
     /// # Errors
     /// [`LockError::InvalidKey`] or [`LockError::Store`]; a held lock is
     /// `Ok(Acquisition::Held)`, not an error.
-    async fn save(
+    async fn acquire(
         &self,
         key: &str,
         owner: &str,
-        ttl: Option<Duration>,
+        expiry: Expiry,
     ) -> Result<Acquisition, LockError>;
 
     /// Releases the lock if `owner` holds it and it has not expired.
@@ -95,33 +121,33 @@ pub trait LockStore: Send + Sync + 'static {
     /// # Errors
     /// [`LockError::NotOwned`] when the key is free, expired or held by someone
     /// else; [`LockError::Store`] on failure.
-    async fn delete(&self, key: &str, owner: &str) -> Result<(), LockError>;
+    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError>;
 
     /// Releases the lock whoever holds it. Releasing a free key is not an error.
     ///
     /// # Errors
     /// [`LockError::Store`] on failure.
-    async fn force_delete(&self, key: &str) -> Result<(), LockError>;
+    async fn force_release(&self, key: &str) -> Result<(), LockError>;
 
-    /// Whether someone holds the lock now (an expired lock does not exist).
+    /// Whether someone holds the lock now (an expired lock is not locked).
     ///
     /// # Errors
     /// [`LockError::Store`] on failure.
-    async fn exists(&self, key: &str) -> Result<bool, LockError>;
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError>;
 
-    /// Sets the lock's expiry to `ttl` from now (`None`: never) if `owner`
-    /// holds it and it has not expired.
+    /// Moves the lock's expiry to `expiry` from now if `owner` holds it and it
+    /// has not expired. An expired lock is never revived.
     ///
     /// # Errors
     /// [`LockError::NotOwned`] when the key is free, expired or held by someone
     /// else; [`LockError::Store`] on failure.
-    async fn extend(&self, key: &str, owner: &str, ttl: Option<Duration>) -> Result<(), LockError>;
+    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError>;
 
     /// Starts listening for the release of `key`.
     ///
     /// The returned [`ReleaseWatch`] must already be registered when this
     /// method returns, so that a release happening between this call and the
-    /// next `save` still wakes the waiter (no lost wake-up). It may complete
+    /// next `acquire` still wakes the waiter (no lost wake-up). It may complete
     /// spuriously; it need not complete on expiry (waiters fall back to
     /// polling at the retry delay). `Ok(None)` means the store cannot announce
     /// releases.

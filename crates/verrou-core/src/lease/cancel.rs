@@ -1,0 +1,175 @@
+//! Clean-up of calls that were dropped or failed: always for *their* grant,
+//! and finished in the background when the caller cannot wait.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use super::grant::{Grant, Turn};
+use super::signal::LossReason;
+use crate::{Acquisition, LockError, LockStore};
+
+/// An acquire call to the store whose answer nobody has seen yet.
+pub(crate) type PendingAcquire =
+    Pin<Box<dyn Future<Output = Result<Acquisition, LockError>> + Send + 'static>>;
+
+/// What must still reach the store for one grant (or one acquire attempt):
+/// an owner-checked release of `owner`, after the pending acquire's answer
+/// if there is one. The handle's turn is kept until it is done.
+pub(crate) struct Cleanup {
+    pub(crate) store: Arc<dyn LockStore>,
+    pub(crate) key: Arc<str>,
+    pub(crate) owner: Arc<str>,
+    /// An acquire sent for `owner` whose answer has not arrived: a release
+    /// sent now could overtake it (on another pooled connection, say) and
+    /// the acquire would then grant a lock nobody frees.
+    pub(crate) pending: Option<PendingAcquire>,
+    pub(crate) grant: Option<Arc<Grant>>,
+    pub(crate) turn: Option<Turn>,
+    pub(crate) why: &'static str,
+}
+
+impl Cleanup {
+    async fn finish(mut self) {
+        if let Some(acquire) = self.pending.take() {
+            if let Ok(Acquisition::Held) = acquire.await {
+                return;
+            }
+        }
+        let _calls = match &self.grant {
+            Some(grant) => {
+                grant.end(LossReason::Released);
+                Some(grant.calls.lock().await)
+            }
+            None => None,
+        };
+        match self.store.release(&self.key, &self.owner).await {
+            Ok(()) | Err(LockError::NotOwned { .. }) => {
+                tracing::debug!(key = %self.key, why = self.why, "released in the background");
+            }
+            Err(error) => {
+                tracing::warn!(key = %self.key, why = self.why, %error, "background release failed; the lock stays held until its TTL");
+            }
+        }
+        // `self.turn` is dropped here, after the answer: only now may the
+        // handle send its next acquire.
+    }
+
+    /// Finishes the clean-up on the current tokio runtime. Without a runtime,
+    /// or when the runtime shuts down before the task ran, it is tried once
+    /// in place (an in-process store answers at once); if that cannot finish
+    /// it, a WARN names the key.
+    pub(crate) fn spawn(self) {
+        let task = Finishing {
+            key: self.key.clone(),
+            why: self.why,
+            future: Box::pin(self.finish()),
+            polled: false,
+            done: false,
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => drop(task),
+        }
+    }
+}
+
+/// A background clean-up that notices when it is dropped unfinished (the
+/// runtime shut down).
+struct Finishing {
+    key: Arc<str>,
+    why: &'static str,
+    future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    polled: bool,
+    done: bool,
+}
+
+impl Future for Finishing {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polled = true;
+        let done = self.future.as_mut().poll(cx);
+        if done.is_ready() {
+            self.done = true;
+        }
+        done
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if !self.polled {
+            // Never started: one poll may be all it needs. A network store
+            // whose runtime is gone may panic on its timers; that only means
+            // it cannot be done here.
+            let mut cx = Context::from_waker(Waker::noop());
+            let future = &mut self.future;
+            if let Ok(Poll::Ready(())) =
+                catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+            {
+                return;
+            }
+        }
+        tracing::warn!(
+            key = %self.key,
+            why = self.why,
+            "the tokio runtime stopped before the lock could be released; it stays held until its TTL \
+             (forever with Ttl::Never). Release guards with `release().await` before the runtime ends"
+        );
+    }
+}
+
+/// Drop guard for a call in progress: if the caller is dropped (or the call
+/// failed ambiguously), the clean-up is spawned.
+pub(crate) struct InFlight {
+    cleanup: Option<Cleanup>,
+    /// Clean up even without a pending call (an error that may have applied).
+    armed: bool,
+}
+
+impl InFlight {
+    pub(crate) fn new(cleanup: Cleanup) -> Self {
+        InFlight {
+            cleanup: Some(cleanup),
+            armed: false,
+        }
+    }
+
+    /// Polls the pending acquire to its answer.
+    pub(crate) async fn answer(&mut self) -> Result<Acquisition, LockError> {
+        let Some(pending) = self.cleanup.as_mut().and_then(|c| c.pending.as_mut()) else {
+            return Err(LockError::store("verrou", "no acquire in flight"));
+        };
+        let answer = pending.as_mut().await;
+        if let Some(cleanup) = self.cleanup.as_mut() {
+            cleanup.pending = None;
+        }
+        answer
+    }
+
+    /// The call failed in a way that may have applied: clean up on drop.
+    pub(crate) fn arm(&mut self) {
+        self.armed = true;
+    }
+
+    /// Nothing left to clean up.
+    pub(crate) fn disarm(mut self) -> Option<Cleanup> {
+        self.cleanup.take()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            if cleanup.pending.is_some() || self.armed {
+                cleanup.spawn();
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The keep-alive task of a renewing lease.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::grant::Grant;
+use super::signal::LossReason;
+use crate::{Expiry, LockError, LockStore};
+
+/// Starts renewing `grant` every `every` until it ends or is abandoned.
+/// A lease that never expires needs no renewal.
+pub(crate) fn spawn(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, every: Duration) {
+    if grant.expiry() == Expiry::Never {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        grant.abandon();
+        return;
+    };
+    runtime.spawn(renew(store, key, grant, every));
+}
+
+async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, every: Duration) {
+    // A failed renewal is retried this much sooner than a scheduled one.
+    let retry_gap = (every / 4).max(Duration::from_millis(1));
+    let mut next = Instant::now().checked_add(every);
+    loop {
+        let changed = grant.lease.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if grant.ended().is_some() || grant.is_abandoned() {
+            return;
+        }
+        match next {
+            Some(at) => tokio::select! {
+                () = changed => continue,
+                () = tokio::time::sleep_until(at) => {}
+            },
+            None => {
+                changed.await;
+                continue;
+            }
+        }
+        let _calls = grant.calls.lock().await;
+        // A release may have begun while we waited for the grant's calls:
+        // then nothing more is sent for this grant.
+        if grant.ended().is_some() || grant.is_abandoned() {
+            return;
+        }
+        let Some(deadline) = grant.lease.view().vouched_until else {
+            return;
+        };
+        let expiry = grant.expiry();
+        let sent_at = Instant::now();
+        let answer =
+            tokio::time::timeout_at(deadline, store.extend(&key, &grant.owner, expiry)).await;
+        match answer {
+            Ok(Ok(())) => {
+                if grant.confirm(sent_at, expiry) {
+                    grant.renewals.fetch_add(1, Ordering::Relaxed);
+                    tracing::trace!(key = %key, grant = grant.id, "lease renewed");
+                }
+                next = sent_at.checked_add(every);
+            }
+            Ok(Err(LockError::NotOwned { .. })) => {
+                tracing::warn!(key = %key, "lease lost: the store no longer holds this grant");
+                grant.end(LossReason::NotOwned);
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(key = %key, %error, "lease renewal failed; retrying while the lease can be vouched for");
+                next = Instant::now()
+                    .checked_add(retry_gap)
+                    .map(|at| at.min(deadline));
+            }
+            Err(_) => {
+                tracing::warn!(key = %key, "lease lost: no renewal answered before the lease ran out");
+                grant.end(LossReason::Unreachable);
+                return;
+            }
+        }
+    }
+}
