@@ -36,7 +36,6 @@ use crate::{IntoTtl, Lock, LockError, LostSignal, Ttl};
 /// # }
 /// ```
 #[must_use = "dropping the guard releases the lock at once"]
-#[derive(Debug)]
 pub struct LockGuard {
     lock: Lock,
     grant: Arc<Grant>,
@@ -116,6 +115,16 @@ impl LockGuard {
     pub async fn release(mut self) -> Result<(), LockError> {
         self.armed = false;
         self.lock.inner.release(Some(self.grant.id)).await
+    }
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("key", &self.lock.key())
+            .field("grant", &self.grant)
+            .field("armed", &self.armed)
+            .finish()
     }
 }
 

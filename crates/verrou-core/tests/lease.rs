@@ -111,3 +111,23 @@ async fn an_expired_grant_does_not_block_its_handle() {
         .unwrap();
     assert!(lock.is_held());
 }
+
+/// No `Debug` output of a handle, guard or signal shows the owner string,
+/// which is the right to release the lock.
+#[tokio::test]
+async fn owners_never_appear_in_debug_output() {
+    let locks = LockFactory::new(MemoryStore::new()).with_lease(LeasePolicy::renewing());
+    let lock = locks.create_lock("k", "10s").unwrap();
+    let guard = lock.acquire_guard().await.unwrap();
+    let owner = lock.owner();
+    let base = owner.split('.').next().unwrap().to_owned();
+    for text in [
+        format!("{lock:?}"),
+        format!("{guard:?}"),
+        format!("{:?}", guard.lost()),
+        format!("{locks:?}"),
+    ] {
+        assert!(!text.contains(&base), "{text}");
+    }
+    guard.release().await.unwrap();
+}

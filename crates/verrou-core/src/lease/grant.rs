@@ -14,7 +14,6 @@ use crate::Expiry;
 /// release, a background clean-up) names its owner string, which no other
 /// grant of a random-owner handle shares, so nothing done for this grant can
 /// touch a later one.
-#[derive(Debug)]
 pub(crate) struct Grant {
     /// Sequence number within its handle.
     pub(crate) id: u64,
@@ -44,6 +43,17 @@ pub(crate) fn vouched_until(sent_at: Instant, expiry: Expiry, margin: Duration) 
     match expiry {
         Expiry::Never => None,
         Expiry::After(ttl) => sent_at.checked_add(ttl.saturating_sub(margin)),
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The owner string is the right to release: never print it.
+        f.debug_struct("Grant")
+            .field("id", &self.id)
+            .field("fencing_token", &self.fencing_token)
+            .field("lease", &self.lease.view())
+            .finish_non_exhaustive()
     }
 }
 
