@@ -152,3 +152,37 @@ pub async fn never_expiring_lock_stays(store: Arc<dyn LockStore>, _caps: Capabil
     );
     c.release().await.unwrap();
 }
+
+/// `extend()` renews by the lock's own TTL and `extend_by(Ttl::Never)` makes
+/// the lock permanent: the two can no longer be confused.
+pub async fn extend_and_extend_by_say_what_they_mean(
+    store: Arc<dyn LockStore>,
+    _caps: Capabilities,
+) {
+    let key = fresh_key("extend-words");
+    let ttl = Duration::from_millis(300);
+    let lock = factory(&store).create_lock(&key, ttl).unwrap();
+    lock.acquire().await.unwrap();
+    lock.extend().await.unwrap();
+    let left = lock.remaining_time().expect("a TTL was kept");
+    assert!(left <= ttl, "{left:?}");
+    lock.extend_by(Ttl::Never).await.unwrap();
+    assert_eq!(lock.remaining_time(), None, "Ttl::Never still expires");
+    tokio::time::sleep(ttl * 2).await;
+    assert!(lock.is_held());
+    assert!(store.is_locked(&key).await.unwrap(), "Ttl::Never expired");
+    lock.extend_by("250ms").await.unwrap();
+    assert!(
+        lock.remaining_time()
+            .is_some_and(|left| left <= Duration::from_millis(250))
+    );
+    assert!(matches!(
+        lock.extend_by(Duration::ZERO).await,
+        Err(LockError::InvalidDuration { .. })
+    ));
+    lock.release().await.unwrap();
+    assert!(matches!(
+        lock.extend().await,
+        Err(LockError::NotOwned { .. })
+    ));
+}

@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             renewing_run_outlives_its_ttl,
             failing_renewals_signal_unreachable_in_time,
             renewal_never_outlives_a_release,
+            extend_and_extend_by_say_what_they_mean,
         );
     };
 }

@@ -501,8 +501,10 @@ impl Lock {
     /// handle is confirmed (held) once this succeeds.
     ///
     /// # Errors
-    /// [`LockError::NotOwned`] when the handle holds no grant or the store no
-    /// longer holds it; [`LockError::Store`] on failure.
+    /// [`LockError::NotOwned`] when the handle holds no grant, the grant's
+    /// lease has ended (its [`LostSignal`] fired: released, lost, or no
+    /// longer vouched for by the local clock) or the store no longer holds
+    /// it; [`LockError::Store`] on failure.
     pub async fn extend(&self) -> Result<(), LockError> {
         self.extend_by(Ttl::Default).await
     }

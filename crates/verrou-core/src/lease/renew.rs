@@ -34,6 +34,11 @@ async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, ever
         if grant.ended().is_some() || grant.is_abandoned() {
             return;
         }
+        if !grant.lease.view().verified {
+            // A restored grant: renewal starts once an extend confirms it.
+            changed.await;
+            continue;
+        }
         match next {
             Some(at) => tokio::select! {
                 () = changed => continue,
