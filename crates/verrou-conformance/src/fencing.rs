@@ -71,3 +71,55 @@ pub async fn fencing_tokens_strictly_increase(store: Arc<dyn LockStore>, caps: C
     assert!(t6 > t5, "after force delete: {t6} <= {t5}");
     store.force_release(&key).await.unwrap();
 }
+
+/// Tokens keep rising across prunes of idle state: release, prune, acquire
+/// again, many times over, on one key and on many.
+pub async fn fencing_tokens_keep_rising_across_prunes(
+    store: Arc<dyn LockStore>,
+    caps: Capabilities,
+) {
+    if !caps.fencing_tokens {
+        return;
+    }
+    let key = fresh_key("fencing-prune");
+    let mut last = 0u64;
+    for round in 0..30 {
+        let Acquisition::Acquired {
+            fencing_token: Some(token),
+        } = store
+            .acquire(&key, "prune", Expiry::After(Duration::from_secs(10)))
+            .await
+            .unwrap()
+        else {
+            panic!("round {round}: not acquired with a token");
+        };
+        assert!(
+            token > last,
+            "round {round}: {token} <= {last} after a prune"
+        );
+        last = token;
+        // A prune never frees a held lock.
+        store.prune().await.unwrap();
+        assert!(
+            store.is_locked(&key).await.unwrap(),
+            "a prune freed a held lock"
+        );
+        store.release(&key, "prune").await.unwrap();
+        store.prune().await.unwrap();
+    }
+    // Expiry, then a prune, then a new holder: still higher.
+    store
+        .acquire(&key, "prune", Expiry::After(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    until_free(&store, &key).await;
+    store.prune().await.unwrap();
+    let Acquisition::Acquired {
+        fencing_token: Some(token),
+    } = store.acquire(&key, "next", Expiry::Never).await.unwrap()
+    else {
+        panic!("not acquired after expiry and prune");
+    };
+    assert!(token > last, "after expiry and prune: {token} <= {last}");
+    store.force_release(&key).await.unwrap();
+}

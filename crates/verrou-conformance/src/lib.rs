@@ -83,6 +83,7 @@ macro_rules! conformance_tests {
             custom_and_default_ttl,
             never_expiring_lock_stays,
             fencing_tokens_strictly_increase,
+            fencing_tokens_keep_rising_across_prunes,
             awkward_keys_are_distinct_or_invalid,
             empty_key_is_invalid,
             model_based_random_operations,

@@ -98,6 +98,9 @@ impl LockStore for Instrumented {
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
         self.inner.watch_release(key).await
     }
+    async fn prune(&self) -> Result<u64, LockError> {
+        self.inner.prune().await
+    }
     fn max_key_bytes(&self) -> usize {
         self.inner.max_key_bytes()
     }

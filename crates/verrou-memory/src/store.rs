@@ -171,6 +171,17 @@ impl LockStore for MemoryStore {
         }
     }
 
+    /// Drops the entries of expired locks now (they are otherwise swept as
+    /// the map grows); released locks leave nothing behind, and tokens come
+    /// from one store-wide counter, so nothing else needs pruning.
+    async fn prune(&self) -> Result<u64, LockError> {
+        let now = Instant::now();
+        let mut table = lock(&self.shared.table);
+        let before = table.locks.len();
+        table.locks.retain(|_, entry| entry.is_live(now));
+        Ok((before - table.locks.len()) as u64)
+    }
+
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         Ok(Some(self.shared.watchers.watch(key)))

@@ -100,7 +100,8 @@ pub enum Acquisition {
 /// # Minimal default implementations
 ///
 /// [`watch_release`](Self::watch_release) defaults to "no announcements"
-/// (waiters poll at the retry delay), [`max_key_bytes`](Self::max_key_bytes)
+/// (waiters poll at the retry delay), [`prune`](Self::prune) to "nothing to
+/// prune", [`max_key_bytes`](Self::max_key_bytes)
 /// to 1024 and [`name`](Self::name) to `"custom"`.
 #[async_trait]
 pub trait LockStore: Send + Sync + 'static {
@@ -157,6 +158,23 @@ pub trait LockStore: Send + Sync + 'static {
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
         let _ = key;
         Ok(None)
+    }
+
+    /// Removes the state the store keeps for keys that nobody holds (a
+    /// fencing counter, a free row), so that locking ever-new keys (one per
+    /// order, per request) does not grow the store forever. Returns how many
+    /// keys' state was removed.
+    ///
+    /// A prune never frees a held lock, and every fencing token issued after
+    /// it is still greater than every token issued before it for the same
+    /// key (a store may, for example, build tokens from its clock and keep
+    /// a key's state until its clock has passed the key's last token). A
+    /// store may also prune on its own; the default keeps nothing to prune.
+    ///
+    /// # Errors
+    /// [`LockError::Store`] on failure.
+    async fn prune(&self) -> Result<u64, LockError> {
+        Ok(0)
     }
 
     /// The longest key, in bytes, this store accepts.
