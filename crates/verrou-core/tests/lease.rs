@@ -131,3 +131,90 @@ async fn owners_never_appear_in_debug_output() {
     }
     guard.release().await.unwrap();
 }
+
+/// A store whose release never answers, as a network store's does once its
+/// runtime is gone.
+struct ReleaseNeverAnswers(MemoryStore);
+
+#[verrou_core::async_trait]
+impl verrou_core::LockStore for ReleaseNeverAnswers {
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        expiry: verrou_core::Expiry,
+    ) -> Result<verrou_core::Acquisition, LockError> {
+        self.0.acquire(key, owner, expiry).await
+    }
+    async fn release(&self, _: &str, _: &str) -> Result<(), LockError> {
+        std::future::pending().await
+    }
+    async fn force_release(&self, key: &str) -> Result<(), LockError> {
+        self.0.force_release(key).await
+    }
+    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
+        self.0.is_locked(key).await
+    }
+    async fn extend(
+        &self,
+        key: &str,
+        owner: &str,
+        expiry: verrou_core::Expiry,
+    ) -> Result<(), LockError> {
+        self.0.extend(key, owner, expiry).await
+    }
+}
+
+/// Records the WARN events' fields.
+#[derive(Default, Clone)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// When the release cannot finish before the runtime is gone, a WARN names
+/// the key that stays locked.
+#[test]
+fn a_guard_that_cannot_be_released_at_shutdown_is_logged_with_its_key() {
+    let warnings = Warnings::default();
+    tracing::subscriber::with_default(warnings.clone(), || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let locks = LockFactory::new(ReleaseNeverAnswers(MemoryStore::new()));
+        runtime.block_on(async {
+            let lock = locks.create_lock("orders:7", Ttl::Never).unwrap();
+            let _guard = lock.acquire_guard().await.unwrap();
+        });
+        drop(runtime);
+    });
+    let warnings = warnings.0.lock().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("orders:7") && w.contains("runtime stopped")),
+        "{warnings:?}"
+    );
+}
