@@ -180,20 +180,24 @@ impl LockInner {
     /// Extends `grant` to `expiry` from now.
     pub(crate) async fn extend(&self, grant: &Arc<Grant>, expiry: Expiry) -> Result<(), LockError> {
         let _calls = grant.calls.lock().await;
-        if matches!(
-            grant.ended(),
-            Some(LossReason::Released | LossReason::NotOwned)
-        ) {
+        if grant.ended().is_some() {
+            // Released, lost, or no longer vouched for: the holder has been
+            // told (by the signal) that it lost the lock, and an expired
+            // lease is never revived, even if the store still counts it.
             return Err(LockError::not_owned(&self.key));
         }
         let sent_at = Instant::now();
         match self.store.extend(&self.key, &grant.owner, expiry).await {
             Ok(()) => {
                 if !grant.confirm(sent_at, expiry) {
-                    // The local clock had already given the lease up (the
-                    // signal fired); the store renewed it, but a holder that
-                    // was told it lost the lock must not be told otherwise.
-                    tracing::debug!(key = %self.key, "lease extended after its signal fired; it stays lost");
+                    // The local clock gave the lease up while the extend
+                    // travelled (the signal fired): a holder that was told it
+                    // lost the lock must not be told otherwise, and the lease
+                    // the store just renewed is given back (this grant's
+                    // owner only) rather than left to a TTL nobody watches.
+                    let _ = self.store.release(&self.key, &grant.owner).await;
+                    drop(self.take(Some(grant.id)));
+                    return Err(LockError::not_owned(&self.key));
                 }
                 tracing::debug!(key = %self.key, ?expiry, "lock extended");
                 Ok(())

@@ -64,10 +64,15 @@ async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, ever
             tokio::time::timeout_at(deadline, store.extend(&key, &grant.owner, expiry)).await;
         match answer {
             Ok(Ok(())) => {
-                if grant.confirm(sent_at, expiry) {
-                    grant.renewals.fetch_add(1, Ordering::Relaxed);
-                    tracing::trace!(key = %key, grant = grant.id, "lease renewed");
+                if !grant.confirm(sent_at, expiry) {
+                    // The signal fired while the renewal travelled: the
+                    // lease stays lost, and what the store just renewed is
+                    // given back (this grant's owner only).
+                    let _ = store.release(&key, &grant.owner).await;
+                    return;
                 }
+                grant.renewals.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(key = %key, grant = grant.id, "lease renewed");
                 next = sent_at.checked_add(every);
             }
             Ok(Err(LockError::NotOwned { .. })) => {
