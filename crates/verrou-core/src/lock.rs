@@ -195,8 +195,10 @@ impl LockInner {
                     // lost the lock must not be told otherwise, and the lease
                     // the store just renewed is given back (this grant's
                     // owner only) rather than left to a TTL nobody watches.
-                    let _ = self.store.release(&self.key, &grant.owner).await;
-                    drop(self.take(Some(grant.id)));
+                    if grant.ended() != Some(LossReason::Released) {
+                        let _ = self.store.release(&self.key, &grant.owner).await;
+                        drop(self.take(Some(grant.id)));
+                    }
                     return Err(LockError::not_owned(&self.key));
                 }
                 tracing::debug!(key = %self.key, ?expiry, "lock extended");

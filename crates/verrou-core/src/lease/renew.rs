@@ -68,7 +68,10 @@ async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, ever
                     // The signal fired while the renewal travelled: the
                     // lease stays lost, and what the store just renewed is
                     // given back (this grant's owner only).
-                    let _ = store.release(&key, &grant.owner).await;
+                    // (A release that began meanwhile sends its own.)
+                    if grant.ended() != Some(LossReason::Released) {
+                        let _ = store.release(&key, &grant.owner).await;
+                    }
                     return;
                 }
                 grant.renewals.fetch_add(1, Ordering::Relaxed);
