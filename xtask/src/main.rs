@@ -18,9 +18,11 @@ const USAGE: &str = "usage: cargo xtask <task>
   bench [STORE...]         benchmarks vs the bare round trip and Node's Verrou
                            (release; writes target/bench/report.md); options:
                            --smoke, --rounds N, --secs S, --no-peer
-  torture [STORE...] [--ops N] [--short]
+  torture [STORE...] [--ops N] [--short] [--renewal]
                            lock workers under kill -9, SIGSTOP and lost
-                           connections (writes target/torture/report.md)";
+                           connections (writes target/torture/report.md);
+                           `--renewal` or STORE-renewal: renewing leases
+                           held across several TTLs, holders paused past them";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

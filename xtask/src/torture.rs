@@ -1,5 +1,8 @@
-//! `cargo xtask torture [store...] [--ops N] [--short]`: builds the torture
-//! runner and its worker, then runs them (see `integration-tests/src/torture`).
+//! `cargo xtask torture [store...] [--ops N] [--short] [--renewal]`: builds
+//! the torture runner and its worker, then runs them (see
+//! `integration-tests/src/torture`). Every store gets a plain run and a
+//! renewal run (`<store>-renewal`, renewing leases and their lost signal);
+//! `--renewal` runs only the latter.
 //!
 //! The short run (CI) uses the dev profile, which `cargo nextest` has already
 //! built; the full run uses release so that 100,000 operations per store go

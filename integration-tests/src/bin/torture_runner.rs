@@ -1,10 +1,15 @@
-//! `torture_runner [store...] [--ops N] [--short]`: runs the torture against
-//! each store, writes `target/torture/report.md`, exits non-zero on any
-//! violation. Usually started by `cargo xtask torture`.
+//! `torture_runner [store...] [--ops N] [--short] [--renewal]`: runs the
+//! torture against each store, writes `target/torture/report.md`, exits
+//! non-zero on any violation. Usually started by `cargo xtask torture`.
+//!
+//! Without stores, every store gets its plain run then its renewal run
+//! (`<store>-renewal`); `--renewal` keeps only the renewal runs (of the
+//! stores named, or of all).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use verrou_integration_tests::torture::mode::{self, renewal_name};
 use verrou_integration_tests::torture::report::render;
 use verrou_integration_tests::torture::runner::{RunOptions, run_store, write_file};
 use verrou_integration_tests::torture::stores::ALL;
@@ -23,11 +28,13 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, String> {
     let mut stores = Vec::new();
     let mut short = false;
+    let mut renewal_only = false;
     let mut ops = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--short" => short = true,
+            "--renewal" => renewal_only = true,
             "--ops" => {
                 let n = args.next().ok_or("--ops needs a number")?;
                 ops = Some(n.parse::<u64>().map_err(|e| format!("--ops {n}: {e}"))?);
@@ -37,7 +44,18 @@ fn run() -> Result<bool, String> {
         }
     }
     if stores.is_empty() {
-        stores = ALL.iter().map(|s| (*s).to_owned()).collect();
+        stores = ALL
+            .iter()
+            .flat_map(|s| [(*s).to_owned(), renewal_name(s)])
+            .collect();
+    }
+    if renewal_only {
+        // `redis` and `redis-renewal` alike name `redis-renewal`.
+        stores = stores
+            .iter()
+            .map(|s| renewal_name(mode::parse(s).0))
+            .collect();
+        stores.dedup();
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin_dir = exe.parent().ok_or("no executable directory")?;
@@ -54,9 +72,13 @@ fn run() -> Result<bool, String> {
     };
     let mut runs = Vec::new();
     for store in &stores {
+        let size = if mode::parse(store).1 {
+            format!("{} renewing holds", mode::holds(opts.ops, short))
+        } else {
+            format!("{} lock operations", opts.ops)
+        };
         eprintln!(
-            "torture: {store}: {} lock operations{}",
-            opts.ops,
+            "torture: {store}: {size}{}",
             if short { " (short)" } else { "" }
         );
         let run = run_store(store, &opts);

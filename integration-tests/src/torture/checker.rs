@@ -12,10 +12,17 @@
 //!   Two that intersect without a violation are **explained**: the earlier
 //!   holder was paused past its lease, and the fenced resource must then have
 //!   refused its late accesses (checked from the resource's own order).
+//!
+//! A renewing hold's lease outlives `sent + TTL`; what it is checked for
+//! besides is in [`renewal`].
+
+mod renewal;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::history::{Access, Event, Fault, Op, Release};
+pub use renewal::RenewalFindings;
+
+use super::history::{Access, Event, Fault, Op, Release, Step};
 use super::resource::{ACCOUNTS, Record, START_BALANCE};
 
 /// Slack for timestamps stored in whole milliseconds by the stores.
@@ -34,6 +41,76 @@ struct Hold {
     /// End of the interval in which the lease was certainly live.
     lease_end: u64,
     op: Option<Op>,
+    /// The lease renewed itself (a renewal run).
+    renewing: bool,
+    /// A renewing hold's steps, in order.
+    steps: Vec<Step>,
+    /// When a renewing holder saw its lost signal, and why.
+    signals: Vec<Signal>,
+}
+
+/// A renewing holder's sighting of its lost signal.
+#[derive(Debug, Clone)]
+struct Signal {
+    at: u64,
+    reason: String,
+    renewals: u64,
+}
+
+/// A stretch in which a worker could send nothing: stopped with SIGSTOP by
+/// the runner, or a thread stalled whole.
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    w: u32,
+    from: u64,
+    to: u64,
+}
+
+impl Hold {
+    /// Every access the resource accepted from this hold: (sequence, token, worker).
+    fn accepted_accesses(&self) -> Vec<(u64, u64, u32)> {
+        let Some(tok) = self.tok else {
+            return Vec::new();
+        };
+        let op = self
+            .op
+            .iter()
+            .flat_map(|op| [(op.read, op.read_seq), (op.write, op.write_seq)]);
+        let steps = self
+            .steps
+            .iter()
+            .flat_map(|s| [(s.read, s.read_seq), (s.write, s.write_seq)]);
+        op.chain(steps)
+            .filter(|(access, _)| *access == Access::Accepted)
+            .map(|(_, seq)| (seq, tok, self.w))
+            .collect()
+    }
+
+    /// Writes the resource accepted from this hold.
+    fn accepted_writes(&self) -> u64 {
+        let op = self
+            .op
+            .as_ref()
+            .is_some_and(|op| op.write == Access::Accepted);
+        u64::from(op)
+            + self
+                .steps
+                .iter()
+                .filter(|s| s.write == Access::Accepted)
+                .count() as u64
+    }
+
+    /// Whether the resource refused any access of this hold.
+    fn fenced_off(&self) -> bool {
+        let op = self
+            .op
+            .as_ref()
+            .is_some_and(|op| op.read == Access::Rejected || op.write == Access::Rejected);
+        op || self
+            .steps
+            .iter()
+            .any(|s| s.read == Access::Rejected || s.write == Access::Rejected)
+    }
 }
 
 /// Everything the report says about one store's run.
@@ -76,6 +153,8 @@ pub struct Findings {
     /// Writes the resource applied minus accepted writes in the histories
     /// (positive only up to the number of killed holds).
     pub unlogged_writes: i64,
+    /// What the renewal run adds (`None` for a plain run).
+    pub renewal: Option<RenewalFindings>,
 }
 
 impl Findings {
@@ -109,7 +188,18 @@ pub fn check(
         .filter(|x| x.kind == "kill9")
         .filter_map(|x| x.w.map(|w| (w, x.at)))
         .collect();
-    let holds = collect_holds(events, &kill_time, ttl_us, &mut f);
+    let mut pauses: Vec<Pause> = faults
+        .iter()
+        .filter(|x| x.kind == "sigstop")
+        .filter_map(|x| {
+            Some(Pause {
+                w: x.w?,
+                from: x.at,
+                to: x.until?,
+            })
+        })
+        .collect();
+    let holds = collect_holds(events, &kill_time, ttl_us, &mut pauses, &mut f);
 
     let mut by_key: BTreeMap<&str, Vec<&Hold>> = BTreeMap::new();
     for hold in &holds {
@@ -124,6 +214,9 @@ pub fn check(
     }
     check_ops(&holds, ttl_us, &mut f);
     check_bank(&holds, records, &mut f);
+    if holds.iter().any(|h| h.renewing) {
+        renewal::check(&holds, &pauses, ttl_us, &mut f);
+    }
     f
 }
 
@@ -131,6 +224,7 @@ fn collect_holds(
     events: Vec<Event>,
     kill_time: &HashMap<u32, u64>,
     ttl_us: u64,
+    pauses: &mut Vec<Pause>,
     f: &mut Findings,
 ) -> Vec<Hold> {
     let mut holds: HashMap<(u32, u64), Hold> = HashMap::new();
@@ -144,6 +238,7 @@ fn collect_holds(
                 sent,
                 got,
                 tok,
+                renewing,
             } => {
                 holds.insert(
                     (w, n),
@@ -156,9 +251,39 @@ fn collect_holds(
                         cs_end: u64::MAX,
                         lease_end: (sent + ttl_us).saturating_sub(TOLERANCE_US),
                         op: None,
+                        renewing,
+                        steps: Vec::new(),
+                        signals: Vec::new(),
                     },
                 );
             }
+            Event::Step(step) => {
+                if let Some(hold) = holds.get_mut(&(step.w, step.n)) {
+                    // The local clock vouched for the lease until then, so the
+                    // store's lease (which began after `sent`, as the one it
+                    // renewed) was certainly live that long.
+                    hold.lease_end = hold
+                        .lease_end
+                        .max(step.vouched_until.saturating_sub(TOLERANCE_US));
+                    hold.steps.push(step);
+                }
+            }
+            Event::Signalled {
+                w,
+                n,
+                at,
+                reason,
+                renewals,
+            } => {
+                if let Some(hold) = holds.get_mut(&(w, n)) {
+                    hold.signals.push(Signal {
+                        at,
+                        reason,
+                        renewals,
+                    });
+                }
+            }
+            Event::Paused { w, from, to, .. } => pauses.push(Pause { w, from, to }),
             Event::Op(op) => {
                 if let Some(hold) = holds.get_mut(&(op.w, op.n)) {
                     hold.op = Some(op);
@@ -272,18 +397,8 @@ fn check_tokens(key: &str, holds: &[&Hold], f: &mut Findings) {
 /// In the resource's own order, the tokens of accepted accesses never go
 /// down: no holder touched it after a newer holder had.
 fn check_resource_order(key: &str, holds: &[&Hold], f: &mut Findings) {
-    let mut accesses: Vec<(u64, u64, u32)> = Vec::new();
-    for hold in holds {
-        let (Some(op), Some(tok)) = (&hold.op, hold.tok) else {
-            continue;
-        };
-        if op.read == Access::Accepted {
-            accesses.push((op.read_seq, tok, op.w));
-        }
-        if op.write == Access::Accepted {
-            accesses.push((op.write_seq, tok, op.w));
-        }
-    }
+    let mut accesses: Vec<(u64, u64, u32)> =
+        holds.iter().flat_map(|h| h.accepted_accesses()).collect();
     accesses.sort_unstable();
     let mut highest = 0;
     for pair in accesses.windows(2) {
@@ -337,8 +452,7 @@ fn check_ops(holds: &[Hold], ttl_us: u64, f: &mut Findings) {
         if late && op.write == Access::Accepted {
             f.late_writes_accepted_harmless += 1;
         }
-        let rejected = op.read == Access::Rejected || op.write == Access::Rejected;
-        if rejected && op.rel == Release::Ok {
+        if hold.fenced_off() && op.rel == Release::Ok {
             f.violate(
                 "holder with a live lease was fenced off",
                 format!(
@@ -347,7 +461,12 @@ fn check_ops(holds: &[Hold], ttl_us: u64, f: &mut Findings) {
                 ),
             );
         }
-        if op.rel == Release::Ok && op.rel_start > hold.got + ttl_us + TOLERANCE_US {
+        // A renewing hold's lease outlives the TTL: `renewal` checks its
+        // releases against what certainly ended it instead.
+        if !hold.renewing
+            && op.rel == Release::Ok
+            && op.rel_start > hold.got + ttl_us + TOLERANCE_US
+        {
             f.violate(
                 "expired lease released as if live",
                 format!(
@@ -384,10 +503,7 @@ fn check_bank(holds: &[Hold], records: &HashMap<String, Record>, f: &mut Finding
             format!("total {total}, expected {expected}"),
         );
     }
-    let logged = holds
-        .iter()
-        .filter(|h| h.op.as_ref().is_some_and(|op| op.write == Access::Accepted))
-        .count() as i64;
+    let logged = holds.iter().map(Hold::accepted_writes).sum::<u64>() as i64;
     let applied: i64 = records.values().map(|r| r.writes as i64).sum();
     f.unlogged_writes = applied - logged;
     if f.unlogged_writes < 0 || f.unlogged_writes > f.killed_holds as i64 {
@@ -416,6 +532,7 @@ mod tests {
             sent,
             got,
             tok: Some(tok),
+            renewing: false,
         }
     }
 
@@ -436,6 +553,7 @@ mod tests {
             rel_end: rel_start + 1_000,
             rel: Release::Pending,
             stalled: false,
+            renewals: 0,
         };
         vec![
             acquired(w, sent, got, tok),

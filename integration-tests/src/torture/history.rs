@@ -67,6 +67,37 @@ pub enum Event {
         got: u64,
         /// Fencing token.
         tok: Option<u64>,
+        /// The lease renews itself while held (a `-renewal` run): the hold
+        /// is a series of [`Step`]s gated on the lost signal.
+        #[serde(default)]
+        renewing: bool,
+    },
+    /// One step of a renewing hold, written after its write returned.
+    Step(Step),
+    /// A renewing holder found its lost signal fired and stopped writing.
+    Signalled {
+        /// Worker id.
+        w: u32,
+        /// Operation number within the worker.
+        n: u64,
+        /// When the signal was seen (µs).
+        at: u64,
+        /// Why the lease ended, as the signal said (`LossReason`, debug form).
+        reason: String,
+        /// Renewals the store had confirmed for this hold.
+        renewals: u64,
+    },
+    /// A thread worker stalled its whole runtime inside a hold (the thread
+    /// version of `SIGSTOP`; process stops are in the runner's fault log).
+    Paused {
+        /// Worker id.
+        w: u32,
+        /// Operation number within the worker.
+        n: u64,
+        /// When the stall began (µs).
+        from: u64,
+        /// When it ended (µs).
+        to: u64,
     },
     /// The whole operation, written just before the release is sent (a
     /// worker killed during the release has then still said it released).
@@ -127,6 +158,53 @@ pub struct Op {
     /// Whether the worker stalled itself past the TTL inside this section.
     #[serde(default)]
     pub stalled: bool,
+    /// Renewals the store confirmed for this hold (renewing holds only).
+    #[serde(default)]
+    pub renewals: u64,
+}
+
+/// One step of a renewing hold: a money transfer (fenced read, then fenced
+/// write), the lost signal checked before each access.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    /// Worker id.
+    pub w: u32,
+    /// Operation number within the worker.
+    pub n: u64,
+    /// Step number within the hold.
+    pub i: u32,
+    /// The fenced read.
+    pub read: Access,
+    /// The resource's sequence number after the read.
+    pub read_seq: u64,
+    /// The fenced write (`Skipped` when the signal fired after the read).
+    pub write: Access,
+    /// The resource's sequence number after the write.
+    pub write_seq: u64,
+    /// When the signal was checked, just before the write (µs).
+    pub checked: u64,
+    /// Until when the local clock vouched for the lease at that check (µs;
+    /// 0 when the signal had fired). The signal fires by itself at this
+    /// instant unless a renewal moves it, and no renewal can run between the
+    /// check and the write: the renewal task shares the worker's
+    /// single-threaded runtime and there is no `.await` in between.
+    pub vouched_until: u64,
+    /// When the write was sent to the resource (µs).
+    pub write_start: u64,
+    /// When it returned (µs).
+    pub write_end: u64,
+    /// Renewals the store had confirmed for this hold at the check.
+    pub renewals: u64,
+}
+
+impl Event {
+    /// Whether a worker whose history ends with this event holds a lock.
+    pub fn holding(&self) -> bool {
+        matches!(
+            self,
+            Event::Acquired { .. } | Event::Step(_) | Event::Paused { .. }
+        )
+    }
 }
 
 /// Appends events to a worker's history file, one flushed line each, so that
@@ -176,7 +254,8 @@ pub fn read_history(path: &Path) -> std::io::Result<Vec<Event>> {
 /// A fault the runner injected, logged to `faults.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
-    /// `kill9`, `stop`, `kill_connections`, `restart`, `crash` (thread), `stall` (thread).
+    /// `kill9`, `sigstop`, `kill_connections`, `restart`, `failover`, `crash`
+    /// (thread), `stall` (thread).
     pub kind: String,
     /// The worker it hit, if any.
     pub w: Option<u32>,

@@ -25,7 +25,8 @@ pub(super) fn run_processes(
     setup: &mut StoreSetup,
     exe: &Path,
 ) -> Result<Vec<Fault>, String> {
-    let (name, url) = (setup.name.clone(), setup.url.clone());
+    // Workers connect with the run's name (`redis-renewal` renews leases).
+    let (name, url) = (plan.store.clone(), setup.url.clone());
     let spawn = |config: WorkerConfig| -> Result<ProcWorker, String> {
         let err = File::create(config.history.with_extension("err")).map_err(|e| e.to_string())?;
         let mut command = Command::new(exe);
@@ -68,6 +69,11 @@ fn drive_processes(
     spawn: &dyn Fn(WorkerConfig) -> Result<ProcWorker, String>,
 ) -> Result<Vec<Fault>, String> {
     let mut rotation = vec!["kill9", "stop"];
+    if plan.renewal.is_some() {
+        // The renewal run is about holders stopped past their TTL: twice
+        // as many stops.
+        rotation.push("stop");
+    }
     rotation.extend(setup.store_faults());
     let mut next_id = plan.workers;
     let mut faults = Vec::new();
@@ -108,17 +114,14 @@ fn drive_processes(
                     continue;
                 };
                 let pid = workers[i].child.id();
-                let at = now_us();
                 if kind == "kill9" {
+                    let at = now_us();
                     let _ = workers[i].child.kill();
                     let _ = workers[i].child.wait();
                     workers[i].done = true;
-                    let key = last_event(&workers[i].config.history).and_then(|e| match e {
-                        Event::Acquired { key, .. } => Some(key),
-                        _ => None,
-                    });
+                    let key = held_key(&workers[i].config.history);
                     let done_ops = count_ops(&workers[i].config.history);
-                    let remaining = workers[i].config.ops.saturating_sub(done_ops);
+                    let remaining = plan.left_after_kill(workers[i].config.ops, done_ops);
                     faults.push(Fault {
                         kind: "kill9".into(),
                         w: Some(workers[i].id),
@@ -131,15 +134,20 @@ fn drive_processes(
                         next_id += 1;
                     }
                 } else {
+                    // `at` once the signal is sent and `until` before it is
+                    // lifted: the worker was stopped for all of `at..until`,
+                    // which the renewal run's checker relies on.
                     signal(pid, "STOP")?;
+                    let at = now_us();
                     let stall = stall_for(&mut rng);
                     std::thread::sleep(stall);
+                    let until = now_us();
                     signal(pid, "CONT")?;
                     faults.push(Fault {
                         kind: "sigstop".into(),
                         w: Some(workers[i].id),
                         at,
-                        until: Some(now_us()),
+                        until: Some(until),
                         key: None,
                     });
                 }
@@ -159,8 +167,8 @@ fn drive_processes(
     }
 }
 
-/// A running worker whose history ends with an acquire (it holds a lock),
-/// polled for up to half a second.
+/// A running worker whose history says it holds a lock, polled for up to
+/// half a second.
 fn find_holder(workers: &[ProcWorker], rng: &mut Rng) -> Option<usize> {
     let running: Vec<usize> = (0..workers.len()).filter(|&i| !workers[i].done).collect();
     if running.is_empty() {
@@ -168,10 +176,8 @@ fn find_holder(workers: &[ProcWorker], rng: &mut Rng) -> Option<usize> {
     }
     for _ in 0..250 {
         let i = running[rng.below(running.len() as u64) as usize];
-        if matches!(
-            last_event(&workers[i].config.history),
-            Some(Event::Acquired { .. })
-        ) {
+        let events = last_events(&workers[i].config.history);
+        if events.last().is_some_and(Event::holding) {
             return Some(i);
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -191,15 +197,37 @@ fn signal(pid: u32, sig: &str) -> Result<(), String> {
     }
 }
 
-/// The last complete event of a history (reads only its tail).
-fn last_event(path: &Path) -> Option<Event> {
-    let mut file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(2048))).ok()?;
+/// The key a worker holds, if its history says it holds one.
+fn held_key(path: &Path) -> Option<String> {
+    let events = last_events(path);
+    if !events.last().is_some_and(Event::holding) {
+        return None;
+    }
+    events.into_iter().rev().find_map(|e| match e {
+        Event::Acquired { key, .. } => Some(key),
+        _ => None,
+    })
+}
+
+/// The complete events at the end of a history (reads only its tail, long
+/// enough for a renewing hold's steps since its acquire).
+fn last_events(path: &Path) -> Vec<Event> {
+    let Ok(mut file) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    if file
+        .seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))
+        .is_err()
+    {
+        return Vec::new();
+    }
     let mut tail = Vec::new();
-    file.read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
-    text.lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
+    if file.read_to_end(&mut tail).is_err() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }

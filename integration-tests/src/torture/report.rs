@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::checker::RenewalFindings;
 use super::runner::StoreRun;
 
 /// Renders the report of every store run.
@@ -59,6 +60,7 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
         );
     }
     let _ = writeln!(out);
+    renewal_table(&mut out, runs);
     for run in runs {
         let f = &run.findings;
         let verdict = match (run.clean(), run.expect_violations) {
@@ -93,6 +95,24 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
             "- late writes accepted because no newer holder had touched the resource yet (harmless): {}; resource writes not in a history (killed between write and log): {}",
             f.late_writes_accepted_harmless, f.unlogged_writes
         );
+        if let Some(r) = &f.renewal {
+            let _ = writeln!(
+                out,
+                "- renewal: {} holds, {} renewals confirmed (at most {} in one hold); {} losses signalled ({}); {} pauses past the TTL hit a hold, after {} of them the holder saw the signal; {} writes, {} after the lease had certainly ended: {} after the signal had fired (checked just before the pause; {} accepted, nobody newer had touched the resource), **{} without the signal having fired**",
+                r.holds,
+                r.renewals,
+                r.max_renewals,
+                r.losses_signalled,
+                reasons(r),
+                r.pauses_in_holds,
+                r.pauses_then_signalled,
+                r.writes,
+                r.late_writes,
+                r.late_writes_signalled,
+                r.late_writes_accepted,
+                r.late_writes_unsignalled,
+            );
+        }
         if f.violation_counts.is_empty() {
             let _ = writeln!(out, "- violations: none");
         } else {
@@ -109,4 +129,58 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
         let _ = writeln!(out);
     }
     out
+}
+
+/// The renewal runs' figures, one row each.
+fn renewal_table(out: &mut String, runs: &[StoreRun]) {
+    let rows: Vec<_> = runs
+        .iter()
+        .filter_map(|run| Some((run, run.findings.renewal.as_ref()?)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Renewal runs: leases renewed every TTL/3 while each hold works two to three TTLs; holders paused past their TTL mid-hold must see the lost signal before they write again.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| store | holds | renewals | losses signalled | pauses past the TTL in a hold (then signalled) | writes | wrote after the lease ended, signal fired first | wrote after the lease ended without the signal having fired | violations |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    for (run, r) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ({}) | {} ({}) | {} | {} | {} | {} |",
+            run.store,
+            r.holds,
+            r.renewals,
+            r.losses_signalled,
+            reasons(r),
+            r.pauses_in_holds,
+            r.pauses_then_signalled,
+            r.writes,
+            r.late_writes_signalled,
+            r.late_writes_unsignalled,
+            if run.failure.is_some() {
+                "run failed".to_owned()
+            } else {
+                run.findings.violation_total().to_string()
+            },
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// `3 Unreachable, 1 NotOwned`, or `none`.
+fn reasons(r: &RenewalFindings) -> String {
+    if r.losses_by_reason.is_empty() {
+        return "none".to_owned();
+    }
+    r.losses_by_reason
+        .iter()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::checker::{Findings, check};
 use super::history::{Event, read_history};
+use super::mode;
 use super::processes::run_processes;
+use super::renewing_hold::RenewalWork;
 use super::resource::FencedResource;
 use super::stores::StoreSetup;
 use super::threads::run_threads;
@@ -69,8 +71,10 @@ impl StoreRun {
 const TTL: Duration = Duration::from_millis(400);
 const MAX_PAUSE: Duration = Duration::from_millis(3);
 
-/// Runs the torture against `store`.
+/// Runs the torture against `store` (`<name>-renewal` for a store's renewal
+/// run, see [`mode`]).
 pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
+    let (base, renewing) = mode::parse(store);
     let started = Instant::now();
     let dir = opts.out.join(store);
     let mut run = StoreRun {
@@ -90,7 +94,7 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
         run.failure = Some(format!("cannot create {}: {e}", dir.display()));
         return run;
     }
-    let mut setup = match StoreSetup::start(store, !opts.short, &dir) {
+    let mut setup = match StoreSetup::start(base, !opts.short, &dir) {
         Ok(setup) => setup,
         Err(e) => {
             run.failure = Some(e);
@@ -100,7 +104,17 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
     run.notes = setup.notes.clone();
     run.expect_violations = setup.expect_violations;
     run.processes = !setup.threads;
-    let (workers, key_count) = if setup.threads { (8, 4) } else { (6, 4) };
+    if renewing {
+        run.notes.push(format!(
+            "renewal run: `LeasePolicy::renewing()` (renewed every TTL/3, drift margin TTL/100 + 1 ms); each hold works {} to {} steps of {} ms (two to three TTLs), checking the guard's lost signal before every read and write; holders are {} past their TTL in mid-hold",
+            mode::WORK.min_steps,
+            mode::WORK.max_steps,
+            mode::WORK.step.as_millis(),
+            if setup.threads { "stalled (the whole thread)" } else { "stopped with SIGSTOP" },
+        ));
+    }
+    let workers = if setup.threads { 8 } else { 6 };
+    let key_count = if renewing { mode::KEYS } else { 4 };
     run.workers = workers;
     run.keys = key_count;
     let keys: Vec<String> = (0..key_count).map(|k| format!("k{k}")).collect();
@@ -109,16 +123,21 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
         .reset(&keys)
         .map_err(|e| e.to_string())
         .and_then(|()| {
+            let ops = if renewing {
+                // Sized in holds, alike for every store: a hold takes about
+                // a second on the slowest store as on the fastest.
+                mode::holds(opts.ops, opts.short)
+            } else if opts.short {
+                (opts.ops * setup.ops_factor).min(setup.max_ops.unwrap_or(u64::MAX))
+            } else {
+                opts.ops.min(setup.max_ops.unwrap_or(u64::MAX))
+            };
             let plan = Plan {
+                store: store.to_owned(),
                 keys: keys.clone(),
                 prefix: format!("torture:{:x}:", Rng::seeded().below(u64::MAX)),
-                ops_per_worker: (if opts.short {
-                    opts.ops * setup.ops_factor
-                } else {
-                    opts.ops
-                })
-                .min(setup.max_ops.unwrap_or(u64::MAX))
-                .div_ceil(u64::from(workers)),
+                ops_per_worker: ops.div_ceil(u64::from(workers)),
+                renewal: renewing.then_some(mode::WORK),
                 workers,
                 dir: dir.clone(),
                 fault_every: if opts.short {
@@ -176,6 +195,8 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
 }
 
 pub(super) struct Plan {
+    /// The run's name, which workers connect with (`redis-renewal`).
+    pub(super) store: String,
     pub(super) keys: Vec<String>,
     pub(super) prefix: String,
     pub(super) ops_per_worker: u64,
@@ -183,6 +204,8 @@ pub(super) struct Plan {
     pub(super) dir: PathBuf,
     pub(super) fault_every: Duration,
     pub(super) deadline: Duration,
+    /// The renewal run's work per hold (`None`: the plain run).
+    pub(super) renewal: Option<RenewalWork>,
 }
 
 impl Plan {
@@ -197,7 +220,20 @@ impl Plan {
             resource_dir: self.dir.join("resource"),
             history: self.dir.join("logs").join(format!("w{id}.jsonl")),
             give_up_after: Duration::from_secs(30),
+            renewal: self.renewal,
         }
+    }
+
+    /// The operations left to a replacement for a worker that died (crash or
+    /// `kill -9`) holding a lock, having finished `done` of its `ops`.
+    ///
+    /// A renewing hold lasts longer than the gap between faults, so redoing
+    /// the hold that died could have the last worker killed again and again
+    /// before it finishes one: there the dead hold counts as done, and every
+    /// kill brings the run closer to its end.
+    pub(super) fn left_after_kill(&self, ops: u64, done: u64) -> u64 {
+        ops.saturating_sub(done)
+            .saturating_sub(u64::from(self.renewal.is_some()))
     }
 
     /// Sleeps `fault_every` in small steps; `false` once `done()` holds.

@@ -30,9 +30,9 @@ const LIBFAKETIME: &[&str] = &[
 ];
 
 /// Whether worker `id` of a run against `store` runs with its clock ahead:
-/// every other worker, on the DynamoDB runs.
+/// every other worker, on the DynamoDB runs (renewing or not).
 pub fn applies(store: &str, id: u32) -> bool {
-    matches!(store, "dynamodb" | "dynamodb-skewed") && id.is_multiple_of(2)
+    matches!(super::mode::parse(store).0, "dynamodb" | "dynamodb-skewed") && id.is_multiple_of(2)
 }
 
 /// Sets `command`'s wall clock [`AHEAD`].

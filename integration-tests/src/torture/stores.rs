@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use verrou_core::{Acquisition, LockError, LockFactory, LockStore, async_trait};
+use verrou_core::{Acquisition, LeasePolicy, LockError, LockFactory, LockStore, async_trait};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_memory::MemoryStore;
 use verrou_mysql::MysqlStore;
@@ -20,7 +20,8 @@ use super::servers::{
 };
 
 /// Stores in the order a run visits them (`redis-volatile` and
-/// `dynamodb-skewed` are asked for by name: they demonstrate failures).
+/// `dynamodb-skewed` are asked for by name: they demonstrate failures). Each
+/// also has a renewal run, `<store>-renewal` (see [`mode`](super::mode)).
 pub const ALL: &[&str] = &[
     "memory",
     "sqlite",
@@ -40,11 +41,22 @@ const MYSQL_DB: &str = "verrou_torture";
 const DYNAMODB_ENDPOINT: &str = "http://127.0.0.1:8000";
 const REDIS_CLUSTER_URL: &str = "redis-cluster://127.0.0.1:7000";
 
-/// Connects a worker to the store `name` at `url`.
+/// Connects a worker to the store `name` at `url`; a renewal run's name
+/// (`redis-renewal`) connects to its store with renewing leases.
 ///
 /// # Errors
 /// An unknown store or a failed connection, displayed.
 pub async fn connect(name: &str, url: &str) -> Result<LockFactory, String> {
+    let (name, renewing) = super::mode::parse(name);
+    let locks = connect_store(name, url).await?;
+    Ok(if renewing {
+        locks.with_lease(LeasePolicy::renewing())
+    } else {
+        locks
+    })
+}
+
+async fn connect_store(name: &str, url: &str) -> Result<LockFactory, String> {
     let failed = |e: LockError| format!("{name}: {}", super::worker::error_chain(&e));
     let locks = match name {
         "memory" => LockFactory::new(MemoryStore::new()),

@@ -26,7 +26,8 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let locks = runtime.block_on(connect(&setup.name, &setup.url))?;
+    // Workers connect with the run's name (`memory-renewal` renews leases).
+    let locks = runtime.block_on(connect(&plan.store, &setup.url))?;
     let spawn = |config: WorkerConfig| {
         let control = Arc::new(ThreadControl::default());
         let (locks, thread_control) = (locks.clone(), control.clone());
@@ -84,7 +85,7 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
             workers[i].control.crash.store(true, Ordering::SeqCst);
             let done = join(&mut workers[i])?;
             // The replacement does what is left of the crashed worker's share.
-            let left = workers[i].ops.saturating_sub(done);
+            let left = plan.left_after_kill(workers[i].ops, done);
             workers.push(spawn(plan.worker(next_id, left)));
             faults.push(Fault {
                 kind: "crash".into(),

@@ -19,8 +19,9 @@ pub enum LossReason {
     /// The store says this grant no longer holds the key (it expired there,
     /// or was force-released and maybe taken by someone else).
     NotOwned,
-    /// Renewals kept failing (store errors or no answer) until the local
-    /// clock could no longer vouch for the lease.
+    /// The lease was renewing, but no renewal was confirmed in time (the
+    /// store failed or did not answer, or this process was paused) before
+    /// the local clock stopped vouching for it.
     Unreachable,
 }
 
