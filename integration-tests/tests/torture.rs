@@ -45,3 +45,15 @@ fn a_store_that_grants_every_acquire_is_caught() {
     assert!(f.reads_rejected + f.writes_rejected > 0, "{f:#?}");
     assert_eq!(f.money_lost, 0);
 }
+
+#[test]
+fn renewing_holders_on_the_memory_store_never_write_unsignalled() {
+    let run = run_store("memory-renewal", &options(24));
+    assert!(run.failure.is_none(), "{:?}", run.failure);
+    let f = &run.findings;
+    assert_eq!(f.violation_total(), 0, "{:#?}", f.violations);
+    assert_eq!(f.money_lost, 0);
+    let renewal = f.renewal.as_ref().expect("renewal findings");
+    assert!(renewal.renewals > 0, "{renewal:#?}");
+    assert_eq!(renewal.late_writes_unsignalled, 0, "{renewal:#?}");
+}
