@@ -112,6 +112,10 @@ impl MysqlStoreBuilder {
     /// pool, or opening one, TCP connect and login together (default 5 s). A
     /// server that is down or unreachable becomes a [`LockError::Store`]
     /// after at most this long instead of a hang.
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]; a huge value (up to `Duration::MAX`)
+    /// means "no bound".
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -122,6 +126,10 @@ impl MysqlStoreBuilder {
     /// is a [`LockError::Store`] and its connection is closed rather than
     /// reused, so a dead network or a long row-lock wait cannot hang a lock
     /// call forever.
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] (`None` is the way to say "unbounded";
+    /// `Some(Duration::MAX)` works as well).
     pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.operation_timeout = timeout;
         self
@@ -131,14 +139,17 @@ impl MysqlStoreBuilder {
     /// that its columns fit the store's statements, and returns the store.
     ///
     /// # Errors
-    /// - [`LockError::InvalidConfig`]: an invalid table name or URL, no
-    ///   connection source, a zero pool size, a URL without a database, a
-    ///   missing table with `auto_create_table(false)`, or a table whose
-    ///   columns do not match the schema.
+    /// - [`LockError::InvalidConfig`]: an invalid table name, URL or
+    ///   timeout, no connection source, a zero pool size, a URL without a
+    ///   database, a missing table with `auto_create_table(false)`, or a
+    ///   table that cannot hold the locks (its columns, nullability or
+    ///   unique indexes do not match the schema; the message names each).
     /// - [`LockError::Store`]: the server could not be reached in time,
     ///   refused the login, or failed.
     pub async fn build(self) -> Result<MysqlStore, LockError> {
         let table = TableName::new(&self.table_name)?;
+        at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
+        at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         let pool = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
@@ -182,6 +193,20 @@ impl MysqlStoreBuilder {
             self.connect_timeout,
             self.operation_timeout,
         ))
+    }
+}
+
+/// Timeouts shorter than a millisecond (zero included) would fail every
+/// connection or call before it could start; like TTLs, they are refused.
+/// Large ones need no ceiling: Tokio treats a deadline beyond its clock's
+/// range as "never".
+fn at_least_a_millisecond(option: &str, timeout: Option<Duration>) -> Result<(), LockError> {
+    match timeout {
+        Some(timeout) if timeout < Duration::from_millis(1) => Err(LockError::invalid_config(
+            STORE,
+            format!("{option} must be at least 1ms, got {timeout:?}"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@
 mod builder;
 mod cancel;
 mod error;
+mod pruning;
 mod schema;
 mod statements;
 mod store;

@@ -59,7 +59,9 @@ impl fmt::Debug for TableName {
 ///   the server's default collation (MySQL's are case- and accent-insensitive,
 ///   and some pad spaces).
 /// - A row stays after release (`owner` NULL, `expires_at` 0) so that
-///   `fencing_token` keeps growing for that key.
+///   `fencing_token` keeps growing for that key, until a prune deletes it
+///   once the server's clock has passed its token (tokens are at least the
+///   clock, so they keep growing in the key's next row).
 /// - `expires_at` is milliseconds since the Unix epoch by the server's clock;
 ///   NULL means "never expires". A lock is free when `expires_at <= now`.
 pub(crate) fn create_table_sql(table: &TableName) -> String {
@@ -75,12 +77,23 @@ pub(crate) fn create_table_sql(table: &TableName) -> String {
     )
 }
 
-/// One column as `information_schema.columns` describes it.
+/// One column as `information_schema.COLUMNS` describes it.
 struct Column {
     name: String,
     data_type: String,
+    /// The full type, for messages: `varchar(767)`, `binary(255)`.
+    column_type: String,
     octet_length: Option<u64>,
-    key: String,
+    nullable: bool,
+}
+
+/// One column of a unique index, as `information_schema.STATISTICS` lists it.
+struct IndexPart {
+    index: String,
+    /// `None` for an expression (MySQL's functional indexes).
+    column: Option<String>,
+    /// The indexed prefix length, `None` for the whole column.
+    prefix: Option<u64>,
 }
 
 /// Makes sure the table exists (creating it when allowed) and has columns the
@@ -88,7 +101,9 @@ struct Column {
 ///
 /// Checking the column types matters more here than on other databases: a
 /// hand-written migration with a `VARCHAR` key would silently make `a` and `A`
-/// the same lock under MySQL's default collations.
+/// the same lock under MySQL's default collations (and `k` and `k ` under a
+/// `PAD SPACE` one, `utf8mb4_bin` included), and the upsert takes over the
+/// row of *any* unique index the new row collides with.
 pub(crate) async fn ensure_table(
     conn: &mut Conn,
     table: &TableName,
@@ -126,15 +141,16 @@ pub(crate) async fn ensure_table(
             .map_err(store_error)?;
         columns = self::columns(conn, table).await?;
     }
-    check_columns(table, &columns)
+    let unique_parts = unique_index_parts(conn, table).await?;
+    check_columns(table, &columns, &unique_parts)
 }
 
 async fn columns(conn: &mut Conn, table: &TableName) -> Result<Vec<Column>, LockError> {
     // With `lower_case_table_names = 1` the server stores (and lists) names in
     // lower case.
-    let rows: Vec<(String, String, Option<u64>, String)> = conn
+    let rows: Vec<(String, String, String, Option<u64>, String)> = conn
         .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_OCTET_LENGTH, COLUMN_KEY \
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = DATABASE() \
                AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?)",
@@ -144,27 +160,69 @@ async fn columns(conn: &mut Conn, table: &TableName) -> Result<Vec<Column>, Lock
         .map_err(store_error)?;
     Ok(rows
         .into_iter()
-        .map(|(name, data_type, octet_length, key)| Column {
-            name: name.to_ascii_lowercase(),
-            data_type: data_type.to_ascii_lowercase(),
-            octet_length,
-            key,
+        .map(
+            |(name, data_type, column_type, octet_length, nullable)| Column {
+                name: name.to_ascii_lowercase(),
+                data_type: data_type.to_ascii_lowercase(),
+                column_type,
+                octet_length,
+                nullable: nullable.eq_ignore_ascii_case("YES"),
+            },
+        )
+        .collect())
+}
+
+async fn unique_index_parts(
+    conn: &mut Conn,
+    table: &TableName,
+) -> Result<Vec<IndexPart>, LockError> {
+    let rows: Vec<(String, Option<String>, Option<u64>)> = conn
+        .exec(
+            "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART \
+             FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() \
+               AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?) \
+               AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (table.as_str(), table.as_str()),
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(index, column, prefix)| IndexPart {
+            index,
+            column: column.map(|c| c.to_ascii_lowercase()),
+            prefix,
         })
         .collect())
 }
 
-fn check_columns(table: &TableName, columns: &[Column]) -> Result<(), LockError> {
+fn check_columns(
+    table: &TableName,
+    columns: &[Column],
+    unique_parts: &[IndexPart],
+) -> Result<(), LockError> {
     let find = |name: &str| columns.iter().find(|c| c.name == name);
     let mut problems = Vec::new();
+    // VARBINARY compares bytes with no padding: `k`, `K` and `k ` are three
+    // keys. Character types (CHAR, VARCHAR, even with a `_bin` collation,
+    // which pads spaces) and BINARY(n) (padded with zero bytes, so a stored
+    // `k` no longer equals the key `k`) are refused by this one rule.
     match find("lock_key") {
         Some(c)
             if c.data_type == "varbinary"
-                && c.octet_length.unwrap_or(0) >= MAX_KEY_BYTES as u64
-                && c.key == "PRI" => {}
-        _ => problems.push(format!(
-            "`lock_key` must be VARBINARY({MAX_KEY_BYTES}) (or longer) and the primary key"
+                && c.octet_length.unwrap_or(0) >= MAX_KEY_BYTES as u64 => {}
+        Some(c) => problems.push(format!(
+            "`lock_key` is {}, it must be VARBINARY({MAX_KEY_BYTES}) or longer \
+             (compared byte for byte, without padding)",
+            c.column_type
+        )),
+        None => problems.push(format!(
+            "`lock_key` is missing, it must be VARBINARY({MAX_KEY_BYTES}) or longer"
         )),
     }
+    problems.extend(check_unique_indexes(unique_parts));
     match find("owner") {
         Some(c)
             if c.data_type == "varbinary"
@@ -178,19 +236,79 @@ fn check_columns(table: &TableName, columns: &[Column]) -> Result<(), LockError>
             problems.push(format!("`{name}` must be a BIGINT"));
         }
     }
+    // Acquiring without a TTL writes a NULL expiry and releasing a NULL
+    // owner: a NOT NULL column fails those in strict mode, and outside it
+    // stores 0 instead, turning a lock that never expires into a free one.
+    for name in ["owner", "expires_at"] {
+        if find(name).is_some_and(|c| !c.nullable) {
+            problems.push(format!("`{name}` must allow NULL"));
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(LockError::invalid_config(
             STORE,
             format!(
-                "table {} does not have the columns verrou expects: {} \
+                "table {} cannot hold verrou's locks: {} \
                  (see the schema in the verrou-mysql README)",
                 table.quoted(),
                 problems.join("; ")
             ),
         ))
     }
+}
+
+/// The upsert must conflict exactly when the key does: some unique index
+/// (the primary key, normally) is the whole `lock_key` alone, and every
+/// unique index includes the whole `lock_key`, so that none can collide
+/// without the key colliding too. A prefix would make keys that share it one
+/// lock, `(lock_key, owner)` would let two owners hold one key, and a unique
+/// `owner` would let `ON DUPLICATE KEY UPDATE` take over another key's row.
+fn check_unique_indexes(parts: &[IndexPart]) -> Vec<String> {
+    let mut names: Vec<&str> = parts.iter().map(|p| p.index.as_str()).collect();
+    names.dedup();
+    let whole_key = |p: &IndexPart| p.column.as_deref() == Some("lock_key") && p.prefix.is_none();
+    let indexes: Vec<(&str, Vec<&IndexPart>)> = names
+        .into_iter()
+        .map(|name| (name, parts.iter().filter(|p| p.index == name).collect()))
+        .collect();
+    let describe = |(name, index): &(&str, Vec<&IndexPart>)| {
+        let columns: Vec<String> = index
+            .iter()
+            .map(|p| match (&p.column, p.prefix) {
+                (Some(column), None) => column.clone(),
+                (Some(column), Some(prefix)) => format!("{column}({prefix})"),
+                (None, _) => "an expression".to_owned(),
+            })
+            .collect();
+        format!("{name} ({})", columns.join(", "))
+    };
+    if !indexes
+        .iter()
+        .any(|(_, index)| index.len() == 1 && whole_key(index[0]))
+    {
+        let found: Vec<String> = indexes.iter().map(describe).collect();
+        return vec![format!(
+            "`lock_key` must be the primary key, whole and alone (unique indexes found: {})",
+            if found.is_empty() {
+                "none".to_owned()
+            } else {
+                found.join(", ")
+            }
+        )];
+    }
+    indexes
+        .iter()
+        .filter(|(_, index)| !index.iter().any(|p| whole_key(p)))
+        .map(|index| {
+            format!(
+                "unique index {} does not include the whole `lock_key`, so an acquire could \
+                 take over another key's row",
+                describe(index)
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

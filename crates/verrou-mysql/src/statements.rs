@@ -1,4 +1,4 @@
-//! The five statements, one per store operation, each atomic on its own.
+//! The statements, one per store operation, each atomic on its own.
 //!
 //! # Reading the results
 //!
@@ -40,6 +40,21 @@ const NOW_MS: &str = "(UNIX_TIMESTAMP() * 1000 + MICROSECOND(NOW(6)) DIV 1000)";
 /// its TTL; one millisecond late is safe, one early is not.
 const LEASE_START_MS: &str = "(UNIX_TIMESTAMP() * 1000 + MICROSECOND(NOW(6)) DIV 1000 + 1)";
 
+/// The same clock in microseconds, the floor of every fencing token, so that
+/// a key whose row was pruned starts again above every token it had.
+const NOW_US: &str = "(UNIX_TIMESTAMP() * 1000000 + MICROSECOND(NOW(6)))";
+
+/// How far behind the server's clock a free row's token must be before a
+/// prune may delete it, in microseconds (1 s).
+///
+/// Deleting a row is safe once every token issued later is higher, and a
+/// later token is at least the server's clock at the start of its statement.
+/// The margin covers the two ways that reading can lag behind the delete: an
+/// upsert that started just before a prune deleted its row and then inserted
+/// a fresh one, and a server clock stepped back. Either must exceed a second
+/// to matter, where a plain "token below the clock" rule tolerated none.
+const PRUNE_MARGIN_US: i64 = 1_000_000;
+
 /// TTLs are stored as milliseconds added to the server's clock in a signed
 /// 64-bit column; anything longer than this (about 146 million years) is
 /// treated as "never expires" instead of overflowing.
@@ -59,6 +74,8 @@ pub(crate) struct Statements {
     pub(crate) exists: String,
     /// Parameters: ttl, key, owner. A non-zero last insert id when extended.
     pub(crate) extend: String,
+    /// Parameters: the most rows to delete. Affected rows: how many were.
+    pub(crate) prune: String,
 }
 
 impl Statements {
@@ -72,11 +89,16 @@ impl Statements {
         let free = format!("expires_at <= {NOW_MS}");
         let live = format!("(expires_at IS NULL OR expires_at > {NOW_MS})");
         Statements {
+            // A token is the larger of "one more than the row's last" and the
+            // server clock in microseconds: rising while the row exists, and
+            // above every pruned row's tokens when a new row starts. Tables
+            // of older versions, whose tokens count from 1, jump once to the
+            // clock and keep rising.
             acquire: format!(
                 "INSERT INTO {t} (lock_key, owner, expires_at, fencing_token) \
-                 VALUES (?, ?, {LEASE_START_MS} + ?, LAST_INSERT_ID(1)) \
+                 VALUES (?, ?, {LEASE_START_MS} + ?, LAST_INSERT_ID({NOW_US})) \
                  ON DUPLICATE KEY UPDATE \
-                 fencing_token = IF({free}, LAST_INSERT_ID(fencing_token + 1), \
+                 fencing_token = IF({free}, LAST_INSERT_ID(GREATEST(fencing_token + 1, {NOW_US})), \
                                     fencing_token + LAST_INSERT_ID(0)), \
                  owner = IF({free}, ?, owner), \
                  expires_at = IF({free}, {LEASE_START_MS} + ?, expires_at)"
@@ -94,10 +116,22 @@ impl Statements {
                  expires_at = {LEASE_START_MS} + ? \
                  WHERE lock_key = ? AND owner = ? AND {live}"
             ),
+            // Free (released or expired) rows whose token the clock has
+            // passed by the margin. InnoDB locks the rows it scans until the
+            // statement ends, so acquisitions wait for a prune: a bounded
+            // table keeps that short, and the background prune deletes a
+            // batch at a time.
+            prune: format!(
+                "DELETE FROM {t} WHERE {free} AND fencing_token < {NOW_US} - {PRUNE_MARGIN_US} \
+                 LIMIT ?"
+            ),
         }
     }
 
-    /// Every statement, to prepare them all when the store is built.
+    /// The statement of every lock operation, to prepare them all when the
+    /// store is built. Not `prune`: MySQL checks privileges when preparing,
+    /// and a role without DELETE must still be able to lock (only pruning
+    /// then fails).
     pub(crate) fn all(&self) -> [&str; 5] {
         [
             &self.acquire,

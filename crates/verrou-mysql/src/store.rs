@@ -11,6 +11,7 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, valida
 use crate::builder::MysqlStoreBuilder;
 use crate::cancel::KillOnDrop;
 use crate::error::{STORE, is_deadlock, store_error, within};
+use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES, TableName};
 use crate::statements::{Statements, ttl_millis};
 
@@ -45,6 +46,7 @@ struct Inner {
     sql: Statements,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
+    auto_prune: Arc<AutoPrune>,
 }
 
 /// What the server said about one statement.
@@ -98,6 +100,7 @@ impl MysqlStore {
                 sql,
                 connect_timeout,
                 operation_timeout,
+                auto_prune: Arc::default(),
             }),
         }
     }
@@ -149,6 +152,38 @@ impl MysqlStore {
     }
 }
 
+impl MysqlStore {
+    /// Deletes at most `limit` prunable rows in one statement; returns how
+    /// many.
+    async fn prune_rows(&self, limit: u64) -> Result<u64, LockError> {
+        let reply = self
+            .run(&self.inner.sql.prune, vec![Value::UInt(limit)])
+            .await?;
+        // A DELETE counts the rows it deleted, with or without found-rows.
+        Ok(reply.affected_rows)
+    }
+
+    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
+    /// task, so that the caller's acquire never waits for it.
+    fn prune_in_background_if_due(&self) {
+        let Some(turn) = self.inner.auto_prune.count() else {
+            return;
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _turn = turn;
+            let table = store.table_name();
+            // Nobody awaits this task: its outcome can only be traced. A
+            // failure (a role without DELETE, say) leaves rows for the next
+            // turn or an explicit `prune`, which reports it.
+            match store.prune_rows(PRUNE_BATCH.unsigned_abs()).await {
+                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
+                Err(error) => tracing::warn!(table, %error, "background prune failed"),
+            }
+        });
+    }
+}
+
 fn key_value(key: &str) -> Result<Value, LockError> {
     validate_key(key, MAX_KEY_BYTES)?;
     Ok(Value::Bytes(key.as_bytes().to_vec()))
@@ -190,9 +225,12 @@ impl LockStore for MysqlStore {
             .await?;
         Ok(match reply.last_insert_id {
             0 => Acquisition::Held,
-            token => Acquisition::Acquired {
-                fencing_token: Some(token),
-            },
+            token => {
+                self.prune_in_background_if_due();
+                Acquisition::Acquired {
+                    fencing_token: Some(token),
+                }
+            }
         })
     }
 
@@ -224,6 +262,15 @@ impl LockStore for MysqlStore {
             return Err(LockError::not_owned(key));
         }
         Ok(())
+    }
+
+    /// Deletes, in one statement, every row of a free (released or expired)
+    /// lock whose fencing token is more than a second behind the server's
+    /// clock. A later acquisition of such a key starts a new row with a
+    /// token of at least the clock, so tokens keep rising across prunes.
+    /// The store also prunes on its own, a batch every 1024 acquisitions.
+    async fn prune(&self) -> Result<u64, LockError> {
+        self.prune_rows(u64::MAX).await
     }
 
     fn max_key_bytes(&self) -> usize {

@@ -40,7 +40,7 @@ fn token(acquisition: Acquisition) -> u64 {
 }
 
 /// Acquire, held, re-entry, extend (twice with the same expiry), release,
-/// force release, on one store.
+/// force release, prune, on one store.
 async fn exercise(store: &MysqlStore) {
     let key = unique("k");
     let first = token(store.acquire(&key, "a", TTL).await.unwrap());
@@ -93,6 +93,10 @@ async fn exercise(store: &MysqlStore) {
     ));
     let fourth = token(store.acquire(&key, "d", TTL).await.unwrap());
     assert!(fourth > third);
+    // The prune statement too works under every setting (and leaves the
+    // held lock alone).
+    store.prune().await.unwrap();
+    assert!(store.is_locked(&key).await.unwrap());
 }
 
 #[tokio::test]
@@ -218,17 +222,15 @@ async fn a_crowd_racing_for_fresh_keys_gets_one_winner_each_and_distinct_tokens(
                 tokio::spawn(async move { store.acquire(&key, &format!("racer-{i}"), TTL).await })
             })
             .collect();
-        let mut winners = 0;
+        let mut winners = Vec::new();
         for racer in racers {
             match racer.await.unwrap().unwrap() {
-                Acquisition::Acquired { fencing_token } => {
-                    winners += 1;
-                    assert_eq!(fencing_token, Some(1), "the first acquisition of a key");
-                }
+                Acquisition::Acquired { fencing_token } => winners.push(fencing_token.unwrap()),
                 Acquisition::Held => {}
             }
         }
-        assert_eq!(winners, 1, "round {round}");
+        assert_eq!(winners.len(), 1, "round {round}");
+        let first = winners[0];
         // Now a takeover race on the same key after a force release.
         store.force_release(&key).await.unwrap();
         let racers: Vec<_> = (0..8)
@@ -244,7 +246,8 @@ async fn a_crowd_racing_for_fresh_keys_gets_one_winner_each_and_distinct_tokens(
                 tokens.push(fencing_token.unwrap());
             }
         }
-        assert_eq!(tokens, [2], "round {round}");
+        assert_eq!(tokens.len(), 1, "round {round}");
+        assert!(tokens[0] > first, "round {round}: {} <= {first}", tokens[0]);
         all_tokens.insert((key, tokens[0]));
     }
     assert_eq!(all_tokens.len(), 20);

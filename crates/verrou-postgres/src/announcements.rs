@@ -61,7 +61,7 @@ impl Announcements {
         // Connecting is bounded by `connect_timeout`; bound the `LISTEN` on
         // top of it too, so that `build` never hangs on a stuck server (the
         // session keeps trying in the background).
-        let _ = tokio::time::timeout(connect_timeout * 2, first_rx).await;
+        let _ = tokio::time::timeout(connect_timeout.saturating_mul(2), first_rx).await;
         Announcements { shared, task }
     }
 

@@ -11,6 +11,7 @@ use verrou_core::LockError;
 use crate::announcements::Announcements;
 use crate::error::{STORE, TimedOut, pool_error, within};
 use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
+use crate::shape::check_table;
 use crate::statements::Statements;
 use crate::store::PostgresStore;
 
@@ -121,6 +122,10 @@ impl PostgresStoreBuilder {
     /// How long opening a connection may take, TCP connect and login
     /// together (default 5 s). A server that is down or unreachable becomes
     /// a [`LockError::Store`] after at most this long instead of a hang.
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]; a huge value (up to `Duration::MAX`)
+    /// means "no bound".
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -130,6 +135,10 @@ impl PostgresStoreBuilder {
     /// included (default 10 s; `None`: unbounded). An operation that runs out
     /// of time is a [`LockError::Store`] and its connection is closed, so a
     /// dead network cannot hang a lock call forever.
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] (`None` is the way to say "unbounded";
+    /// `Some(Duration::MAX)` works as well).
     pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.operation_timeout = timeout;
         self
@@ -169,16 +178,23 @@ impl PostgresStoreBuilder {
     }
 
     /// Connects, makes sure the table exists (creating it if allowed), checks
-    /// that its columns fit the store's statements, and returns the store.
+    /// that it can hold the store's locks, and returns the store.
+    ///
+    /// The check covers the column types, the key's collation and length
+    /// (a `varchar(n)` key sets [`max_key_bytes`](verrou_core::LockStore::max_key_bytes)
+    /// to `n`) and the unique index on the key; see the schema in the README.
     ///
     /// # Errors
-    /// - [`LockError::InvalidConfig`]: an invalid table name or URL, no
-    ///   connection source, a zero pool size, or a missing table with
-    ///   `auto_create_table(false)`.
+    /// - [`LockError::InvalidConfig`]: an invalid table name, URL or timeout,
+    ///   no connection source, a zero pool size, a missing table with
+    ///   `auto_create_table(false)`, or a table that cannot hold the locks
+    ///   (the message names each column and what is wrong with it).
     /// - [`LockError::Store`]: the server could not be reached in time,
-    ///   refused the login, or the table does not have the expected columns.
+    ///   refused the login, or failed.
     pub async fn build(self) -> Result<PostgresStore, LockError> {
         let table = TableName::new(&self.table_name)?;
+        at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
+        at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         // The listening session needs connection settings; a user's pool
         // does not expose them.
         let mut listen_config = None;
@@ -225,15 +241,18 @@ impl PostgresStoreBuilder {
             })?
             .map_err(pool_error)?;
         ensure_table(&client, &table, self.auto_create_table).await?;
+        let shape = check_table(&client, &table).await?;
         let sql = Statements::new(&table, self.release_announcements);
-        // Preparing every statement now turns a table with the wrong shape
-        // into an error at startup rather than at the first lock.
+        // The shape check covers what we know can go wrong; preparing every
+        // statement now turns anything it missed into an error at startup
+        // rather than at the first lock.
         for statement in [
             &sql.acquire,
             &sql.release,
             &sql.force_release,
             &sql.exists,
             &sql.extend,
+            &sql.prune,
         ] {
             client.prepare_cached(statement).await.map_err(|e| {
                 LockError::store(
@@ -260,9 +279,24 @@ impl PostgresStoreBuilder {
             pool,
             table,
             sql,
+            shape,
             self.operation_timeout,
             announcements,
         ))
+    }
+}
+
+/// Timeouts shorter than a millisecond (zero included) would fail every
+/// connection or call before it could start; like TTLs, they are refused.
+/// Large ones need no ceiling: Tokio treats a deadline beyond its clock's
+/// range as "never".
+fn at_least_a_millisecond(option: &str, timeout: Option<Duration>) -> Result<(), LockError> {
+    match timeout {
+        Some(timeout) if timeout < Duration::from_millis(1) => Err(LockError::invalid_config(
+            STORE,
+            format!("{option} must be at least 1ms, got {timeout:?}"),
+        )),
+        _ => Ok(()),
     }
 }
 

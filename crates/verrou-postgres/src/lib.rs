@@ -5,7 +5,9 @@
 mod announcements;
 mod builder;
 mod error;
+mod pruning;
 mod schema;
+mod shape;
 mod statements;
 mod store;
 

@@ -49,8 +49,12 @@ impl fmt::Debug for TableName {
 ///   only in case, accents or trailing spaces stay distinct, whatever the
 ///   database's default collation.
 /// - A row stays after release (`owner` NULL) so that `fencing_token` keeps
-///   growing for that key.
+///   growing for that key, until a prune deletes it once the server's clock
+///   has passed its token (tokens are at least the clock, so they keep
+///   growing in the key's next row).
 /// - `expires_at` NULL with an owner means the lock never expires.
+///
+/// `shape::check_table` accepts any table that behaves the same.
 pub(crate) fn create_table_sql(table: &TableName) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (\n    \

@@ -1,4 +1,4 @@
-//! The five statements, one per store operation, and the TTL parameter they
+//! The statements, one per store operation, and the TTL parameter they
 //! share.
 //!
 //! Each operation is a single statement, so PostgreSQL applies it atomically
@@ -26,16 +26,41 @@ pub(crate) struct Statements {
     pub(crate) exists: String,
     /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). One row when extended.
     pub(crate) extend: String,
+    /// `$1` the most rows to delete (NULL: all). One row: how many were.
+    pub(crate) prune: String,
 }
 
 /// A live lock: held by someone and not expired by the server's clock.
 const LIVE: &str = "owner IS NOT NULL AND (expires_at IS NULL OR expires_at > clock_timestamp())";
+
+/// The server's clock in microseconds since the Unix epoch, read when the
+/// expression is evaluated. Fencing tokens are at least this, so a key whose
+/// row was pruned starts again above every token it had before.
+const CLOCK_US: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+
+/// How far behind the server's clock a free row's token must be before a
+/// prune may delete it, in microseconds (1 s).
+///
+/// Deleting a row is safe once every token issued later is higher, and a
+/// later token is at least the clock when its statement evaluated it. The
+/// margin covers the two ways that clock reading can lag behind the delete:
+/// an acquire that evaluated its `VALUES` just before a prune deleted the
+/// row, then inserted (PostgreSQL retries the insert with the values already
+/// computed), and a server clock stepped back. Either must exceed a second
+/// to matter, where the plain "token below the clock" rule tolerated none.
+pub(crate) const PRUNE_MARGIN_US: i64 = 1_000_000;
 
 impl Statements {
     /// `announce`: releases also `pg_notify` the table's channel with the
     /// key, in the same statement (see `announcements`).
     pub(crate) fn new(table: &TableName, announce: bool) -> Self {
         let t = table.quoted();
+        // A row a prune may delete: nobody holds it, and its token is
+        // behind the clock by the margin.
+        let prunable = format!(
+            "(owner IS NULL OR expires_at <= clock_timestamp()) \
+             AND fencing_token < {CLOCK_US} - {PRUNE_MARGIN_US}"
+        );
         // Turns "UPDATE ... RETURNING key" into a statement that also
         // announces each released key; the row count is unchanged.
         let announced = |update: String| {
@@ -51,16 +76,20 @@ impl Statements {
             }
         };
         Statements {
-            // The row is kept after release, so the token keeps counting up
-            // from where it was; a brand new key starts at 1. The conflict
-            // branch only fires when the row is free or expired, which is
-            // exactly "take it"; otherwise RETURNING yields no row: Held.
+            // A token is the larger of "one more than the row's last" and
+            // the server clock in microseconds: rising while the row exists,
+            // and above every pruned row's tokens when a new row starts (a
+            // row is only pruned once its token is behind the clock). Tables
+            // of older versions, whose tokens count from 1, jump once to the
+            // clock and keep rising. The conflict branch only fires when the
+            // row is free or expired, which is exactly "take it"; otherwise
+            // RETURNING yields no row: Held.
             acquire: format!(
                 "INSERT INTO {t} AS l (key, owner, expires_at, fencing_token) \
-                 VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 millisecond', 1) \
+                 VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 millisecond', {CLOCK_US}) \
                  ON CONFLICT (key) DO UPDATE \
                  SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at, \
-                     fencing_token = l.fencing_token + 1 \
+                     fencing_token = GREATEST(l.fencing_token + 1, {CLOCK_US}) \
                  WHERE l.owner IS NULL OR l.expires_at <= clock_timestamp() \
                  RETURNING l.fencing_token"
             ),
@@ -76,6 +105,19 @@ impl Statements {
             extend: format!(
                 "UPDATE {t} SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' \
                  WHERE key = $1 AND owner = $2 AND {LIVE} RETURNING 1"
+            ),
+            // Free (released or expired) rows whose token the clock has
+            // passed by the margin. The inner SELECT picks at most `$1` of
+            // them and locks them, skipping rows another statement is
+            // working on (a prune never waits for an acquire); the DELETE
+            // checks the condition again on the row as it now is, so a row
+            // taken in between is never deleted.
+            prune: format!(
+                "WITH gone AS (\
+                     DELETE FROM {t} WHERE key IN (\
+                         SELECT key FROM {t} WHERE {prunable} LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                     AND {prunable} RETURNING 1) \
+                 SELECT count(*) FROM gone"
             ),
         }
     }

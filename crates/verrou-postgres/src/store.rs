@@ -14,12 +14,10 @@ use verrou_core::{
 use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
+use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::TableName;
+use crate::shape::Shape;
 use crate::statements::{Statements, ttl_millis};
-
-/// The longest key accepted, in bytes. Well below the ~2,700 bytes a B-tree
-/// index entry may hold, so every accepted key can be indexed.
-pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// How long a timed-out call waits for its statement's cancel request.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
@@ -49,7 +47,10 @@ struct Inner {
     pool: Pool,
     table: TableName,
     sql: Statements,
+    /// What the table's key column holds (see `shape`).
+    max_key_bytes: usize,
     operation_timeout: Option<Duration>,
+    auto_prune: Arc<AutoPrune>,
     /// `None` when announcements are off or the store has no connection
     /// settings of its own to open the listening session with.
     announcements: Option<Announcements>,
@@ -90,6 +91,7 @@ impl PostgresStore {
         pool: Pool,
         table: TableName,
         sql: Statements,
+        shape: Shape,
         operation_timeout: Option<Duration>,
         announcements: Option<Announcements>,
     ) -> Self {
@@ -98,7 +100,9 @@ impl PostgresStore {
                 pool,
                 table,
                 sql,
+                max_key_bytes: shape.max_key_bytes,
                 operation_timeout,
+                auto_prune: Arc::default(),
                 announcements,
             }),
         }
@@ -112,6 +116,11 @@ impl PostgresStore {
     /// The name of the lock table.
     pub fn table_name(&self) -> &str {
         self.inner.table.as_str()
+    }
+
+    /// The key rules every store shares, with this table's key limit.
+    fn validate(&self, key: &str) -> Result<(), LockError> {
+        validate_key(key, self.inner.max_key_bytes)
     }
 
     /// Runs one statement on a pooled connection, bounded by the operation
@@ -168,6 +177,37 @@ impl PostgresStore {
         }
     }
 
+    /// Deletes at most `limit` prunable rows (`None`: all of them) in one
+    /// statement; returns how many.
+    async fn prune_rows(&self, limit: Option<i64>) -> Result<u64, LockError> {
+        let rows = self.query(&self.inner.sql.prune, &[&limit]).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| LockError::store(STORE, "count(*) returned no row"))?;
+        let pruned: i64 = row.try_get(0).map_err(store_error)?;
+        Ok(pruned.unsigned_abs())
+    }
+
+    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
+    /// task, so that the caller's acquire never waits for it.
+    fn prune_in_background_if_due(&self) {
+        let Some(turn) = self.inner.auto_prune.count() else {
+            return;
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _turn = turn;
+            let table = store.table_name();
+            // Nobody awaits this task: its outcome can only be traced. A
+            // failure (a role without DELETE, say) leaves rows for the next
+            // turn or an explicit `prune`, which reports it.
+            match store.prune_rows(Some(PRUNE_BATCH)).await {
+                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
+                Err(error) => tracing::warn!(table, %error, "background prune failed"),
+            }
+        });
+    }
+
     /// Drops a broken connection for good instead of returning it to the
     /// pool, and with it every idle connection that was open before this
     /// call began.
@@ -197,7 +237,7 @@ impl LockStore for PostgresStore {
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
         let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         let ttl = ttl_millis(ttl);
         let rows = self
             .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
@@ -206,14 +246,16 @@ impl LockStore for PostgresStore {
             return Ok(Acquisition::Held);
         };
         let token: i64 = row.try_get(0).map_err(store_error)?;
+        self.prune_in_background_if_due();
         Ok(Acquisition::Acquired {
-            // Tokens start at 1 and only grow, so they are never negative.
+            // Tokens are at least the server clock in microseconds (or count
+            // up from 1 on tables of older versions): never negative.
             fencing_token: Some(token.unsigned_abs()),
         })
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
         if rows.is_empty() {
             return Err(LockError::not_owned(key));
@@ -222,13 +264,13 @@ impl LockStore for PostgresStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         self.query(&self.inner.sql.force_release, &[&key]).await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         let rows = self.query(&self.inner.sql.exists, &[&key]).await?;
         let row = rows
             .first()
@@ -238,7 +280,7 @@ impl LockStore for PostgresStore {
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
         let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         let ttl = ttl_millis(ttl);
         let rows = self
             .query(&self.inner.sql.extend, &[&key, &owner, &ttl])
@@ -250,7 +292,7 @@ impl LockStore for PostgresStore {
     }
 
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
+        self.validate(key)?;
         Ok(self
             .inner
             .announcements
@@ -258,8 +300,17 @@ impl LockStore for PostgresStore {
             .and_then(|announcements| announcements.watch(key)))
     }
 
+    /// Deletes, in one statement, every row of a free (released or expired)
+    /// lock whose fencing token is more than a second behind the server's
+    /// clock. A later acquisition of such a key starts a new row with a
+    /// token of at least the clock, so tokens keep rising across prunes.
+    /// The store also prunes on its own, a batch every 1024 acquisitions.
+    async fn prune(&self) -> Result<u64, LockError> {
+        self.prune_rows(None).await
+    }
+
     fn max_key_bytes(&self) -> usize {
-        MAX_KEY_BYTES
+        self.inner.max_key_bytes
     }
 
     fn name(&self) -> &'static str {

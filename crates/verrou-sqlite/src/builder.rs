@@ -9,6 +9,7 @@ use verrou_core::LockError;
 
 use crate::pool::{Pool, Source, open_file};
 use crate::schema::{self, Statements};
+use crate::shape;
 use crate::store::SqliteStore;
 
 /// Configures a [`SqliteStore`]; see [`SqliteStore::builder`].
@@ -87,6 +88,13 @@ impl SqliteStoreBuilder {
     /// How long a statement waits for another connection's write to finish
     /// before failing with a `Store` error (default 5 s). Writes are single
     /// short statements, so contention clears in microseconds.
+    ///
+    /// SQLite counts it in whole milliseconds in a 32-bit integer: zero means
+    /// "never wait" (a contended write fails at once), a value between zero
+    /// and 1 ms fails [`build`](Self::build) with
+    /// [`LockError::InvalidConfig`] (SQLite would read it as zero), and
+    /// anything above 2^31 − 1 ms (about 24.8 days, `Duration::MAX`
+    /// included) is clamped to that.
     pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
         self
@@ -101,14 +109,18 @@ impl SqliteStoreBuilder {
     }
 
     /// Opens the database, switches a file to WAL mode, creates the table if
-    /// asked to and checks that it has the store's columns.
+    /// asked to and checks that it can hold the store's locks (column
+    /// affinities and collations, nullability, the unique index on the key;
+    /// see the schema in the crate documentation).
     ///
     /// # Errors
-    /// [`LockError::InvalidConfig`] for a bad table name, no database given,
-    /// or a missing or mis-shaped table; [`LockError::Store`] if the database
-    /// cannot be opened or set up.
+    /// [`LockError::InvalidConfig`] for a bad table name or busy timeout, no
+    /// database given, or a missing table or one that cannot hold the locks
+    /// (the message names each column and what is wrong with it);
+    /// [`LockError::Store`] if the database cannot be opened or set up.
     pub async fn build(self) -> Result<SqliteStore, LockError> {
         schema::validate_table_name(&self.table_name)?;
+        let busy_timeout = clamp_busy_timeout(self.busy_timeout)?;
         let Some(database) = self.database else {
             return Err(LockError::invalid_config(
                 "sqlite",
@@ -128,7 +140,7 @@ impl SqliteStoreBuilder {
             }
         }
         let table = self.table_name;
-        let (busy_timeout, auto_create) = (self.busy_timeout, self.auto_create_table);
+        let auto_create = self.auto_create_table;
         let max_connections = self.max_connections;
         tokio::task::spawn_blocking(move || {
             let (source, conn) = match database {
@@ -158,8 +170,8 @@ impl SqliteStoreBuilder {
                     conn,
                 ),
             };
-            set_up(&conn, &source, &table, auto_create, busy_timeout)?;
             let sql = Statements::new(&table);
+            set_up(&conn, &source, &table, &sql, auto_create, busy_timeout)?;
             let pool = Pool::new(source, conn, max_connections)?;
             Ok(SqliteStore::new(pool, sql, table))
         })
@@ -168,11 +180,26 @@ impl SqliteStoreBuilder {
     }
 }
 
-/// WAL mode, the table, and a check of its columns.
+/// The busy timeout as SQLite can take it (see
+/// [`SqliteStoreBuilder::busy_timeout`]): rusqlite panics beyond `i32::MAX`
+/// milliseconds and silently turns a sub-millisecond wait into none.
+fn clamp_busy_timeout(timeout: Duration) -> Result<Duration, LockError> {
+    const MAX: Duration = Duration::from_millis(i32::MAX as u64);
+    if !timeout.is_zero() && timeout < Duration::from_millis(1) {
+        return Err(LockError::invalid_config(
+            "sqlite",
+            format!("busy_timeout must be zero or at least 1ms, got {timeout:?}"),
+        ));
+    }
+    Ok(timeout.min(MAX))
+}
+
+/// WAL mode, the table, and a check of its shape.
 fn set_up(
     conn: &Connection,
     source: &Source,
     table: &str,
+    sql: &Statements,
     auto_create: bool,
     busy_timeout: Duration,
 ) -> Result<(), LockError> {
@@ -208,11 +235,17 @@ fn set_up(
             ),
         ));
     }
-    if let Err(e) = conn.prepare(&schema::probe_columns(table)) {
-        return Err(LockError::invalid_config(
-            "sqlite",
-            format!("table `{table}` does not have the columns verrou uses: {e}"),
-        ));
+    retry_while_busy(busy_timeout, || shape::check_table(conn, table)).map_err(store_error)??;
+    // The shape check covers what we know can go wrong; preparing every
+    // statement turns anything it missed into an error now rather than at
+    // the first lock.
+    for statement in sql.all() {
+        if let Err(e) = retry_while_busy(busy_timeout, || conn.prepare(statement).map(drop)) {
+            return Err(LockError::invalid_config(
+                "sqlite",
+                format!("table `{table}` does not fit verrou's statements: {e}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -222,14 +255,15 @@ fn retry_while_busy<T>(
     timeout: Duration,
     mut step: impl FnMut() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    let deadline = Instant::now() + timeout;
+    // A deadline beyond the clock's range is no deadline.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         match step() {
             Err(e)
                 if matches!(
                     e.sqlite_error_code(),
                     Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-                ) && Instant::now() < deadline =>
+                ) && deadline.is_none_or(|deadline| Instant::now() < deadline) =>
             {
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -4,7 +4,9 @@
 
 mod builder;
 mod pool;
+mod pruning;
 mod schema;
+mod shape;
 mod store;
 
 pub use builder::SqliteStoreBuilder;

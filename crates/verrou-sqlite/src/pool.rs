@@ -198,7 +198,7 @@ pub(crate) fn open_file(
 
 /// Later connections never create the file: if it was deleted, calls fail
 /// with a `Store` error instead of silently locking in a new, empty database
-/// whose fencing tokens restart at 1.
+/// that processes still on the old file would not see.
 fn open_existing(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     open_file(path, busy_timeout, false)
 }

@@ -8,6 +8,19 @@ use verrou_core::LockError;
 /// one statement, so every comparison in a statement sees the same instant.
 const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
+/// The same clock in microseconds, the floor of every fencing token, so that
+/// a key whose row was pruned starts again above every token it had. The
+/// clock only has milliseconds; tokens within one millisecond count up by
+/// one from the row's last.
+const NOW_US: &str = "(CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000)";
+
+/// How far behind the clock a free row's token must be before a prune may
+/// delete it, in microseconds (1 s). SQLite runs one write at a time and
+/// reads the clock inside it, so a later token is at least the clock of a
+/// later write; the margin lets the machine's clock step back by up to a
+/// second (an NTP correction) without a pruned key's tokens going back.
+pub(crate) const PRUNE_MARGIN_US: i64 = 1_000_000;
+
 /// Where a lease's TTL is counted from: the next whole millisecond. `NOW_MS`
 /// is rounded down, so counting from it would end a lease up to 1 ms before
 /// its TTL; one millisecond late is safe, one early is not.
@@ -23,9 +36,10 @@ pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` (already validated).
 pub(crate) fn create_table(table: &str) -> String {
-    // One row per key ever locked: a free lock keeps its row (owner NULL) so
-    // that its fencing token keeps counting up. STRICT refuses a value of the
-    // wrong type instead of silently storing it.
+    // One row per key: a free lock keeps its row (owner NULL) so that its
+    // fencing token keeps counting up, until a prune deletes it once the
+    // clock has passed its token. STRICT refuses a value of the wrong type
+    // instead of silently storing it.
     format!(
         "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
             key           TEXT    NOT NULL PRIMARY KEY,\n    \
@@ -39,11 +53,6 @@ pub(crate) fn create_table(table: &str) -> String {
 /// Whether a table called `table` exists (SQLite names are case-insensitive).
 pub(crate) const TABLE_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE)";
-
-/// A statement that compiles only if `table` has the columns the store uses.
-pub(crate) fn probe_columns(table: &str) -> String {
-    format!("SELECT key, owner, expires_at, fencing_token FROM \"{table}\" LIMIT 0")
-}
 
 /// The SQL of every store operation for one table. Each is a single
 /// statement, so SQLite runs it as one atomic write transaction.
@@ -63,9 +72,24 @@ pub(crate) struct Statements {
     pub(crate) exists: String,
     /// Moves the expiry if `owner` holds the lock and it has not expired.
     pub(crate) extend: String,
+    /// `?1` the most rows to delete (-1: all). Deletes free rows whose token
+    /// the clock has passed by the margin.
+    pub(crate) prune: String,
 }
 
 impl Statements {
+    /// Every statement, to prepare them all when the store is built.
+    pub(crate) fn all(&self) -> [&str; 6] {
+        [
+            &self.save,
+            &self.delete,
+            &self.force_delete,
+            &self.exists,
+            &self.extend,
+            &self.prune,
+        ]
+    }
+
     pub(crate) fn new(table: &str) -> Self {
         let t = format!("\"{table}\"");
         let live = |p: &str| {
@@ -74,16 +98,31 @@ impl Statements {
         let held_by_owner =
             format!("key = ?1 AND owner = ?2 AND (expires_at IS NULL OR expires_at > {NOW_MS})");
         Statements {
+            // A token is the larger of "one more than the row's last" and the
+            // clock in microseconds: rising while the row exists, and above
+            // every pruned row's tokens when a new row starts. Tables of
+            // older versions, whose tokens count from 1, jump once to the
+            // clock and keep rising.
             save: format!(
                 "INSERT INTO {t} (key, owner, expires_at, fencing_token) \
-                 VALUES (?1, ?2, ?3 + {LEASE_START_MS}, 1) \
+                 VALUES (?1, ?2, ?3 + {LEASE_START_MS}, {NOW_US}) \
                  ON CONFLICT (key) DO UPDATE SET \
                      owner = excluded.owner, \
                      expires_at = excluded.expires_at, \
-                     fencing_token = {t}.fencing_token + 1 \
+                     fencing_token = max({t}.fencing_token + 1, {NOW_US}) \
                  WHERE NOT ({live}) \
                  RETURNING fencing_token",
                 live = live(&format!("{t}."))
+            ),
+            // One statement, so one write transaction: nothing can take a
+            // row between the SELECT choosing it and the DELETE. `key`, not
+            // `rowid`, so that a WITHOUT ROWID table works too.
+            prune: format!(
+                "DELETE FROM {t} WHERE key IN (\
+                     SELECT key FROM {t} \
+                     WHERE NOT ({live}) AND fencing_token < {NOW_US} - {PRUNE_MARGIN_US} \
+                     LIMIT ?1)",
+                live = live("")
             ),
             delete: format!("UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}"),
             force_delete: format!(

@@ -9,6 +9,7 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, valida
 
 use crate::builder::SqliteStoreBuilder;
 use crate::pool::{Pool, Source};
+use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::Statements;
 
 /// Keys are stored as given in a `TEXT` primary key (binary comparison: `a`
@@ -35,6 +36,7 @@ struct Inner {
     pool: Arc<Pool>,
     sql: Statements,
     table: String,
+    auto_prune: Arc<AutoPrune>,
 }
 
 impl SqliteStore {
@@ -81,6 +83,7 @@ impl SqliteStore {
                 pool: Arc::new(pool),
                 sql,
                 table,
+                auto_prune: Arc::default(),
             }),
         }
     }
@@ -101,6 +104,35 @@ impl SqliteStore {
             .pool
             .run(move |conn| work(conn, &inner.sql))
             .await
+    }
+
+    /// Deletes at most `limit` prunable rows (-1: all) in one statement;
+    /// returns how many.
+    async fn prune_rows(&self, limit: i64) -> Result<u64, LockError> {
+        let deleted = self
+            .run(move |conn, sql| conn.prepare_cached(&sql.prune)?.execute([limit]))
+            .await?;
+        Ok(deleted as u64)
+    }
+
+    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
+    /// task, so that the caller's acquire never waits for it.
+    fn prune_in_background_if_due(&self) {
+        let Some(turn) = self.inner.auto_prune.count() else {
+            return;
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            let _turn = turn;
+            let table = store.table_name();
+            // Nobody awaits this task: its outcome can only be traced. A
+            // failure (a busy database, say) leaves rows for the next turn
+            // or an explicit `prune`, which reports it.
+            match store.prune_rows(PRUNE_BATCH).await {
+                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
+                Err(error) => tracing::warn!(table, %error, "background prune failed"),
+            }
+        });
     }
 }
 
@@ -132,10 +164,14 @@ impl LockStore for SqliteStore {
             })
             .await?;
         Ok(match token {
-            // Tokens start at 1 and only grow: never negative.
-            Some(token) => Acquisition::Acquired {
-                fencing_token: Some(token.unsigned_abs()),
-            },
+            Some(token) => {
+                self.prune_in_background_if_due();
+                Acquisition::Acquired {
+                    // At least the clock in microseconds (or counting up from
+                    // 1 on tables of older versions): never negative.
+                    fencing_token: Some(token.unsigned_abs()),
+                }
+            }
             None => Acquisition::Held,
         })
     }
@@ -184,6 +220,15 @@ impl LockStore for SqliteStore {
             return Err(LockError::not_owned(key));
         }
         Ok(())
+    }
+
+    /// Deletes, in one statement, every row of a free (released or expired)
+    /// lock whose fencing token is more than a second behind the clock. A
+    /// later acquisition of such a key starts a new row with a token of at
+    /// least the clock, so tokens keep rising across prunes. The store also
+    /// prunes on its own, a batch every 1024 acquisitions.
+    async fn prune(&self) -> Result<u64, LockError> {
+        self.prune_rows(-1).await
     }
 
     fn max_key_bytes(&self) -> usize {

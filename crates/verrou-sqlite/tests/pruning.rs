@@ -1,0 +1,182 @@
+//! Per-key state stays bounded: free rows are pruned once the clock has
+//! passed their token (by a second), tokens keep rising across prunes, held
+//! locks are never pruned, and the store prunes on its own.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use verrou_core::{Acquisition, Expiry, LockStore, random_owner};
+use verrou_sqlite::SqliteStore;
+use verrou_sqlite::rusqlite::Connection;
+
+/// How far behind the clock a free row's token must be before it is pruned
+/// (1 s), plus room.
+const PRUNE_AGE: Duration = Duration::from_millis(1200);
+
+struct Database(PathBuf);
+
+impl Database {
+    fn new(name: &str) -> Self {
+        Database(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "verrou-sqlite-{name}-{}.db",
+            random_owner().unwrap()
+        )))
+    }
+
+    /// A store on one connection of the caller's, with `synchronous = OFF`:
+    /// these tests write thousands of rows and check counts, not durability
+    /// (each commit would otherwise wait for an fsync).
+    async fn fast_store(&self) -> SqliteStore {
+        let conn = Connection::open(&self.0).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF")
+            .unwrap();
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        SqliteStore::builder()
+            .connection(conn)
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn count(&self, filter: &str) -> i64 {
+        Connection::open(&self.0)
+            .unwrap()
+            .query_row(
+                &format!("SELECT count(*) FROM verrou WHERE {filter}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.0.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+fn token(acquisition: Acquisition) -> u64 {
+    match acquisition {
+        Acquisition::Acquired {
+            fencing_token: Some(token),
+        } => token,
+        other => panic!("expected an acquisition with a token, got {other:?}"),
+    }
+}
+
+async fn lock_and_release(store: &SqliteStore, prefix: &str, count: usize) {
+    for i in 0..count {
+        let key = format!("{prefix}{i}");
+        token(store.acquire(&key, "o", Expiry::Never).await.unwrap());
+        store.release(&key, "o").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
+    let db = Database::new("prune");
+    let store = db.fast_store().await;
+    token(store.acquire("held", "h", Expiry::Never).await.unwrap());
+    token(
+        store
+            .acquire("held-ttl", "h", Expiry::After(Duration::from_secs(600)))
+            .await
+            .unwrap(),
+    );
+    lock_and_release(&store, "order-", 10_000).await;
+    // The background prune may already have taken some, never the held ones.
+    assert!(db.count("1") > 2);
+
+    tokio::time::sleep(PRUNE_AGE).await;
+    let pruned = store.prune().await.unwrap();
+    assert!(pruned > 0 && pruned <= 10_000, "{pruned}");
+    assert_eq!(db.count("1"), 2, "only the held locks are left");
+    assert!(store.is_locked("held").await.unwrap());
+    assert!(store.is_locked("held-ttl").await.unwrap());
+    assert_eq!(store.prune().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_pruned_key_starts_again_above_its_last_token() {
+    let db = Database::new("prune-token");
+    let store = db.fast_store().await;
+    let first = token(store.acquire("k", "a", Expiry::Never).await.unwrap());
+    // Tokens are the clock in microseconds (or just above).
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    assert!(
+        u128::from(first).abs_diff(now_us) < 60_000_000,
+        "{first} vs {now_us}"
+    );
+    store.release("k", "a").await.unwrap();
+    // Too early: the row stays.
+    assert_eq!(store.prune().await.unwrap(), 0);
+    tokio::time::sleep(PRUNE_AGE).await;
+    assert_eq!(store.prune().await.unwrap(), 1);
+    assert_eq!(db.count("1"), 0);
+    let second = token(store.acquire("k", "b", Expiry::Never).await.unwrap());
+    assert!(second > first, "{second} <= {first}");
+    // An expired lock is pruned like a released one.
+    store.force_release("k").await.unwrap();
+    let third = token(
+        store
+            .acquire("k", "c", Expiry::After(Duration::from_millis(50)))
+            .await
+            .unwrap(),
+    );
+    tokio::time::sleep(PRUNE_AGE).await;
+    assert_eq!(store.prune().await.unwrap(), 1);
+    assert!(store.release("k", "c").await.is_err());
+    assert!(token(store.acquire("k", "d", Expiry::Never).await.unwrap()) > third);
+}
+
+#[tokio::test]
+async fn the_store_prunes_on_its_own_as_it_acquires() {
+    let db = Database::new("auto-prune");
+    let store = db.fast_store().await;
+    lock_and_release(&store, "old-", 1000).await;
+    tokio::time::sleep(PRUNE_AGE).await;
+    // No `prune` call: the acquisitions start one in the background every 1024.
+    lock_and_release(&store, "new-", 1100).await;
+    let started = Instant::now();
+    while db.count("key LIKE 'old-%'") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the background prune did not delete the old rows"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The soak: a million distinct keys locked and released, the row count
+/// sampled as it goes; it stays flat (the background prune alone keeps it
+/// bounded). Manual:
+/// `cargo test -p verrou-sqlite --release --test pruning -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a soak of a million keys; run by hand"]
+async fn soak_a_million_distinct_keys_keeps_the_table_flat() {
+    let db = Database::new("soak");
+    let store = db.fast_store().await;
+    let started = Instant::now();
+    let mut peak = 0;
+    for round in 0..100 {
+        lock_and_release(&store, &format!("r{round}-"), 10_000).await;
+        let count = db.count("1");
+        peak = peak.max(count);
+        if round % 10 == 9 {
+            println!(
+                "{:>8} keys, {count:>6} rows (peak {peak}), {:.0?}",
+                (round + 1) * 10_000,
+                started.elapsed()
+            );
+        }
+    }
+    assert!(peak < 100_000, "the table grew to {peak} rows");
+}
