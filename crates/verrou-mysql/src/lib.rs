@@ -5,7 +5,6 @@
 mod builder;
 mod cancel;
 mod error;
-mod pruning;
 mod schema;
 mod statements;
 mod store;

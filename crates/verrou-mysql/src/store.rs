@@ -11,9 +11,9 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, valida
 use crate::builder::MysqlStoreBuilder;
 use crate::cancel::KillOnDrop;
 use crate::error::{STORE, is_deadlock, store_error, within};
-use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES, TableName};
 use crate::statements::{Statements, ttl_millis};
+use verrou_core::store::AutoPrune;
 
 /// How many times a statement InnoDB rolled back as a deadlock victim is run
 /// again before the error reaches the caller.
@@ -163,24 +163,15 @@ impl MysqlStore {
         Ok(reply.affected_rows)
     }
 
-    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
-    /// task, so that the caller's acquire never waits for it.
+    /// Every [`AutoPrune::EVERY`] acquisitions, prunes one batch in a
+    /// background task, so that the caller's acquire never waits for it.
     fn prune_in_background_if_due(&self) {
-        let Some(turn) = self.inner.auto_prune.count() else {
-            return;
-        };
         let store = self.clone();
-        tokio::spawn(async move {
-            let _turn = turn;
-            let table = store.table_name();
-            // Nobody awaits this task: its outcome can only be traced. A
-            // failure (a role without DELETE, say) leaves rows for the next
-            // turn or an explicit `prune`, which reports it.
-            match store.prune_rows(PRUNE_BATCH.unsigned_abs()).await {
-                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
-                Err(error) => tracing::warn!(table, %error, "background prune failed"),
-            }
-        });
+        self.inner
+            .auto_prune
+            .after_acquire(STORE, move || async move {
+                store.prune_rows(u64::from(AutoPrune::BATCH)).await
+            });
     }
 }
 

@@ -5,7 +5,6 @@
 mod announcements;
 mod builder;
 mod error;
-mod pruning;
 mod schema;
 mod shape;
 mod statements;

@@ -14,10 +14,10 @@ use verrou_core::{
 use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;
 use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
-use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::TableName;
 use crate::shape::Shape;
 use crate::statements::{Statements, ttl_millis};
+use verrou_core::store::AutoPrune;
 
 /// How long a timed-out call waits for its statement's cancel request.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
@@ -188,24 +188,15 @@ impl PostgresStore {
         Ok(pruned.unsigned_abs())
     }
 
-    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
-    /// task, so that the caller's acquire never waits for it.
+    /// Every [`AutoPrune::EVERY`] acquisitions, prunes one batch in a
+    /// background task, so that the caller's acquire never waits for it.
     fn prune_in_background_if_due(&self) {
-        let Some(turn) = self.inner.auto_prune.count() else {
-            return;
-        };
         let store = self.clone();
-        tokio::spawn(async move {
-            let _turn = turn;
-            let table = store.table_name();
-            // Nobody awaits this task: its outcome can only be traced. A
-            // failure (a role without DELETE, say) leaves rows for the next
-            // turn or an explicit `prune`, which reports it.
-            match store.prune_rows(Some(PRUNE_BATCH)).await {
-                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
-                Err(error) => tracing::warn!(table, %error, "background prune failed"),
-            }
-        });
+        self.inner
+            .auto_prune
+            .after_acquire(STORE, move || async move {
+                store.prune_rows(Some(i64::from(AutoPrune::BATCH))).await
+            });
     }
 
     /// Drops a broken connection for good instead of returning it to the

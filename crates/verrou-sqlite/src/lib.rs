@@ -4,7 +4,6 @@
 
 mod builder;
 mod pool;
-mod pruning;
 mod schema;
 mod shape;
 mod store;

@@ -9,8 +9,8 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, valida
 
 use crate::builder::SqliteStoreBuilder;
 use crate::pool::{Pool, Source};
-use crate::pruning::{AutoPrune, PRUNE_BATCH};
 use crate::schema::Statements;
+use verrou_core::store::AutoPrune;
 
 /// Keys are stored as given in a `TEXT` primary key (binary comparison: `a`
 /// and `A`, `é` and `e`, `x` and `x ` are different locks). SQLite has no
@@ -115,24 +115,15 @@ impl SqliteStore {
         Ok(deleted as u64)
     }
 
-    /// Every `PRUNE_EVERY` acquisitions, prunes one batch in a background
-    /// task, so that the caller's acquire never waits for it.
+    /// Every [`AutoPrune::EVERY`] acquisitions, prunes one batch in a
+    /// background task, so that the caller's acquire never waits for it.
     fn prune_in_background_if_due(&self) {
-        let Some(turn) = self.inner.auto_prune.count() else {
-            return;
-        };
         let store = self.clone();
-        tokio::spawn(async move {
-            let _turn = turn;
-            let table = store.table_name();
-            // Nobody awaits this task: its outcome can only be traced. A
-            // failure (a busy database, say) leaves rows for the next turn
-            // or an explicit `prune`, which reports it.
-            match store.prune_rows(PRUNE_BATCH).await {
-                Ok(pruned) => tracing::debug!(table, pruned, "background prune"),
-                Err(error) => tracing::warn!(table, %error, "background prune failed"),
-            }
-        });
+        self.inner
+            .auto_prune
+            .after_acquire("sqlite", move || async move {
+                store.prune_rows(i64::from(AutoPrune::BATCH)).await
+            });
     }
 }
 
