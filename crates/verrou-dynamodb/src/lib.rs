@@ -7,6 +7,7 @@ mod item;
 mod options;
 mod store;
 mod table;
+mod takeover;
 
 pub use aws_sdk_dynamodb;
 pub use options::DynamoDbOptions;

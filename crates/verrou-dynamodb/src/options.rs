@@ -11,6 +11,9 @@ use verrou_core::LockError;
 
 use crate::store::{DynamoDbStore, STORE};
 
+/// The shortest `timeout` and `connect_timeout` accepted.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// How to build a [`DynamoDbStore`]; start from [`DynamoDbStore::builder`].
 ///
 /// The connection settings (`endpoint`, `region`, `credentials`, timeouts)
@@ -73,24 +76,37 @@ impl DynamoDbOptions {
     }
 
     /// How long building waits for the table to become ACTIVE (default 60 s).
+    ///
+    /// Zero checks once and does not wait: the table must already be ACTIVE
+    /// (or become so the moment it is created, as in the emulators). A limit
+    /// too far away for the clock to represent (`Duration::MAX`) means no
+    /// limit.
     pub fn table_ready_timeout(mut self, limit: Duration) -> Self {
         self.table_ready_timeout = limit;
         self
     }
 
-    /// How much longer than its lease end a lock stays held in the eyes of
-    /// *other* clients (default zero): a lease is taken over, and `exists`
-    /// reports it free, only once this client's clock is past the lease end
-    /// plus the margin.
+    /// How much longer than a lease's length this client waits before it
+    /// takes over a lease it has seen unchanged (default zero).
     ///
-    /// DynamoDB has no server clock, so lease ends are written and judged by
-    /// each client's own clock. With a margin of at least the largest skew
-    /// between any two clients' clocks, a client whose clock runs ahead (or
-    /// a holder whose clock runs behind) cannot take over a lease that is
-    /// still running. The price is paid only by locks that are abandoned
-    /// (their holder crashed): they are taken over `margin` later. Releases
-    /// free a lock at once, and the holder's own view (`Lock::is_expired`,
-    /// `extend`) is unchanged.
+    /// DynamoDB conditions have no server time, so no wall clock decides
+    /// when *another* client's lease is over: this client takes a lock over
+    /// only after it has seen the same lease version on it for the lease's
+    /// whole length (plus this margin), timed on its own monotonic clock from
+    /// after the holder's write arrived. A holder that renews writes a new
+    /// version and restarts the wait. Clocks that disagree on the time of
+    /// day, by any amount, therefore cannot let two holders in.
+    ///
+    /// What is left is the *rate* at which clocks tick (the sense of "skew"
+    /// in NTP): a holder whose clock runs slow by a fraction of the TTL. The
+    /// lock's drift margin (1% of the TTL plus 1 ms by default) already
+    /// covers that, so zero is safe; raise the margin only for clocks that
+    /// may tick slower than that, or to leave a crashed holder's lease alone
+    /// for longer. Releases free a lock at once whatever the margin.
+    ///
+    /// A margin too large to add to the clock (`Duration::MAX`) means an
+    /// abandoned lease is never taken over: only a release or
+    /// [`force_release`](verrou_core::Lock::force_release) frees it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -135,13 +151,15 @@ impl DynamoDbOptions {
         self
     }
 
-    /// The limit for one request, retries included (default 10 s).
+    /// The limit for one request, retries included (default 10 s). At least
+    /// one millisecond; `Duration::MAX` means no limit.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
         self
     }
 
-    /// The limit for opening a connection (default 3 s).
+    /// The limit for opening a connection (default 3 s). At least one
+    /// millisecond; `Duration::MAX` means no limit.
     pub fn connect_timeout(mut self, limit: Duration) -> Self {
         self.connect_timeout = limit;
         self
@@ -151,15 +169,28 @@ impl DynamoDbOptions {
     ///
     /// # Errors
     /// [`LockError::InvalidConfig`] when the region or credentials are missing,
-    /// or an `https` endpoint is asked for without the `rustls` feature;
-    /// [`LockError::Store`] when DynamoDB cannot be reached or the table is
-    /// missing and `create_table` is off.
+    /// a timeout is under a millisecond, or an `https` endpoint is asked for
+    /// without the `rustls` feature; [`LockError::Store`] when DynamoDB cannot
+    /// be reached or the table is missing and `create_table` is off.
     pub async fn build(self) -> Result<DynamoDbStore, LockError> {
         let client = self.client()?;
         DynamoDbStore::from_client(client, self).await
     }
 
     fn client(&self) -> Result<Client, LockError> {
+        // A request cannot even be written in less; zero would fail every
+        // call with a timeout that looks like an outage.
+        for (name, limit) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if limit < MIN_TIMEOUT {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    format!("`{name}` must be at least {MIN_TIMEOUT:?}, got {limit:?}"),
+                ));
+            }
+        }
         let region = self
             .region
             .clone()

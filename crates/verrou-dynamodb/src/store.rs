@@ -1,19 +1,24 @@
 //! `DynamoDbStore`: one conditional `UpdateItem` per lock operation.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use tokio::time::Instant;
+use verrou_core::{
+    Acquisition, Expiry, LockError, LockStore, async_trait, random_owner, validate_key,
+};
 
-use crate::clock::{lease_end_ms, now_ms};
-use crate::item::{self, EXPIRES_AT_MS, FENCING_TOKEN, KEY, OWNER, Write};
+use crate::clock::{lease, now_ms};
+use crate::item::{self, FENCING_TOKEN, Holding, KEY, LEASE_MS, LEASE_VERSION, OWNER, Write};
 use crate::options::DynamoDbOptions;
 use crate::table;
+use crate::takeover::Sightings;
 
 pub(crate) const STORE: &str = "dynamodb";
 
@@ -21,10 +26,13 @@ pub(crate) const STORE: &str = "dynamodb";
 /// are stored as given, without prefix, so the whole limit is usable.
 const MAX_KEY_BYTES: usize = 2048;
 
-/// A lock store on a DynamoDB table. Clones share the client.
+/// A lock store on a DynamoDB table. Clones share the client and what the
+/// store has seen of other clients' leases.
 ///
-/// Expiry is judged by the **client's clock** (DynamoDB conditions have no
-/// server time): see the crate documentation for the clock-skew margin.
+/// DynamoDB conditions have no server time, so no wall clock decides when
+/// *another* client's lease is over: a lease is taken over once this store
+/// has seen it unchanged (same `lease_version`) for its whole length, timed
+/// on this process's monotonic clock. See the crate documentation.
 ///
 /// The lock writes are sent with SDK retries turned off, whatever the
 /// client's retry configuration: a retried conditional write whose first
@@ -36,8 +44,15 @@ const MAX_KEY_BYTES: usize = 2048;
 pub struct DynamoDbStore {
     client: Client,
     table: Arc<str>,
-    /// [`DynamoDbOptions::clock_skew_margin`] in whole milliseconds.
-    skew_margin_ms: u64,
+    sightings: Arc<Sightings>,
+}
+
+/// What a conditional write came to.
+enum Outcome {
+    /// The write was applied; the attributes it asked back (`ReturnValues`).
+    Applied(Option<HashMap<String, AttributeValue>>),
+    /// The condition failed; the item as it was, when DynamoDB sent it back.
+    Refused(Option<HashMap<String, AttributeValue>>),
 }
 
 impl DynamoDbStore {
@@ -71,9 +86,7 @@ impl DynamoDbStore {
         Ok(DynamoDbStore {
             client,
             table: options.table_name.into(),
-            // Rounded up: a margin is a lower bound on the wait.
-            skew_margin_ms: u64::try_from(options.clock_skew_margin.as_micros().div_ceil(1000))
-                .unwrap_or(u64::MAX),
+            sightings: Arc::new(Sightings::new(options.clock_skew_margin)),
         })
     }
 
@@ -89,21 +102,19 @@ impl DynamoDbStore {
 
     /// The [clock-skew margin](DynamoDbOptions::clock_skew_margin).
     pub fn clock_skew_margin(&self) -> Duration {
-        Duration::from_millis(self.skew_margin_ms)
+        self.sightings.margin()
     }
 
-    /// Leases that ended before this instant of the client's clock are over
-    /// for everybody, whatever their clocks say (see the margin).
-    fn ended_before(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.skew_margin_ms)
-    }
-
+    /// Sends one conditional write. `old_on_refusal` asks DynamoDB to send the
+    /// item back if the condition fails: a refused acquire needs the lease it
+    /// ran into (emulators may not send it: then it is read).
     async fn update(
         &self,
         key: &str,
         write: Write,
         return_values: ReturnValue,
-    ) -> Result<Option<UpdateItemOutput>, LockError> {
+        old_on_refusal: bool,
+    ) -> Result<Outcome, LockError> {
         let result = self
             .client
             .update_item()
@@ -114,6 +125,9 @@ impl DynamoDbStore {
             .set_expression_attribute_names(Some(write.names))
             .set_expression_attribute_values(Some(write.values))
             .return_values(return_values)
+            .set_return_values_on_condition_check_failure(
+                old_on_refusal.then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .customize()
             .config_override(
                 aws_sdk_dynamodb::config::Builder::new().retry_config(RetryConfig::disabled()),
@@ -121,18 +135,42 @@ impl DynamoDbStore {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some(output)),
+            Ok(output) => Ok(Outcome::Applied(output.attributes)),
             // Only a failed condition means "not yours / taken"; throttling,
             // a missing table, auth and network failures are store errors.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(LockError::store(STORE, e)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => {
+                    Ok(Outcome::Refused(refusal.item().cloned()))
+                }
+                _ => Err(LockError::store(STORE, e)),
+            },
         }
     }
+
+    /// Reads what another client would need to time the lease on `key`.
+    async fn read(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, LockError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .key(KEY, AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .projection_expression("#owner, #len, #ver")
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#len", LEASE_MS)
+            .expression_attribute_names("#ver", LEASE_VERSION)
+            .send()
+            .await
+            .map_err(|e| LockError::store(STORE, e))?;
+        Ok(output.item)
+    }
+}
+
+/// A fresh lease version: random, so that no later write can ever carry a
+/// version someone saw earlier (which would let them take over a renewed
+/// lease).
+fn new_version() -> Result<String, LockError> {
+    random_owner()
 }
 
 #[async_trait]
@@ -143,15 +181,47 @@ impl LockStore for DynamoDbStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
+        let version = new_version()?;
+        // The wall clock first, then the monotonic one: the lease is timed
+        // here from no earlier than the instant its end was computed from.
         let now = now_ms();
-        let write = item::acquire(owner, now, self.ended_before(now), lease_end_ms(now, ttl));
-        let Some(output) = self.update(key, write, ReturnValue::UpdatedNew).await? else {
-            return Ok(Acquisition::Held);
+        let sent = Instant::now();
+        let lease = lease(now, expiry.duration());
+        let takeover = self.sightings.expired_version(key, sent);
+        let write = item::acquire(owner, now, &version, lease, takeover.as_deref());
+        let attributes = match self
+            .update(key, write, ReturnValue::UpdatedNew, true)
+            .await?
+        {
+            Outcome::Applied(attributes) => attributes,
+            Outcome::Refused(old) => {
+                let old = match old {
+                    Some(old) => Some(old),
+                    // Without the item (emulators), a refusal during a running
+                    // wait is not worth a read: the wait goes on, and if the
+                    // lease changed meanwhile, the takeover at its end is
+                    // refused and reads it then. This keeps a contended key at
+                    // one request per attempt, at the price of noticing a
+                    // renewal up to one lease late.
+                    None if self.sightings.is_waiting(key, Instant::now()) => {
+                        return Ok(Acquisition::Held);
+                    }
+                    // The refusal stands whatever the read does; a failed read
+                    // only means the wait starts at a later sighting.
+                    None => match self.read(key).await {
+                        Ok(old) => old,
+                        Err(_) => return Ok(Acquisition::Held),
+                    },
+                };
+                self.sightings
+                    .saw(key, Holding::of(old.as_ref()), Instant::now());
+                return Ok(Acquisition::Held);
+            }
         };
-        let token = output
-            .attributes()
+        self.sightings.wrote(key, version, lease, sent);
+        let token = attributes
+            .as_ref()
             .and_then(|a| a.get(FENCING_TOKEN))
             .and_then(item::number)
             .ok_or_else(|| {
@@ -165,49 +235,45 @@ impl LockStore for DynamoDbStore {
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
         let write = item::release(owner, now_ms());
-        match self.update(key, write, ReturnValue::None).await? {
-            Some(_) => Ok(()),
-            None => Err(LockError::not_owned(key)),
+        match self.update(key, write, ReturnValue::None, false).await? {
+            Outcome::Applied(_) => {
+                self.sightings.forget(key);
+                Ok(())
+            }
+            Outcome::Refused(_) => Err(LockError::not_owned(key)),
         }
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
-        // A failed condition means the key was already free.
-        self.update(key, item::force_release(now_ms()), ReturnValue::None)
+        // A refusal means the key was already free.
+        self.update(key, item::force_release(now_ms()), ReturnValue::None, false)
             .await?;
+        self.sightings.forget(key);
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
         validate_key(key, MAX_KEY_BYTES)?;
-        let output = self
-            .client
-            .get_item()
-            .table_name(&*self.table)
-            .key(KEY, AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .projection_expression("#owner, #exp")
-            .expression_attribute_names("#owner", OWNER)
-            .expression_attribute_names("#exp", EXPIRES_AT_MS)
-            .send()
-            .await
-            .map_err(|e| LockError::store(STORE, e))?;
-        // Read the clock after the answer: a slow reply errs towards "free",
-        // which only makes a waiter try `save`, whose condition decides.
-        Ok(output
-            .item()
-            .is_some_and(|item| item::is_held(item, self.ended_before(now_ms()))))
+        let item = self.read(key).await?;
+        Ok(self
+            .sightings
+            .saw(key, Holding::of(item.as_ref()), Instant::now()))
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let ttl = expiry.duration();
         validate_key(key, MAX_KEY_BYTES)?;
+        let version = new_version()?;
         let now = now_ms();
-        let write = item::extend(owner, now, lease_end_ms(now, ttl));
-        match self.update(key, write, ReturnValue::None).await? {
-            Some(_) => Ok(()),
-            None => Err(LockError::not_owned(key)),
+        let sent = Instant::now();
+        let lease = lease(now, expiry.duration());
+        let write = item::extend(owner, now, &version, lease);
+        match self.update(key, write, ReturnValue::None, false).await? {
+            Outcome::Applied(_) => {
+                self.sightings.wrote(key, version, lease, sent);
+                Ok(())
+            }
+            Outcome::Refused(_) => Err(LockError::not_owned(key)),
         }
     }
 

@@ -22,7 +22,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// `ResourceInUseException` and simply waits.
 pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result<(), LockError> {
     let table = options.table_name.as_str();
-    let deadline = Instant::now() + options.table_ready_timeout;
+    // `None`: a limit too far away for the clock, which is no limit.
+    let deadline = Instant::now().checked_add(options.table_ready_timeout);
     loop {
         match client.describe_table().table_name(table).send().await {
             Ok(output) => {
@@ -56,7 +57,7 @@ pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result
             }
             Err(e) => return Err(LockError::store(STORE, e)),
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return Err(LockError::store(
                 STORE,
                 format!(

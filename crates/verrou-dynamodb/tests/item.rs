@@ -65,24 +65,42 @@ async fn the_item_holds_owner_expiry_counter_and_sweep_time() {
             "expires_at_ms",
             "fencing_token",
             "key",
+            "lease_ms",
+            "lease_version",
             "owner"
         ]
     );
     assert_eq!(item["owner"].as_s().unwrap(), "owner-a");
     assert_eq!(number(&item, "fencing_token"), token);
     let expires_at_ms = number(&item, "expires_at_ms");
+    // The length other clients time the lease by: the TTL, rounded up, plus
+    // the millisecond `expires_at_ms` adds for the holder's clock.
+    assert_eq!(number(&item, "lease_ms"), 30_001);
+    let version = item["lease_version"].as_s().unwrap().clone();
     // The sweeper runs on epoch seconds, at least an hour after the lease.
     assert!(number(&item, "delete_after") >= expires_at_ms / 1000 + 3600);
+
+    // An extension writes a new lease version: whoever was timing the old
+    // one starts again.
+    store
+        .extend(&key, "owner-a", Expiry::After(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let item = raw_item(&store, &key).await.unwrap();
+    assert_ne!(item["lease_version"].as_s().unwrap(), &version);
 
     // Released: the counter stays (tokens keep rising), the lease goes.
     store.release(&key, "owner-a").await.unwrap();
     let item = raw_item(&store, &key).await.unwrap();
     assert_eq!(attributes(&item), ["delete_after", "fencing_token", "key"]);
 
-    // Held forever: nothing the sweeper could act on.
+    // Held forever: no length to time, nothing the sweeper could act on.
     store.acquire(&key, "owner-b", Expiry::Never).await.unwrap();
     let item = raw_item(&store, &key).await.unwrap();
-    assert_eq!(attributes(&item), ["fencing_token", "key", "owner"]);
+    assert_eq!(
+        attributes(&item),
+        ["fencing_token", "key", "lease_version", "owner"]
+    );
     store.force_release(&key).await.unwrap();
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::Service;
+use super::{Service, services_dir};
 use crate::process::{port_open, run, wait_for_port};
 
 pub const PORT: u16 = 8000;
@@ -130,10 +130,6 @@ impl Emulator {
             }
         }
     }
-}
-
-fn services_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/services")
 }
 
 /// Which emulator xtask started, and its pid, for `down`.

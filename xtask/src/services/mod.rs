@@ -7,6 +7,9 @@
 mod dynamodb;
 mod redis_cluster;
 mod system;
+mod valkey;
+
+use std::path::{Path, PathBuf};
 
 use crate::process::port_open;
 
@@ -33,8 +36,15 @@ fn all() -> Vec<Service> {
         system::mariadb(),
         system::redis(),
         redis_cluster::service(),
+        valkey::service(),
         dynamodb::dynamodb(),
     ]
+}
+
+/// Where services installed from a registry live: `target/services`, inside
+/// this checkout (ignored by git) and shared by nothing else.
+fn services_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/services")
 }
 
 fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
