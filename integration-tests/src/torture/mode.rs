@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::renewing_hold::RenewalWork;
 
 /// Appended to a store's name for its renewal run, the way
-/// `redis-volatile` and `dynamodb-skewed` name the other variants.
+/// `redis-volatile` names the other variant.
 pub const RENEWAL_SUFFIX: &str = "-renewal";
 
 /// The store and whether the run renews: `redis-renewal` → `("redis", true)`.

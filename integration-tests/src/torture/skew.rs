@@ -16,9 +16,6 @@ use std::time::Duration;
 /// TTL, so that without a margin it sees every running lease as over.
 pub const AHEAD: Duration = Duration::from_millis(500);
 
-/// The clock-skew margin of the regular DynamoDB run: it covers [`AHEAD`].
-pub const MARGIN: Duration = Duration::from_millis(600);
-
 /// Tells a worker how far ahead its clock was set, so that its history is
 /// written on the true timeline the checker compares.
 const AHEAD_ENV: &str = "VERROU_TORTURE_CLOCK_AHEAD_US";
@@ -32,7 +29,7 @@ const LIBFAKETIME: &[&str] = &[
 /// Whether worker `id` of a run against `store` runs with its clock ahead:
 /// every other worker, on the DynamoDB runs (renewing or not).
 pub fn applies(store: &str, id: u32) -> bool {
-    matches!(super::mode::parse(store).0, "dynamodb" | "dynamodb-skewed") && id.is_multiple_of(2)
+    super::mode::parse(store).0 == "dynamodb" && id.is_multiple_of(2)
 }
 
 /// Sets `command`'s wall clock [`AHEAD`].

@@ -19,8 +19,8 @@ use super::servers::{
     PrivateDynalite, PrivateMariadb, PrivatePostgres, PrivateRedis, PrivateRedisCluster, sh,
 };
 
-/// Stores in the order a run visits them (`redis-volatile` and
-/// `dynamodb-skewed` are asked for by name: they demonstrate failures). Each
+/// Stores in the order a run visits them (`redis-volatile` is asked for by
+/// name: it demonstrates a failure). Each
 /// also has a renewal run, `<store>-renewal` (see [`mode`](super::mode)).
 pub const ALL: &[&str] = &[
     "memory",
@@ -96,13 +96,11 @@ async fn connect_store(name: &str, url: &str) -> Result<LockFactory, String> {
                 .await
                 .map_err(failed)?,
         ),
-        "dynamodb" | "dynamodb-skewed" => LockFactory::new(
+        "dynamodb" => LockFactory::new(
+            // No clock-skew margin: the store's takeover rule (a lease seen
+            // unchanged for its whole length) does not compare clocks, and
+            // half the workers' clocks run ahead to prove it.
             DynamoDbStore::builder()
-                .clock_skew_margin(if name == "dynamodb" {
-                    super::skew::MARGIN
-                } else {
-                    Duration::ZERO
-                })
                 .endpoint(url)
                 .region("us-east-1")
                 .credentials("torture", "torture")
@@ -312,7 +310,7 @@ impl StoreSetup {
                     name,
                     DYNAMODB_ENDPOINT.into(),
                     &[
-                        "expiry is judged by the *clients'* clocks (DynamoDB conditions have no server time): every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, and every worker's store has `clock_skew_margin(600 ms)`, which covers that skew. `dynamodb-skewed` is the same run without the margin",
+                        "DynamoDB conditions have no server time, so no client compares another's lease end with its own clock: a lease is taken over only after it was seen unchanged for its whole length. Every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, with no clock-skew margin",
                     ],
                 );
                 if full {
@@ -325,18 +323,6 @@ impl StoreSetup {
                     s.notes.push("the shared emulator of `cargo xtask services`, not restarted in the short run (other tests use it; the full run restarts a private one); capped at 600 operations, the emulator (dynalite, Node) being the slowest store here".into());
                     s.max_ops = Some(600);
                 }
-                s
-            }
-            "dynamodb-skewed" => {
-                let mut s = StoreSetup::new(
-                    name,
-                    DYNAMODB_ENDPOINT.into(),
-                    &[
-                        "DEMONSTRATION: every other worker runs with its wall clock 500 ms ahead (libfaketime), more than the 400 ms TTL, and no store has a clock-skew margin. DynamoDB conditions have no server time, so those workers see every running lease as over and take it: violations are expected here. Configure `clock_skew_margin` to at least your worst clock skew (the regular `dynamodb` run does, and finds none)",
-                    ],
-                );
-                s.expect_violations = true;
-                s.max_ops = Some(if full { 5_000 } else { 600 });
                 s
             }
             other => {

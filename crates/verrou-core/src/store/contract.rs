@@ -70,6 +70,10 @@ pub enum Acquisition {
 ///   `acquire` by anyone succeeds, and the old owner's `release` and `extend` fail
 ///   with [`LockError::NotOwned`]: an expired lock is never revived, and an old
 ///   owner never frees a newer holder's lock.
+///   A store without a clock of its own may instead free a lease only once
+///   a client has watched it unchanged for its whole TTL (DynamoDB does):
+///   to a client that never saw the lease, it then stays held for up to one
+///   more TTL. Documented by such a store.
 /// - **Not re-entrant.** `acquire` for a key that the *same* owner already holds
 ///   returns [`Acquisition::Held`].
 /// - **Owners are grants.** The owner string identifies one acquisition
