@@ -279,7 +279,7 @@ async fn run_store(
             }
             let ours = ours.map_err(|e| format!("{} {workload}: {e}", out.name))?;
             let theirs = match peer.as_mut() {
-                Some(p) if workload != Workload::Floor && !peer_failed(out, workload) => {
+                Some(p) if workload.has_peer() && !peer_failed(out, workload) => {
                     match p.run(workload, secs, round).await {
                         Ok(sample) => Some(sample),
                         Err(why) => {
@@ -321,6 +321,7 @@ async fn run_ours(
         Workload::Sequential => workloads::sequential(factory.clone(), keys.clone(), secs).await,
         Workload::Concurrent => workloads::concurrent(factory.clone(), keys.clone(), secs).await,
         Workload::Contended => workloads::contended(factory.clone(), keys.clone(), secs).await,
+        Workload::Herd => workloads::herd(factory.clone(), keys.clone(), secs).await,
     }
 }
 

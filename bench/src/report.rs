@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sample::{Sample, Workload};
 use crate::stats::{median, range};
-use crate::workloads::{CONCURRENT_TASKS, CONTENDED_TASKS, HOLD};
+use crate::workloads::{CONCURRENT_TASKS, CONTENDED_TASKS, HERD_TASKS, HOLD};
 use crate::{Settings, Skipped, StoreRun};
 
 /// The run's circumstances, printed at the top of the report.
@@ -121,8 +121,11 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
          - **sequential**: one task; each iteration creates a lock handle on a fresh key (not timed) and times `acquire()` + `release()`. ops/s = operations ÷ summed operation time.\n\
          - **concurrent**: {CONCURRENT_TASKS} tasks on distinct keys sharing one store (one client/pool), lock creation included; ops/s over wall time.\n\
          - **contended**: {CONTENDED_TASKS} tasks take turns on one key, each holding it {} ms; a task re-queues only after another has taken the lock, so each acquisition is a hand-off to a different task. Hand-off = from the holder calling `release()` to the next holder's `acquire()` returning. verrou uses `RetryPolicy` delay 1 ms, exponential to 10 ms (memory, Redis and PostgreSQL wake waiters on release; MariaDB, SQLite and DynamoDB poll); Node Verrou uses its default retry (poll every 250 ms).\n\
+         - **herd**: {HERD_TASKS} tasks wait on one key with the default `RetryPolicy` (poll every 250 ms, no timeout), each holding it {} ms as above; a holder queues again only after another task has taken the lock, so about {} tasks wait all the time. Hand-offs per second over the window after the herd has gathered (250 ms), hand-off latency as above. A store that wakes every waiter on each release pays about {HERD_TASKS} acquire attempts per hand-off. verrou only: Node Verrou would measure its poll interval.\n\
          - Keys are fresh per run and round; TTL 30 s, never reached.",
-        HOLD.as_millis()
+        HOLD.as_millis(),
+        HOLD.as_millis(),
+        HERD_TASKS - 1
     );
     out
 }
@@ -298,6 +301,20 @@ fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
             run.ratio_to_peer(Workload::Contended, p50),
             faster_or_slower
         )
+    );
+    // Ours only (see `Workload::has_peer`).
+    let _ = writeln!(
+        out,
+        "| {HERD_TASKS} waiting on one key: hand-offs | {} | {} | — | |",
+        fmt_opt(med(run.ours(Workload::Herd), per_sec), fmt_rate),
+        spread(run.ours(Workload::Herd), per_sec, fmt_rate),
+    );
+    let _ = writeln!(
+        out,
+        "| └ hand-off p50 / p99 | {} / {} | {} | — | |",
+        fmt_opt(med(run.ours(Workload::Herd), p50), fmt_latency),
+        fmt_opt(med(run.ours(Workload::Herd), p99), fmt_latency),
+        spread(run.ours(Workload::Herd), p50, fmt_latency),
     );
     let _ = writeln!(out);
     for note in &run.notes {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The four workloads, in the order each round runs them.
+/// The workloads, in the order each round runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Workload {
     /// The store's bare round trip, one task (ours only).
@@ -13,15 +13,19 @@ pub enum Workload {
     Concurrent,
     /// 16 tasks taking turns on one key.
     Contended,
+    /// 1000 tasks waiting on one key, each release handing it to one of
+    /// them (ours only).
+    Herd,
 }
 
 impl Workload {
     /// Every workload, in run order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Floor,
         Workload::Sequential,
         Workload::Concurrent,
         Workload::Contended,
+        Workload::Herd,
     ];
 
     /// The name used on the command line, in the peer protocol and the report.
@@ -31,7 +35,16 @@ impl Workload {
             Workload::Sequential => "sequential",
             Workload::Concurrent => "concurrent",
             Workload::Contended => "contended",
+            Workload::Herd => "herd",
         }
+    }
+
+    /// Whether `bench/node/peer.mjs` runs it too. The floor is ours by
+    /// definition; the herd is not mirrored because Node's Verrou only polls
+    /// (every 250 ms), so 1000 of its waiters measure the poll interval, not
+    /// a hand-off.
+    pub fn has_peer(self) -> bool {
+        !matches!(self, Workload::Floor | Workload::Herd)
     }
 }
 
@@ -43,10 +56,11 @@ impl fmt::Display for Workload {
 
 /// One workload run: how many operations in how many seconds, and latency
 /// percentiles where the workload has them (floor and sequential: per
-/// operation; contended: per hand-off).
+/// operation; contended and herd: per hand-off).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
-    /// Completed operations (acquisitions for the contended workload).
+    /// Completed operations (acquisitions for the contended and herd
+    /// workloads).
     pub ops: u64,
     /// The seconds `ops` took: summed operation times for the single-task
     /// workloads, wall time for the others.

@@ -23,7 +23,14 @@ use verrou_redis::RedisStore;
 use verrou_redis::fred::interfaces::ClientLike;
 
 /// Every store the bench can run, in report order.
-pub const ALL: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
+pub const ALL: &[&str] = &[
+    "memory",
+    "redis",
+    "redis-cluster",
+    "postgres",
+    "mysql",
+    "dynamodb",
+];
 
 /// Stores for which `bench/node/peer.mjs` wires up a Node Verrou driver.
 pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
@@ -45,7 +52,7 @@ pub struct Subject {
 pub enum Floor {
     /// Memory has no server: an uncontended `tokio::sync::Mutex` lock + unlock.
     Memory(tokio::sync::Mutex<()>),
-    /// `PING` on the store's connection.
+    /// `PING` on the store's connection (one node of a Cluster).
     Redis(RedisStore),
     /// `SELECT 1`, prepared once, on a connection kept from the store's pool.
     Postgres(Box<Kept<PostgresStore, Object>>),
@@ -141,6 +148,18 @@ pub async fn open(name: &str) -> Result<Subject, String> {
         "redis" => {
             let store = RedisStore::builder()
                 .url(env_or("VERROU_REDIS_URL", "redis://127.0.0.1:6379"))
+                .connect_timeout(Duration::from_secs(2))
+                .build()
+                .await
+                .map_err(describe)?;
+            (Arc::new(store.clone()), Floor::Redis(store))
+        }
+        "redis-cluster" => {
+            let store = RedisStore::builder()
+                .url(env_or(
+                    "VERROU_REDIS_CLUSTER_URL",
+                    "redis-cluster://127.0.0.1:7000",
+                ))
                 .connect_timeout(Duration::from_secs(2))
                 .build()
                 .await

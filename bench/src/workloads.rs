@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use verrou_core::{Backoff, LockError, LockFactory, RetryPolicy};
+use verrou_core::{Backoff, Lock, LockError, LockFactory, RetryPolicy};
 
 use crate::sample::Sample;
 use crate::stats::percentile;
@@ -130,7 +130,7 @@ pub async fn concurrent(factory: LockFactory, keys: Keys, secs: f64) -> Result<S
     })
 }
 
-/// Shared by the contended tasks.
+/// Shared by the tasks of the contended and herd workloads.
 #[derive(Default)]
 struct Turns {
     /// Acquisitions so far; a task that just released waits for it to move.
@@ -156,55 +156,135 @@ pub async fn contended(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sa
         .map(|_| {
             let lock = factory.create_lock(key.clone(), TTL);
             let turns = turns.clone();
-            tokio::spawn(async move {
-                let lock = lock?;
-                loop {
-                    // Dropping an acquire at the deadline is safe: a save in
-                    // flight is followed by an owner-checked release.
-                    match tokio::time::timeout_at(deadline, lock.acquire()).await {
-                        Err(_) => return Ok(()),
-                        Ok(acquired) => acquired?,
-                    }
-                    let at = Instant::now();
-                    if at >= deadline.into_std() {
-                        lock.release().await?;
-                        return Ok(());
-                    }
-                    if let Some(released) = *lock_unpoisoned(&turns.release_started) {
-                        lock_unpoisoned(&turns.handoffs).push(at - released);
-                    }
-                    let seen = turns.acquisitions.fetch_add(1, Ordering::SeqCst) + 1;
-                    turns.moved.notify_waiters();
-                    tokio::time::sleep(HOLD).await;
-                    let moved = turns.moved.notified();
-                    tokio::pin!(moved);
-                    moved.as_mut().enable();
-                    *lock_unpoisoned(&turns.release_started) = Some(Instant::now());
-                    lock.release().await?;
-                    while turns.acquisitions.load(Ordering::SeqCst) == seen {
-                        tokio::select! {
-                            () = &mut moved => moved.set(turns.moved.notified()),
-                            () = tokio::time::sleep_until(deadline) => return Ok(()),
-                        }
-                        moved.as_mut().enable();
-                    }
-                }
-            })
+            tokio::spawn(async move { take_turns(lock?, &turns, deadline, HOLD).await })
         })
         .collect();
-    for task in tasks {
-        task.await
-            .map_err(|e| format!("task panicked: {e}"))?
-            .map_err(|e: LockError| describe(&e))?;
+    join_turn_takers(tasks).await?;
+    Ok(turns.sample(deadline.into_std() - started))
+}
+
+/// Tasks of the herd workload.
+pub const HERD_TASKS: usize = 1000;
+
+/// How long the herd gathers before the first release: one default retry
+/// delay, so that every waiter has made its first attempts and registered
+/// its release watch before the measured window opens.
+const HERD_GATHER: Duration = Duration::from_millis(250);
+
+/// The herd's retry policy: the default one (poll every 250 ms) without a
+/// timeout, as most users run it. On a store that announces releases the
+/// poll is only the fallback; on one that does not, 1000 waiters already
+/// poll about 4,000 times a second.
+pub fn herd_policy() -> RetryPolicy {
+    RetryPolicy::default().with_timeout(None)
+}
+
+/// [`HERD_TASKS`] tasks wait on one key. A holder keeps it for [`HOLD`] (as
+/// in [`contended`]), releases and steps back until another task has taken
+/// the lock, then queues again, so that about 999 tasks wait all the time
+/// and every acquisition is a hand-off.
+/// A store that wakes every waiter on each release pays about 1000 acquire
+/// attempts per hand-off; one that wakes one waiter pays one or two. Measures
+/// hand-offs per second over the window after the herd has gathered, and
+/// the hand-off latency as in [`contended`].
+pub async fn herd(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
+    let factory = factory.with_retry(herd_policy());
+    let key = keys.key("herd", 0, 0);
+    // Held while the herd gathers, so that every task starts as a waiter.
+    let gate = factory
+        .create_lock(key.clone(), TTL)
+        .map_err(|e| describe(&e))?;
+    gate.acquire().await.map_err(|e| describe(&e))?;
+    let turns = Arc::new(Turns::default());
+    let opens = tokio::time::Instant::now() + HERD_GATHER;
+    let deadline = opens + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..HERD_TASKS)
+        .map(|_| {
+            let lock = factory.create_lock(key.clone(), TTL);
+            let turns = turns.clone();
+            tokio::spawn(async move { take_turns(lock?, &turns, deadline, HOLD).await })
+        })
+        .collect();
+    tokio::time::sleep_until(opens).await;
+    *lock_unpoisoned(&turns.release_started) = Some(Instant::now());
+    let opened = gate.release().await.map_err(|e| describe(&e));
+    join_turn_takers(tasks).await?;
+    opened?;
+    Ok(turns.sample(deadline - opens))
+}
+
+/// One task of [`contended`] or [`herd`]: acquire, count the hand-off, hold
+/// for `hold`, release, then wait until another task has taken the lock
+/// before queueing again; until `deadline`.
+async fn take_turns(
+    lock: Lock,
+    turns: &Turns,
+    deadline: tokio::time::Instant,
+    hold: Duration,
+) -> Result<(), LockError> {
+    loop {
+        // Dropping an acquire at the deadline is safe: a save in flight is
+        // followed by an owner-checked release.
+        match tokio::time::timeout_at(deadline, lock.acquire()).await {
+            Err(_) => return Ok(()),
+            Ok(acquired) => acquired?,
+        }
+        let at = Instant::now();
+        if at >= deadline.into_std() {
+            lock.release().await?;
+            return Ok(());
+        }
+        if let Some(released) = *lock_unpoisoned(&turns.release_started) {
+            lock_unpoisoned(&turns.handoffs).push(at - released);
+        }
+        let seen = turns.acquisitions.fetch_add(1, Ordering::SeqCst) + 1;
+        turns.moved.notify_waiters();
+        tokio::time::sleep(hold).await;
+        let moved = turns.moved.notified();
+        tokio::pin!(moved);
+        moved.as_mut().enable();
+        *lock_unpoisoned(&turns.release_started) = Some(Instant::now());
+        lock.release().await?;
+        while turns.acquisitions.load(Ordering::SeqCst) == seen {
+            tokio::select! {
+                () = &mut moved => moved.set(turns.moved.notified()),
+                () = tokio::time::sleep_until(deadline) => return Ok(()),
+            }
+            moved.as_mut().enable();
+        }
     }
-    let mut handoffs = std::mem::take(&mut *lock_unpoisoned(&turns.handoffs));
-    handoffs.sort_unstable();
-    Ok(Sample {
-        ops: turns.acquisitions.load(Ordering::SeqCst),
-        secs: (deadline.into_std() - started).as_secs_f64(),
-        p50_us: micros(percentile(&handoffs, 0.5)),
-        p99_us: micros(percentile(&handoffs, 0.99)),
-    })
+}
+
+async fn join_turn_takers(
+    tasks: Vec<tokio::task::JoinHandle<Result<(), LockError>>>,
+) -> Result<(), String> {
+    // Every task is awaited, even after a failure, so that none outlives
+    // the round and takes turns in the next workload's window.
+    let mut first_error = None;
+    for task in tasks {
+        let outcome = task
+            .await
+            .map_err(|e| format!("task panicked: {e}"))
+            .and_then(|r| r.map_err(|e| describe(&e)));
+        if let Err(e) = outcome {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+impl Turns {
+    /// Acquisitions over `window`, with the hand-off percentiles.
+    fn sample(&self, window: Duration) -> Sample {
+        let mut handoffs = std::mem::take(&mut *lock_unpoisoned(&self.handoffs));
+        handoffs.sort_unstable();
+        Sample {
+            ops: self.acquisitions.load(Ordering::SeqCst),
+            secs: window.as_secs_f64(),
+            p50_us: micros(percentile(&handoffs, 0.5)),
+            p99_us: micros(percentile(&handoffs, 0.99)),
+        }
+    }
 }
 
 /// Throughput of a single task is 1 / mean latency: the summed operation

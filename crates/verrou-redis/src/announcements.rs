@@ -12,6 +12,36 @@
 //! server whenever a slot moves, and is not available on every
 //! Redis-compatible server. A lock release is one small message, so the
 //! broadcast is the simpler trade.
+//!
+//! # One waiter per release
+//!
+//! Only one waiter can take a released lock, so an announcement wakes one
+//! local waiter (`Notify::notify_one`, the longest waiting first); waking
+//! all of them made every release cost one `acquire` per waiter (1000
+//! waiters: 1000 scripts per hand-off). The others keep waiting for the next
+//! release, and every waiter still wakes at its retry delay at the latest.
+//! Why the one woken cannot strand the others:
+//!
+//! - A release between a waiter's failed attempt and its next wait is not
+//!   lost: if no waiter is waiting at that moment, `notify_one` leaves a
+//!   permit that the next waiter to wait takes at once.
+//! - A woken waiter that goes away before it sees the wake (its `acquire`
+//!   was cancelled or timed out in that instant) passes it on: tokio hands
+//!   a `notify_one` wake-up that was delivered but not received to the next
+//!   waiter when the future is dropped.
+//! - A woken waiter always sends its `acquire` (verrou's retry loop makes
+//!   the attempt before it looks at its deadline, and finishes an attempt
+//!   whose caller was dropped in the background). If it takes the lock, its
+//!   release announces the next hand-off; if someone else has it, theirs
+//!   will.
+//! - What is not passed on: a woken waiter whose `acquire` fails with a
+//!   `Store` error, or whose grant arrives too late and is left to lapse.
+//!   The others then take the lock at their next retry (within one retry
+//!   delay), as after an expiry, which is not announced either. Passing the
+//!   wake on after an error would turn one failing call into every waiter
+//!   failing in turn, as fast as the errors come back.
+//! - Announcements lost wholesale (the subscriber lagged or reconnected)
+//!   still wake every waiter of every key.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -142,8 +172,9 @@ async fn fan_out(shared: Arc<Shared>) {
     loop {
         match messages.recv().await {
             Ok(message) => {
+                // One waiter per release: see "One waiter per release".
                 if let Some(entry) = lock(&shared.channels).get(&*message.channel) {
-                    entry.notify.notify_waiters();
+                    entry.notify.notify_one();
                 }
             }
             // Some messages were dropped: wake everyone, they look again.
@@ -186,9 +217,11 @@ fn wake_all(shared: &Shared) {
 /// spurious wake-up after a reconnect), and drops its share of the
 /// subscription when dropped.
 pub(crate) struct Watch {
-    // Declared first so that it is dropped before the registration below:
-    // `notify_waiters` wakes every `Notified` created before it, even one
-    // never polled, which is what makes the watch count from its creation.
+    // Declared first so that it is dropped before the registration below
+    // (a `notify_one` it received but never saw is passed on as it goes).
+    // `notify_waiters` (a lost subscription) wakes every `Notified` created
+    // before it, even one never polled; `notify_one` (a release) wakes one
+    // that is being waited on, or leaves a permit for the next one that is.
     notified: Pin<Box<OwnedNotified>>,
     _registration: Registration,
 }

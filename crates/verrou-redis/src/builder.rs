@@ -17,6 +17,20 @@ use crate::store::{Commands, RedisStore};
 /// The default server when neither a URL, a config nor a client is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
+/// The shortest connect or command timeout: tokio's timers tick in whole
+/// milliseconds, so anything shorter cannot be honoured.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest connect or command timeout. A lock operation that may wait
+/// longer is a hang in all but name; fred would also read zero as "no
+/// timeout at all", which is why zero is refused rather than passed on.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A counter retention above this (about a century) keeps counters forever.
+/// It also keeps the scripts' millisecond and microsecond sums exact in
+/// Lua's doubles (below 2^53).
+const FOREVER_AFTER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Configures and connects a [`RedisStore`]; see [`RedisStore::builder`].
 ///
 /// ```rust,no_run
@@ -37,6 +51,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
+    counter_retention: Duration,
     pool_size: usize,
 }
 
@@ -54,6 +69,7 @@ impl Default for RedisStoreBuilder {
             prefix: String::new(),
             connect_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(5),
+            counter_retention: Duration::from_secs(3600),
             pool_size: 1,
         }
     }
@@ -91,14 +107,16 @@ impl RedisStoreBuilder {
     }
 
     /// Put in front of every lock key, e.g. `"myapp:"` (default: none).
-    /// Stores with different prefixes never see each other's locks.
+    /// Stores with different prefixes never see each other's locks, whatever
+    /// the prefixes and keys (see the crate's "Data layout").
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
     /// How long to wait for the server when connecting, at start-up and on
-    /// each reconnect (default 3 s).
+    /// each reconnect (default 3 s). [`build`](Self::build) refuses values
+    /// outside 1 ms ..= 1 h.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -106,9 +124,29 @@ impl RedisStoreBuilder {
 
     /// How long one store operation may wait for its answer, including
     /// while the connection is being re-established, before it fails with a
-    /// `Store` error (default 5 s).
+    /// `Store` error (default 5 s). [`build`](Self::build) refuses values
+    /// outside 1 ms ..= 1 h.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
+        self
+    }
+
+    /// How long a key's fencing counter is kept after the instant its last
+    /// token names (default 1 h). Tokens are the server clock in
+    /// microseconds (or the last token + 1 if that is higher), so a counter
+    /// the clock has passed is only needed if the clock steps back: **the
+    /// Redis server's clock must never step back by more than this**, or a
+    /// key unused for longer could be given a token it gave before.
+    /// Shorter keeps less memory when you lock ever-new keys (one counter,
+    /// about 165 bytes, per key locked within the period).
+    ///
+    /// At least 1 ms ([`build`](Self::build) refuses less); a value above a
+    /// century, such as `Duration::MAX`, keeps counters forever (the
+    /// behaviour of earlier versions; [`prune`](verrou_core::LockStore::prune)
+    /// then removes nothing). Stores that share a prefix should share this
+    /// setting: each acquire sets the expiry its own store asks for.
+    pub fn counter_retention(mut self, retention: Duration) -> Self {
+        self.counter_retention = retention;
         self
     }
 
@@ -123,14 +161,15 @@ impl RedisStoreBuilder {
     /// Connects (unless given a client or pool) and returns the store.
     ///
     /// # Errors
-    /// [`LockError::InvalidConfig`] for an unusable URL;
-    /// [`LockError::Store`] naming the address when the server cannot be
-    /// reached within the connect timeout.
+    /// [`LockError::InvalidConfig`] for an unusable URL or a duration out of
+    /// its range (see each option); [`LockError::Store`] naming the address
+    /// when the server cannot be reached within the connect timeout.
     pub async fn build(self) -> Result<RedisStore, LockError> {
         let settings = Settings {
             prefix: self.prefix,
-            command_timeout: self.command_timeout,
-            connect_timeout: self.connect_timeout,
+            command_timeout: timeout_in_range("command_timeout", self.command_timeout)?,
+            connect_timeout: timeout_in_range("connect_timeout", self.connect_timeout)?,
+            counter_retention: retention(self.counter_retention)?,
         };
         let config = match self.target {
             Target::Client(client) => {
@@ -147,9 +186,9 @@ impl RedisStoreBuilder {
         let endpoint = describe(&config.server);
         let mut builder = Builder::from_config(config);
         builder
-            .set_connection_config(connection_config(self.connect_timeout))
+            .set_connection_config(connection_config(settings.connect_timeout))
             .set_performance_config(PerformanceConfig {
-                default_command_timeout: self.command_timeout,
+                default_command_timeout: settings.command_timeout,
                 ..PerformanceConfig::default()
             })
             .set_policy(reconnect_policy());
@@ -159,7 +198,7 @@ impl RedisStoreBuilder {
         } else {
             Commands::Client(builder.build().map_err(build_error)?)
         };
-        connect(&commands, &endpoint, self.connect_timeout).await?;
+        connect(&commands, &endpoint, settings.connect_timeout).await?;
         Ok(RedisStore::new(commands, true, settings))
     }
 }
@@ -169,6 +208,8 @@ pub(crate) struct Settings {
     pub(crate) prefix: String,
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// `None`: counters are kept forever.
+    pub(crate) counter_retention: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -178,7 +219,32 @@ impl Default for Settings {
             prefix: defaults.prefix,
             command_timeout: defaults.command_timeout,
             connect_timeout: defaults.connect_timeout,
+            counter_retention: Some(defaults.counter_retention),
         }
+    }
+}
+
+fn timeout_in_range(option: &str, timeout: Duration) -> Result<Duration, LockError> {
+    if (MIN_TIMEOUT..=MAX_TIMEOUT).contains(&timeout) {
+        Ok(timeout)
+    } else {
+        Err(LockError::invalid_config(
+            STORE,
+            format!("{option} must be between 1 ms and 1 h, got {timeout:?}"),
+        ))
+    }
+}
+
+fn retention(retention: Duration) -> Result<Option<Duration>, LockError> {
+    if retention < Duration::from_millis(1) {
+        Err(LockError::invalid_config(
+            STORE,
+            format!("counter_retention must be at least 1 ms, got {retention:?}"),
+        ))
+    } else if retention > FOREVER_AFTER {
+        Ok(None)
+    } else {
+        Ok(Some(retention))
     }
 }
 
@@ -212,7 +278,8 @@ async fn connect(commands: &Commands, endpoint: &str, within: Duration) -> Resul
     };
     // fred bounds each connection attempt; this bounds the whole start-up
     // (DNS, several Cluster nodes, the health check).
-    let failure = match tokio::time::timeout(within + Duration::from_secs(1), init).await {
+    let limit = within.saturating_add(Duration::from_secs(1));
+    let failure = match tokio::time::timeout(limit, init).await {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(source)) => Some(source),
         Err(_) => None,
@@ -277,6 +344,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("counter_retention", &self.counter_retention)
             .field("pool_size", &self.pool_size)
             .finish()
     }
@@ -285,6 +353,42 @@ impl fmt::Debug for RedisStoreBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_outside_their_range_are_invalid_config() {
+        for bad in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_micros(999),
+            Duration::from_secs(3601),
+            Duration::MAX,
+        ] {
+            let error = timeout_in_range("command_timeout", bad).unwrap_err();
+            assert!(
+                matches!(error, LockError::InvalidConfig { .. }),
+                "{bad:?}: {error:?}"
+            );
+            assert!(error.to_string().contains("command_timeout"), "{error}");
+        }
+        for good in [MIN_TIMEOUT, Duration::from_secs(5), MAX_TIMEOUT] {
+            assert_eq!(timeout_in_range("t", good).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn retention_is_at_least_a_millisecond_and_huge_means_forever() {
+        for bad in [Duration::ZERO, Duration::from_nanos(1)] {
+            assert!(matches!(
+                retention(bad),
+                Err(LockError::InvalidConfig { .. })
+            ));
+        }
+        let ms = Duration::from_millis(1);
+        assert_eq!(retention(ms).unwrap(), Some(ms));
+        assert_eq!(retention(FOREVER_AFTER).unwrap(), Some(FOREVER_AFTER));
+        assert_eq!(retention(FOREVER_AFTER + ms).unwrap(), None);
+        assert_eq!(retention(Duration::MAX).unwrap(), None);
+    }
 
     #[test]
     fn passwords_are_redacted() {

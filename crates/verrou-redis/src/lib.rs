@@ -6,6 +6,7 @@ mod announcements;
 mod builder;
 mod error;
 mod keys;
+mod prune;
 mod scripts;
 mod store;
 

@@ -6,18 +6,34 @@
 //! need undeclared-key access otherwise). The release channel is a pub/sub
 //! channel, not a key, so it travels in `ARGV`.
 
-use fred::clients::Client;
+use std::sync::Arc;
+
 use fred::error::Error as FredError;
-use fred::interfaces::LuaInterface;
-use fred::types::Value;
+use fred::interfaces::ClientLike;
+use fred::types::{ClusterHash, CustomCommand, Value};
+use fred::util::redis_keyslot;
 
 /// `KEYS[1]` lock, `KEYS[2]` fencing counter; `ARGV[1]` owner, `ARGV[2]`
-/// TTL in milliseconds (empty: no expiry; passed through as text so that
-/// Lua's floating-point numbers never round it). Returns the new fencing token, or
-/// nil when the lock is held (by anyone, the caller included: not re-entrant).
+/// TTL in milliseconds (empty: no expiry), `ARGV[3]` how long the counter
+/// outlives its last token, in milliseconds (empty: forever). Numbers travel
+/// as text so that Lua's floating-point numbers never round them. Returns the
+/// new fencing token, or nil when the lock is held (by anyone, the caller
+/// included: not re-entrant).
 ///
-/// `SET NX` comes first so that a held lock does not burn a token.
+/// The token is the server clock in microseconds (`TIME`), or the last
+/// token + 1 when that is not higher (several acquisitions within one
+/// microsecond, or a clock that stepped back while the counter was kept).
+/// The counter expires `ARGV[3]` after the instant its value names, not
+/// after now: it is dropped only once the clock has passed it by that much,
+/// so any later token (at least the clock) is still higher as long as the
+/// clock never steps back by more than that. `PEXPIREAT` is in whole
+/// milliseconds; the `+ 1` keeps the expiry after the token's microsecond.
+///
+/// `SET NX` comes first so that a held lock does not touch the counter.
+/// `redis.replicate_commands()` lets Redis 3.2–4 write after `TIME` (effects
+/// replication); from Redis 5 it is the default and the call a no-op.
 pub(crate) const ACQUIRE: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
 local set
 if ARGV[2] == '' then
   set = redis.call('SET', KEYS[1], ARGV[1], 'NX')
@@ -27,7 +43,23 @@ end
 if not set then
   return false
 end
-return redis.call('INCR', KEYS[2])
+local time = redis.call('TIME')
+local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local last = tonumber(redis.call('GET', KEYS[2]))
+local token
+if last and last >= clock then
+  token = redis.call('INCR', KEYS[2])
+else
+  token = clock
+  redis.call('SET', KEYS[2], time[1] .. string.format('%06d', tonumber(time[2])))
+end
+if ARGV[3] == '' then
+  redis.call('PERSIST', KEYS[2])
+else
+  local expires = math.floor(token / 1000) + tonumber(ARGV[3]) + 1
+  redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', expires))
+end
+return token
 ";
 
 /// `KEYS[1]` lock; `ARGV[1]` owner, `ARGV[2]` release channel. Returns 1 when
@@ -57,11 +89,42 @@ return 1
 ";
 
 /// `KEYS[1]` lock; `ARGV[1]` release channel. Deletes whoever holds it (the
-/// fencing counter stays) and announces the release if there was one.
+/// fencing counter stays, with its expiry) and announces the release if
+/// there was one.
 pub(crate) const FORCE_RELEASE: &str = r"
 if redis.call('DEL', KEYS[1]) == 1 then
   redis.call('PUBLISH', ARGV[1], '')
 end
+return 1
+";
+
+/// `KEYS[1]` fencing counter, `KEYS[2]` its lock; `ARGV[1]` retention in
+/// milliseconds. Deletes the counter when nobody holds the lock and the
+/// server clock has passed the counter's value by more than the retention
+/// (the condition under which its own expiry would drop it), so that the
+/// next token, at least the clock, is still higher. A key that is not a
+/// string holding a plain integer is not a counter of ours and is left
+/// alone (checked here rather than with `SCAN ... TYPE`, which needs Redis
+/// 6). Returns 1 when deleted, else 0.
+pub(crate) const PRUNE: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
+  return 0
+end
+local value = redis.call('GET', KEYS[1])
+local last = tonumber(value)
+if not last or string.format('%.0f', last) ~= value then
+  return 0
+end
+local time = redis.call('TIME')
+local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+if last + tonumber(ARGV[1]) * 1000 >= clock then
+  return 0
+end
+redis.call('DEL', KEYS[1])
 return 1
 ";
 
@@ -82,19 +145,37 @@ impl Script {
         }
     }
 
-    pub(crate) async fn run(
+    /// Runs the script on `client` with its per-command options (the
+    /// store's `WithOptions`: at most one send, the command timeout).
+    ///
+    /// Sent as a custom command: fred's `LuaInterface` is not implemented
+    /// for `WithOptions`, and going through it on the bare client dropped
+    /// those options. The Cluster slot is the first key's, as fred's own
+    /// `EVALSHA` computes it. Unlike fred's `EVALSHA`, the command may be
+    /// pipelined behind others on the connection; each operation is one
+    /// independent script, so nothing depends on an earlier one having
+    /// found its script cached.
+    pub(crate) async fn run<C: ClientLike>(
         &self,
-        client: &Client,
+        client: &C,
         keys: Vec<&str>,
         args: Vec<Value>,
     ) -> Result<Value, FredError> {
-        let keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
-        match client
-            .evalsha::<Value, _, _, _>(self.sha1.as_str(), keys.clone(), args.clone())
-            .await
-        {
+        let slot = keys.first().map(|key| redis_keyslot(key.as_bytes()));
+        let command = |name: &'static str, body: &str| {
+            let mut line: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+            line.push(body.into());
+            line.push(Value::Integer(keys.len() as i64));
+            line.extend(keys.iter().map(|&key| Value::from(key)));
+            line.extend(args.iter().cloned());
+            let hash = slot.map_or(ClusterHash::Random, ClusterHash::Custom);
+            (CustomCommand::new_static(name, hash, false), line)
+        };
+        let (evalsha, line) = command("EVALSHA", &self.sha1);
+        match client.custom::<Value, Value>(evalsha, line).await {
             Err(error) if error.details().starts_with("NOSCRIPT") => {
-                client.eval(self.lua, keys, args).await
+                let (eval, line) = command("EVAL", self.lua);
+                client.custom(eval, line).await
             }
             result => result,
         }
@@ -108,6 +189,8 @@ pub(crate) struct Scripts {
     pub(crate) release: Script,
     pub(crate) extend: Script,
     pub(crate) force_release: Script,
+    /// Shared with the tasks of a prune sweep.
+    pub(crate) prune: Arc<Script>,
 }
 
 impl Scripts {
@@ -117,6 +200,7 @@ impl Scripts {
             release: Script::new(RELEASE),
             extend: Script::new(EXTEND),
             force_release: Script::new(FORCE_RELEASE),
+            prune: Arc::new(Script::new(PRUNE)),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::announcements::Announcements;
 use crate::builder::{RedisStoreBuilder, Settings, describe, reconnect_policy};
 use crate::error::{STORE, store_error};
 use crate::keys::LockKeys;
+use crate::prune::sweep;
 use crate::scripts::Scripts;
 
 /// The longest user key accepted, in bytes. Redis itself takes far longer
@@ -44,6 +45,8 @@ struct Inner {
     prefix: String,
     options: Options,
     connect_timeout: Duration,
+    /// How long a counter outlives its last token; `None`: forever.
+    counter_retention: Option<Duration>,
     scripts: Scripts,
     /// Connected on the first `watch_release`, retried after a failure.
     announcements: OnceCell<Announcements>,
@@ -117,6 +120,7 @@ impl RedisStore {
                     ..Options::default()
                 },
                 connect_timeout: settings.connect_timeout,
+                counter_retention: settings.counter_retention,
                 scripts: Scripts::new(),
                 announcements: OnceCell::new(),
             }),
@@ -186,6 +190,15 @@ fn ttl_arg(ttl: Option<Duration>) -> Value {
     }
 }
 
+/// The counter retention in whole milliseconds, rounded up (the builder
+/// bounds it well below 2^53 ms); empty to keep counters forever.
+fn retention_arg(retention: Option<Duration>) -> Value {
+    match retention {
+        Some(retention) => Value::from(retention.as_nanos().div_ceil(1_000_000).to_string()),
+        None => Value::from(""),
+    }
+}
+
 fn as_flag(value: Value) -> Result<bool, LockError> {
     match value {
         Value::Integer(1) => Ok(true),
@@ -215,7 +228,11 @@ impl LockStore for RedisStore {
             .run(
                 &self.inner.scripts.acquire,
                 vec![&keys.lock, &keys.fence],
-                vec![Value::from(owner), ttl_arg(ttl)],
+                vec![
+                    Value::from(owner),
+                    ttl_arg(ttl),
+                    retention_arg(self.inner.counter_retention),
+                ],
             )
             .await?;
         match reply {
@@ -293,6 +310,32 @@ impl LockStore for RedisStore {
         Ok(Some(ReleaseWatch::new(watch)))
     }
 
+    /// Counters carry their own expiry, so Redis removes them by itself (see
+    /// the crate's "Fencing tokens"); this sweep is for counters without
+    /// one, written by earlier versions (for a store without prefix the
+    /// names are the same) or kept "forever" by a store configured so. It
+    /// `SCAN`s the whole keyspace of every primary for this prefix's
+    /// counters and deletes those whose lock is free and whose value the
+    /// server clock has passed by more than this store's counter retention.
+    /// Run it once after upgrading, not on a schedule. With a retention of
+    /// "forever" it removes nothing.
+    async fn prune(&self) -> Result<u64, LockError> {
+        let Some(retention) = self.inner.counter_retention else {
+            return Ok(0);
+        };
+        let retention_ms =
+            u64::try_from(retention.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        sweep(
+            self.client(),
+            &self.inner.options,
+            &self.inner.prefix,
+            retention_ms,
+            &self.inner.scripts.prune,
+        )
+        .await
+        .map_err(store_error)
+    }
+
     fn max_key_bytes(&self) -> usize {
         MAX_KEY_BYTES
     }
@@ -347,6 +390,19 @@ mod tests {
             Value::from("2")
         );
         assert_eq!(ttl_arg(Some(Duration::from_secs(30))), Value::from("30000"));
+    }
+
+    #[test]
+    fn retentions_are_whole_milliseconds_or_forever() {
+        assert_eq!(
+            retention_arg(Some(Duration::from_micros(1))),
+            Value::from("1")
+        );
+        assert_eq!(
+            retention_arg(Some(Duration::from_secs(3600))),
+            Value::from("3600000")
+        );
+        assert_eq!(retention_arg(None), Value::from(""));
     }
 
     #[test]

@@ -16,8 +16,8 @@ fn key_per_primary() -> Vec<String> {
     let mut keys: Vec<Option<String>> = vec![None; 3];
     for i in 0.. {
         let key = format!("wake:{run}:{i}");
-        // The README's layout for a key without braces: `{prefix + key}`.
-        let slot = redis_keyslot(format!("{{{PREFIX}{key}}}").as_bytes());
+        // The README's layout for a key without braces: `prefix{key}`.
+        let slot = redis_keyslot(format!("{PREFIX}{{{key}}}").as_bytes());
         let shard = match slot {
             0..=5460 => 0,
             5461..=10922 => 1,

@@ -160,18 +160,26 @@ async fn waiters_survive_a_killed_subscriber_connection() {
 
 /// `SHUTDOWN NOSAVE`: calls fail with `Store` within the command timeout,
 /// never hang; once the server is back the same store works again. Without
-/// persistence the restarted server has forgotten every lock and counter, so
-/// the fencing token starts over: that is the documented caveat.
+/// persistence the restarted server has forgotten every lock and counter,
+/// yet the next token is still higher: tokens come from the server clock,
+/// which has moved on.
 #[tokio::test]
 async fn server_restart_is_a_store_error_then_the_store_recovers() {
     let Some(mut server) = private_redis() else {
         return;
     };
     let store = store_on(&server).await;
+    let mut last = 0;
     for _ in 0..3 {
-        store.acquire("k", "a", TTL).await.unwrap();
+        if let Acquisition::Acquired {
+            fencing_token: Some(token),
+        } = store.acquire("k", "a", TTL).await.unwrap()
+        {
+            last = token;
+        }
         store.release("k", "a").await.unwrap();
     }
+    assert!(last > 0, "no token before the restart");
     server.shutdown();
 
     let started = Instant::now();
@@ -199,12 +207,10 @@ async fn server_restart_is_a_store_error_then_the_store_recovers() {
         || async { store.is_locked("k").await.is_ok() },
     )
     .await;
-    assert_eq!(
-        store.acquire("k", "a", TTL).await.unwrap(),
-        Acquisition::Acquired {
-            fencing_token: Some(1)
-        },
-        "without persistence the counter restarts"
+    let after = store.acquire("k", "a", TTL).await.unwrap();
+    assert!(
+        matches!(after, Acquisition::Acquired { fencing_token: Some(t) } if t > last),
+        "{after:?} after the restart, {last} before"
     );
     // Announcements recover too.
     eventually(
@@ -258,4 +264,41 @@ async fn waiters_share_one_subscription_per_key() {
         || async { subscriptions().is_empty() },
     )
     .await;
+}
+
+/// A store on a reused fred client bounds its scripts by the store's command
+/// timeout and sends them once, whatever the client's own settings (here
+/// none: fred's default is no timeout). A paused server shows it: the
+/// acquire fails with `Store` after the timeout instead of waiting out the
+/// pause.
+#[tokio::test]
+async fn scripts_on_a_reused_client_keep_the_command_timeout() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let client = fred::clients::Client::new(
+        fred::types::config::Config::from_url(&server.url()).unwrap(),
+        None,
+        None,
+        None,
+    );
+    client.init().await.unwrap();
+    let store = RedisStore::builder()
+        .client(client.clone())
+        .command_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    assert!(store.acquire("before", "a", TTL).await.is_ok());
+
+    server.cli(&["client", "pause", "4000", "write"]);
+    let started = Instant::now();
+    let paused = tokio::time::timeout(Duration::from_secs(10), store.acquire("k", "a", TTL))
+        .await
+        .expect("the acquire hung");
+    let elapsed = started.elapsed();
+    server.cli(&["client", "unpause"]);
+    assert!(matches!(paused, Err(LockError::Store { .. })), "{paused:?}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let _ = client.quit().await;
 }

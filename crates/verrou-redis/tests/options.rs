@@ -128,8 +128,9 @@ async fn different_prefixes_are_different_locks() {
     b.release(&key, "y").await.unwrap();
 }
 
-/// The README's layout: `{prefix + escaped key}` holds the owner with a
-/// `PX` expiry, `...:fence` the last token, with no expiry.
+/// The README's layout: `prefix{escaped key}` holds the owner with a `PX`
+/// expiry, `...:fence` the last token (the server clock in microseconds),
+/// expiring the counter retention after the instant the token names.
 #[tokio::test]
 async fn keys_are_laid_out_as_documented() {
     let Some(client) = fred_client().await else {
@@ -142,45 +143,54 @@ async fn keys_are_laid_out_as_documented() {
         .build()
         .await
         .unwrap();
-    let lock_key = format!("{{{prefix}job\\\\{{7\\)}}");
+    let lock_key = format!("{prefix}{{job\\\\{{7\\)}}");
     let fence_key = format!("{lock_key}:fence");
 
-    let first = store.acquire("job\\{7}", "owner-1", TTL).await.unwrap();
-    assert_eq!(
-        first,
-        Acquisition::Acquired {
-            fencing_token: Some(1)
-        }
-    );
+    let Acquisition::Acquired {
+        fencing_token: Some(first),
+    } = store.acquire("job\\{7}", "owner-1", TTL).await.unwrap()
+    else {
+        panic!("not acquired");
+    };
     let owner: Option<String> = client.get(lock_key.as_str()).await.unwrap();
     assert_eq!(owner.as_deref(), Some("owner-1"));
     let ttl: i64 = client.pttl(lock_key.as_str()).await.unwrap();
     assert!(ttl > 25_000 && ttl <= 30_000, "pttl {ttl}");
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        first / 1_000_000 + 60 > now_secs && first / 1_000_000 < now_secs + 60,
+        "token {first} is not a clock in microseconds"
+    );
 
     store.force_release("job\\{7}").await.unwrap();
     let gone: i64 = client.exists(lock_key.as_str()).await.unwrap();
     assert_eq!(gone, 0);
     let token: Option<String> = client.get(fence_key.as_str()).await.unwrap();
     assert_eq!(
-        token.as_deref(),
-        Some("1"),
+        token,
+        Some(first.to_string()),
         "force release keeps the counter"
     );
-    let forever: i64 = client.pttl(fence_key.as_str()).await.unwrap();
-    assert_eq!(forever, -1, "the counter never expires");
+    // The default retention is one hour past the token.
+    let counter_ttl: i64 = client.pttl(fence_key.as_str()).await.unwrap();
+    assert!(
+        counter_ttl > 3_590_000 && counter_ttl <= 3_600_001,
+        "counter pttl {counter_ttl}"
+    );
 
     let second = store
         .acquire("job\\{7}", "owner-2", Expiry::Never)
         .await
         .unwrap();
-    assert_eq!(
-        second,
-        Acquisition::Acquired {
-            fencing_token: Some(2)
-        }
+    assert!(
+        matches!(second, Acquisition::Acquired { fencing_token: Some(t) } if t > first),
+        "{second:?} after {first}"
     );
     let no_expiry: i64 = client.pttl(lock_key.as_str()).await.unwrap();
-    assert_eq!(no_expiry, -1, "Ttl::Never sets no expiry");
+    assert_eq!(no_expiry, -1, "Expiry::Never sets no expiry");
     store.release("job\\{7}", "owner-2").await.unwrap();
     let _: i64 = client.del(fence_key.as_str()).await.unwrap();
     client.quit().await.unwrap();
