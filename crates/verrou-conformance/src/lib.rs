@@ -124,3 +124,55 @@ macro_rules! __conformance_cases {
         )*
     };
 }
+
+#[cfg(test)]
+mod registration {
+    /// Every `pub async fn` case in the crate is in `conformance_tests!`: a
+    /// case that is written but not registered would silently never run.
+    #[test]
+    fn every_case_is_registered() {
+        let sources = [
+            include_str!("basics.rs"),
+            include_str!("cancel.rs"),
+            include_str!("concurrency.rs"),
+            include_str!("expiry.rs"),
+            include_str!("fencing.rs"),
+            include_str!("keys.rs"),
+            include_str!("model.rs"),
+            include_str!("renewal.rs"),
+            include_str!("restore.rs"),
+            include_str!("run.rs"),
+            include_str!("sharing.rs"),
+            include_str!("waiting.rs"),
+        ];
+        let lib = include_str!("lib.rs");
+        let macro_body = &lib[lib.find("macro_rules! conformance_tests").unwrap()..];
+        let macro_body =
+            &macro_body[..macro_body.find("macro_rules! __conformance_cases").unwrap()];
+        let mut cases = 0;
+        for source in sources {
+            for line in source.lines() {
+                let Some(rest) = line.strip_prefix("pub async fn ") else {
+                    continue;
+                };
+                let name = &rest[..rest.find('(').unwrap()];
+                cases += 1;
+                assert!(
+                    macro_body.contains(&format!("{name},")),
+                    "conformance case `{name}` is not registered in `conformance_tests!`"
+                );
+            }
+        }
+        assert!(cases >= 50, "only {cases} cases found");
+        // And the list of source files is complete.
+        let modules = lib
+            .lines()
+            .filter(|l| l.starts_with("mod ") && l.ends_with(';'))
+            .count();
+        assert_eq!(
+            modules,
+            sources.len() + 2,
+            "a module is missing from `sources` (harness and wrappers hold no cases)"
+        );
+    }
+}
