@@ -5,6 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use verrou_core::Expiry;
+
 use crate::item::Lease;
 
 /// Milliseconds since the Unix epoch on this machine's clock.
@@ -22,8 +24,9 @@ pub(crate) fn lease(now_ms: u64, ttl: Option<Duration>) -> Option<Lease> {
     // `now_ms` is rounded down and a TTL may have a fraction of a
     // millisecond: counting from the next whole millisecond and rounding the
     // TTL up means a lease can end up to 2 ms late, never early.
-    let length_ms = u64::try_from(ttl?.as_nanos().div_ceil(1_000_000))
-        .ok()?
+    let length_ms = ttl
+        .map_or(Expiry::Never, Expiry::After)
+        .whole_millis(u64::MAX)?
         .checked_add(1)?;
     // Past this the number stops being a plausible timestamp (and DynamoDB's
     // TTL sweeper ignores it anyway): the lease is as good as eternal.
@@ -64,9 +67,10 @@ mod tests {
         assert_eq!(
             lease(1_000, Some(Duration::ZERO)),
             Some(Lease {
-                end_ms: 1_001,
-                length_ms: 1
-            })
+                end_ms: 1_002,
+                length_ms: 2
+            }),
+            "zero is a 1 ms lease, as on every store (`Expiry::whole_millis`)"
         );
     }
 }

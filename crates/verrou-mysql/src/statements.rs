@@ -21,6 +21,8 @@
 
 use std::time::Duration;
 
+use verrou_core::Expiry;
+
 use crate::schema::TableName;
 
 /// The server's clock in milliseconds since the Unix epoch, independent of the
@@ -58,7 +60,7 @@ const PRUNE_MARGIN_US: i64 = 1_000_000;
 /// TTLs are stored as milliseconds added to the server's clock in a signed
 /// 64-bit column; anything longer than this (about 146 million years) is
 /// treated as "never expires" instead of overflowing.
-const MAX_TTL_MILLIS: u128 = 1 << 62;
+const MAX_TTL_MILLIS: u64 = 1 << 62;
 
 /// The SQL text of every operation, for one table.
 #[derive(Debug, Clone)]
@@ -146,16 +148,14 @@ impl Statements {
 /// A TTL as the milliseconds to add to the server's clock; `None` (SQL NULL,
 /// and `now + NULL` is NULL) for "never expires".
 ///
-/// Rounded up, so that a sub-millisecond TTL still gives the holder its
+/// By the one rule ([`Expiry::whole_millis`]): rounded up and at least 1 ms,
+/// so that a sub-millisecond (or zero) TTL still gives the holder its
 /// instant rather than expiring on arrival.
 pub(crate) fn ttl_millis(ttl: Option<Duration>) -> Option<i64> {
-    let ttl = ttl?;
-    let millis = ttl.as_nanos().div_ceil(1_000_000);
-    if millis > MAX_TTL_MILLIS {
-        None
-    } else {
-        i64::try_from(millis).ok()
-    }
+    let millis = ttl
+        .map_or(Expiry::Never, Expiry::After)
+        .whole_millis(MAX_TTL_MILLIS)?;
+    i64::try_from(millis).ok()
 }
 
 #[cfg(test)]
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(ttl_millis(None), None);
         assert_eq!(ttl_millis(Some(Duration::from_millis(1500))), Some(1500));
         assert_eq!(ttl_millis(Some(Duration::from_micros(1))), Some(1));
-        assert_eq!(ttl_millis(Some(Duration::ZERO)), Some(0));
+        assert_eq!(ttl_millis(Some(Duration::ZERO)), Some(1));
         assert_eq!(ttl_millis(Some(Duration::MAX)), None);
     }
 

@@ -1,6 +1,7 @@
-//! A MariaDB restart under a live store. `cargo xtask ci` runs tests named
-//! `server_restart` alone, after the others, since they take the server away
-//! from everyone for a few seconds.
+//! A MariaDB restart under a live store. It takes the shared server away
+//! from everyone for a few seconds, so it runs only with
+//! `VERROU_RESTART_TESTS=1`; `cargo xtask test` sets that and runs tests named
+//! `server_restart` alone, after the others.
 
 mod common;
 
@@ -14,6 +15,21 @@ use common::{admin, drop_table, store_on, unique};
 
 const DAEMON: &str = "/usr/sbin/mariadbd";
 const BOUND: Duration = Duration::from_secs(60);
+
+/// Whether to run a test that restarts the shared MariaDB server. A restart
+/// fails every test running beside it, so such tests are opt-in:
+/// `cargo xtask test` sets `VERROU_RESTART_TESTS=1` for its serial phase,
+/// where they run one at a time after everything else.
+fn restart_tests_enabled() -> bool {
+    if std::env::var_os("VERROU_RESTART_TESTS").is_some_and(|v| v == "1") {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED: restarts the shared MariaDB server; set VERROU_RESTART_TESTS=1 \
+         to run it (alone, as `cargo xtask test` does)"
+    );
+    false
+}
 
 fn sh(script: &str) -> bool {
     Command::new("sh")
@@ -67,6 +83,9 @@ async fn start_server() {
 
 #[tokio::test]
 async fn store_recovers_after_server_restart() {
+    if !restart_tests_enabled() {
+        return;
+    }
     let table = unique("verrou_restart");
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;

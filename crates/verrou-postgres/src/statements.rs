@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use verrou_core::Expiry;
+
 use crate::schema::TableName;
 
 /// The SQL text of every operation, with the table name spliced in once.
@@ -126,17 +128,15 @@ impl Statements {
 /// TTLs beyond this many milliseconds (about 10,000 years) are stored as
 /// "never expires": the sum would overflow PostgreSQL's timestamp range, and
 /// no such lock will see its expiry anyway.
-const FOREVER_MS: u128 = 10_000 * 366 * 24 * 3600 * 1000;
+const FOREVER_MS: u64 = 10_000 * 366 * 24 * 3600 * 1000;
 
-/// The `$3` parameter: whole milliseconds, rounded up so that a short but
-/// non-zero TTL never becomes an already expired lock.
+/// The `$3` parameter: whole milliseconds by the one rule
+/// ([`Expiry::whole_millis`]: rounded up, at least 1); `None` for never.
 pub(crate) fn ttl_millis(ttl: Option<Duration>) -> Option<i64> {
-    let millis = ttl?.as_micros().div_ceil(1000);
-    if millis > FOREVER_MS {
-        None
-    } else {
-        i64::try_from(millis).ok()
-    }
+    let millis = ttl
+        .map_or(Expiry::Never, Expiry::After)
+        .whole_millis(FOREVER_MS)?;
+    i64::try_from(millis).ok()
 }
 
 #[cfg(test)]
@@ -150,5 +150,7 @@ mod tests {
         assert_eq!(ttl_millis(Some(Duration::from_millis(1500))), Some(1500));
         assert_eq!(ttl_millis(Some(Duration::from_micros(1500))), Some(2));
         assert_eq!(ttl_millis(Some(Duration::MAX)), None);
+        assert_eq!(ttl_millis(Some(Duration::from_nanos(1))), Some(1));
+        assert_eq!(ttl_millis(Some(Duration::ZERO)), Some(1));
     }
 }

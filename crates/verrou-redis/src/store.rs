@@ -26,7 +26,7 @@ const MAX_KEY_BYTES: usize = 1024;
 
 /// A TTL above this many milliseconds (about 285,000 years) is stored as
 /// "never expires": Redis rejects expiry times that overflow its clock.
-const MAX_TTL_MS: u128 = 1 << 53;
+const MAX_TTL_MS: u64 = 1 << 53;
 
 /// A lock store on Redis (one server, Redis Cluster, or a Redis-compatible
 /// server such as Valkey). Clones share the connection.
@@ -181,12 +181,15 @@ impl RedisStore {
     }
 }
 
-/// Milliseconds for `PX`/`PEXPIRE`, rounded up (a 0.5 ms TTL is 1 ms, not
-/// "no expiry"); empty for no expiry.
+/// Milliseconds for `PX`/`PEXPIRE` by the one rule ([`Expiry::whole_millis`]);
+/// empty for no expiry.
 fn ttl_arg(ttl: Option<Duration>) -> Value {
-    match ttl.map(|t| t.as_nanos().div_ceil(1_000_000).max(1)) {
-        Some(ms) if ms <= MAX_TTL_MS => Value::from(ms.to_string()),
-        _ => Value::from(""),
+    match ttl
+        .map_or(Expiry::Never, Expiry::After)
+        .whole_millis(MAX_TTL_MS)
+    {
+        Some(ms) => Value::from(ms.to_string()),
+        None => Value::from(""),
     }
 }
 

@@ -162,9 +162,11 @@ async fn waiters_survive_a_killed_subscriber_connection() {
 /// never hang; once the server is back the same store works again. Without
 /// persistence the restarted server has forgotten every lock and counter,
 /// yet the next token is still higher: tokens come from the server clock,
-/// which has moved on.
+/// which has moved on. The server is this test's own, so it runs everywhere;
+/// its name avoids `server_restart`, the mark of tests that restart a shared
+/// server and run alone.
 #[tokio::test]
-async fn server_restart_is_a_store_error_then_the_store_recovers() {
+async fn restarting_the_server_is_a_store_error_then_the_store_recovers() {
     let Some(mut server) = private_redis() else {
         return;
     };

@@ -127,13 +127,14 @@ impl SqliteStore {
     }
 }
 
-/// The TTL in whole milliseconds, rounded up so that a TTL under 1 ms is not
-/// already expired when it is stored; `None` stays "never".
+/// The TTL in whole milliseconds by the one rule ([`Expiry::whole_millis`]:
+/// rounded up, at least 1); `None` is "never", also for a TTL beyond
+/// [`MAX_TTL_MS`].
 fn ttl_ms(ttl: Option<Duration>) -> Option<i64> {
-    ttl.map(|ttl| {
-        let ms = ttl.as_nanos().div_ceil(1_000_000);
-        i64::try_from(ms).map_or(MAX_TTL_MS, |ms| ms.min(MAX_TTL_MS))
-    })
+    let ms = ttl
+        .map_or(Expiry::Never, Expiry::After)
+        .whole_millis(MAX_TTL_MS.unsigned_abs())?;
+    i64::try_from(ms).ok()
 }
 
 #[async_trait]
@@ -252,6 +253,7 @@ mod tests {
         assert_eq!(ttl_ms(Some(Duration::from_micros(1))), Some(1));
         assert_eq!(ttl_ms(Some(Duration::from_millis(250))), Some(250));
         assert_eq!(ttl_ms(Some(Duration::from_micros(250_001))), Some(251));
-        assert_eq!(ttl_ms(Some(Duration::MAX)), Some(MAX_TTL_MS));
+        assert_eq!(ttl_ms(Some(Duration::MAX)), None);
+        assert_eq!(ttl_ms(Some(Duration::ZERO)), Some(1));
     }
 }

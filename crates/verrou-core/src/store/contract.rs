@@ -31,6 +31,29 @@ impl Expiry {
             Expiry::After(ttl) => Some(ttl),
         }
     }
+
+    /// The one rule for a store that counts TTLs in whole milliseconds:
+    /// rounded **up**, and at least 1 ms, so that a TTL under a millisecond
+    /// (zero included, which only the raw trait can send) is a 1 ms lease —
+    /// never an already expired lock, nor one that never expires. `None`
+    /// for [`Expiry::Never`] and for a TTL longer than `max_ms`: a lease that
+    /// outlives the store's range (or any plausible process) never expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verrou_core::Expiry;
+    ///
+    /// let max = 1 << 53;
+    /// assert_eq!(Expiry::After(Duration::ZERO).whole_millis(max), Some(1));
+    /// assert_eq!(Expiry::After(Duration::from_nanos(1)).whole_millis(max), Some(1));
+    /// assert_eq!(Expiry::After(Duration::from_micros(1500)).whole_millis(max), Some(2));
+    /// assert_eq!(Expiry::After(Duration::MAX).whole_millis(max), None);
+    /// assert_eq!(Expiry::Never.whole_millis(max), None);
+    /// ```
+    pub fn whole_millis(self, max_ms: u64) -> Option<u64> {
+        let ms = self.duration()?.as_nanos().div_ceil(1_000_000).max(1);
+        u64::try_from(ms).ok().filter(|ms| *ms <= max_ms)
+    }
 }
 
 /// What [`LockStore::acquire`] did.
