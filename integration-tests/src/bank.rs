@@ -1,5 +1,5 @@
 //! The bank-transfer race: concurrent transfers between accounts, with an
-//! `await` between reading the balances and writing them back.
+//! `await` between reading the payer's balance and writing it back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,13 +39,20 @@ impl Bank {
         self.balances.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Moves `amount` from `from` to `to`: read both, wait (as a network call
-    /// would), write both. Racy unless the caller holds a lock.
+    /// Moves `amount` from `from` to `to`: read the payer's balance, wait (as
+    /// a funds check over the network would), write it back debited, then
+    /// credit the payee in one step (`balance = balance + amount`). Racy
+    /// unless the caller holds a lock.
+    ///
+    /// Only the debit can be lost, and (see [`payments`]) a payer is never
+    /// paid, so no credit is overwritten by a stale debit: an unlocked race
+    /// only ever creates money. Had lost updates of both signs been
+    /// possible, they could cancel out and a racy run show the right total.
     pub async fn transfer(&self, from: u32, to: u32, amount: i64) {
-        let (a, b) = (self.read(from), self.read(to));
+        let balance = self.read(from);
         tokio::time::sleep(Duration::from_millis(1)).await;
-        self.write(from, a - amount);
-        self.write(to, b + amount);
+        self.write(from, balance - amount);
+        *self.lock().entry(to).or_default() += amount;
     }
 }
 
@@ -57,10 +64,21 @@ pub fn transfers(accounts: u32, count: u32) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The transfers both races run: the first half of the accounts (payers)
+/// pay the second half (payees), cycling, so that each payer has many
+/// concurrent debits. Needs at least 2 accounts.
+pub fn payments(accounts: u32, count: u32) -> Vec<(u32, u32)> {
+    let payers = accounts / 2;
+    let payees = accounts - payers;
+    (0..count)
+        .map(|i| (i % payers, payers + (i * 7 + 1) % payees))
+        .collect()
+}
+
 /// Runs `count` transfers concurrently without any lock; returns the bank.
 pub async fn race_without_lock(accounts: u32, count: u32) -> Bank {
     let bank = Bank::new(accounts, 1_000);
-    let tasks: Vec<_> = transfers(accounts, count)
+    let tasks: Vec<_> = payments(accounts, count)
         .into_iter()
         .map(|(from, to)| {
             let bank = bank.clone();
@@ -83,7 +101,7 @@ pub async fn race_with_lock(
     count: u32,
 ) -> Result<Bank, LockError> {
     let bank = Bank::new(accounts, 1_000);
-    let tasks: Vec<_> = transfers(accounts, count)
+    let tasks: Vec<_> = payments(accounts, count)
         .into_iter()
         .map(|(from, to)| {
             let bank = bank.clone();

@@ -1,4 +1,4 @@
-//! The transfer race: money is lost without a lock and conserved with one.
+//! The transfer race: money is created without a lock and conserved with one.
 
 use std::time::Duration;
 
@@ -7,19 +7,15 @@ use verrou_integration_tests::bank::{race_with_lock, race_without_lock};
 use verrou_memory::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_race_loses_money_without_a_lock() {
+async fn the_race_creates_money_without_a_lock() {
     // Proves the scenario is a real race, so the locked run below means
-    // something. Lost updates can cancel out by chance on a loaded machine,
-    // so the race gets a few runs to show itself.
-    let mut totals = Vec::new();
-    for _ in 0..10 {
-        let total = race_without_lock(10, 200).await.total();
-        if total != 10_000 {
-            return;
-        }
-        totals.push(total);
-    }
-    panic!("ten unlocked runs all conserved the total: {totals:?}");
+    // something. Only debits can be lost, so the error never cancels out and
+    // one run is enough.
+    let total = race_without_lock(10, 200).await.total();
+    assert!(
+        total > 10_000,
+        "an unlocked run did not create money: {total}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

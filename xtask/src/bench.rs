@@ -13,9 +13,22 @@ use std::process::Command;
 
 use crate::process::run;
 
+pub const USAGE: &str =
+    "usage: cargo xtask bench [STORE...] [--smoke] [--rounds N] [--secs S] [--no-peer]
+  Benchmarks the stores against their bare round trip and Node's Verrou.
+  Writes target/bench/report.md.
+  STORE           a store (default: all); an unreachable store fails when
+                  named or with VERROU_REQUIRE_SERVICES=1, else is skipped
+  --smoke         one short round per workload, debug build, no peer (CI)
+  --rounds N      rounds per workload (default 5)
+  --secs S        seconds per workload per round (default 1)
+  --no-peer       skip Node's Verrou (and its npm install)
+  Without --smoke the bench is a release build (minutes on two cores).";
+
 /// Runs the benchmarks; `args` are passed on to `verrou-bench` (stores,
 /// `--smoke`, `--rounds N`, `--secs S`, `--no-peer`).
 pub fn bench(args: &[&str]) -> Result<(), String> {
+    crate::check_options(args, &["--smoke", "--no-peer"], &["--rounds", "--secs"])?;
     let root = workspace_root();
     let mut cargo = vec!["run", "--quiet", "-p", "verrou-bench"];
     if !args.contains(&"--smoke") {

@@ -1,10 +1,27 @@
 //! `cargo xtask ci`: what `.ci/run` runs after starting the services.
 
-use crate::process::run;
+use crate::process::{run, run_with_env};
+
+pub const CI_USAGE: &str = "usage: cargo xtask ci
+  What .ci/run runs once the services are up: cargo fmt --check, clippy
+  (-D warnings), `cargo xtask test`, the short torture run and the bench
+  smoke run.";
+
+pub const TEST_USAGE: &str = "usage: cargo xtask test
+  Every test with cargo nextest, in two phases, then the doctests:
+  1. all tests in parallel except those named *server_restart*;
+  2. the *server_restart* tests one at a time, with VERROU_RESTART_TESTS=1
+     (they restart the shared PostgreSQL and MariaDB servers, and skip
+     themselves without that variable).
+  Set VERROU_REQUIRE_SERVICES=1 to fail instead of skip when a server is down.";
 
 /// Tests whose name contains this restart a shared server, so they run alone,
 /// after everything else (a restart mid-suite would fail unrelated tests).
 const SERIAL_MARK: &str = "server_restart";
+
+/// Those tests skip themselves unless this is `1`, so that a plain
+/// `cargo test` never restarts a server under its other tests.
+const RESTART_TESTS: (&str, &str) = ("VERROU_RESTART_TESTS", "1");
 
 /// Format check, lints, the README's test command, the short torture run,
 /// then the bench smoke run.
@@ -41,7 +58,8 @@ pub fn tests() -> Result<(), String> {
             &parallel,
         ],
     )?;
-    run(
+    run_with_env(
+        &[RESTART_TESTS],
         "cargo",
         &[
             "nextest",

@@ -9,9 +9,9 @@ mod torture;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <task>
+const USAGE: &str = "usage: cargo xtask <task> [--help]
   ci                       format check, clippy, then `test` (what .ci/run runs)
-  test                     every test (restart tests alone, last) and doctest
+  test                     every test (restart tests alone, last) and doctests
   services up [NAME...]    start local services (default: all) unless already running
   services down [NAME...]  stop the services xtask started itself
   services list            show the services and whether they answer
@@ -22,11 +22,18 @@ const USAGE: &str = "usage: cargo xtask <task>
                            lock workers under kill -9, SIGSTOP and lost
                            connections (writes target/torture/report.md);
                            `--renewal` or STORE-renewal: renewing leases
-                           held across several TTLs, holders paused past them";
+                           held across several TTLs, holders paused past them
+`cargo xtask <task> --help` (or -h) shows one task's usage.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Help is answered before anything is built or started: `torture` and
+    // `bench` would otherwise compile the release tree first.
+    if wants_help(&words) {
+        println!("{}", usage_of(words.first().copied()));
+        return ExitCode::SUCCESS;
+    }
     let result = match words.as_slice() {
         ["ci"] => ci::all(),
         ["test"] => ci::tests(),
@@ -36,7 +43,7 @@ fn main() -> ExitCode {
         ["torture", args @ ..] => torture::torture(args),
         ["bench", args @ ..] => bench::bench(args),
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{}", usage_of(words.first().copied()));
             return ExitCode::from(2);
         }
     };
@@ -47,4 +54,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `help`, `-h` or `--help` anywhere (`cargo xtask help`, `cargo xtask
+/// torture redis --help`).
+fn wants_help(words: &[&str]) -> bool {
+    words.first() == Some(&"help") || words.iter().any(|w| matches!(*w, "-h" | "--help"))
+}
+
+/// The usage of `task`, or of every task when it is none or unknown.
+fn usage_of(task: Option<&str>) -> &'static str {
+    match task {
+        Some("ci") => ci::CI_USAGE,
+        Some("test") => ci::TEST_USAGE,
+        Some("services") => services::USAGE,
+        Some("bench") => bench::USAGE,
+        Some("torture") => torture::USAGE,
+        _ => USAGE,
+    }
+}
+
+/// Fails on an option that is not in `flags` or `valued` (options that take
+/// the next word as their value), before any slow build starts.
+fn check_options(args: &[&str], flags: &[&str], valued: &[&str]) -> Result<(), String> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if valued.contains(arg) {
+            if args.next().is_none() {
+                return Err(format!("{arg} needs a value"));
+            }
+        } else if arg.starts_with('-') && !flags.contains(arg) {
+            return Err(format!("unknown option {arg} (see --help)"));
+        }
+    }
+    Ok(())
 }

@@ -6,9 +6,16 @@ use std::time::{Duration, Instant};
 
 /// Runs a command with inherited output; fails on a non-zero exit.
 pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("+ {program} {}", args.join(" "));
+    run_with_env(&[], program, args)
+}
+
+/// [`run`] with `env` (name, value) set for the command only.
+pub fn run_with_env(env: &[(&str, &str)], program: &str, args: &[&str]) -> Result<(), String> {
+    let shown: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("+ {}{program} {}", shown.concat(), args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .status()
         .map_err(|e| format!("could not start {program}: {e}"))?;
     if status.success() {

@@ -10,8 +10,19 @@
 
 use crate::process::run;
 
+pub const USAGE: &str = "usage: cargo xtask torture [STORE...] [--ops N] [--short] [--renewal]
+  Lock workers under kill -9, SIGSTOP and lost connections; fails if any
+  store shows a violation. Writes target/torture/report.md.
+  STORE           a store (default: all), or STORE-renewal for its renewal run
+  --ops N         operations per store
+  --short         the CI run: fewer operations, debug build
+  --renewal       only the renewal runs: renewing leases held across several
+                  TTLs, holders paused past them
+  Without --short the runner is a release build (minutes on two cores).";
+
 /// Builds and runs the torture; fails if any store shows a violation.
 pub fn torture(args: &[&str]) -> Result<(), String> {
+    crate::check_options(args, &["--short", "--renewal"], &["--ops"])?;
     let short = args.contains(&"--short");
     let mut build = vec!["build", "-p", "verrou-integration-tests", "--bins"];
     let mut exec = vec![

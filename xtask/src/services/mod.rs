@@ -13,6 +13,12 @@ use std::path::{Path, PathBuf};
 
 use crate::process::port_open;
 
+pub const USAGE: &str = "usage: cargo xtask services <up|down|list> [NAME...]
+  up [NAME...]    start the named services (default: all) unless already running
+  down [NAME...]  stop the services xtask started itself
+  list            show the services, their ports and whether they answer
+  NAME            postgres, mariadb, redis, redis-cluster, valkey, dynamodb";
+
 /// One service: a name, the port that proves it is up, and how to start and stop it.
 pub struct Service {
     pub name: &'static str,
