@@ -105,3 +105,87 @@ pub(crate) async fn until_free(store: &Arc<dyn LockStore>, key: &str) -> Duratio
     })
     .await
 }
+
+/// The fencing token of a grant; panics on anything else (for store tests
+/// of stores that have tokens).
+///
+/// # Panics
+/// When `acquisition` is not a grant with a token.
+pub fn granted_token(acquisition: verrou_core::Acquisition) -> u64 {
+    match acquisition {
+        verrou_core::Acquisition::Acquired {
+            fencing_token: Some(token),
+        } => token,
+        other => panic!("expected an acquisition with a token, got {other:?}"),
+    }
+}
+
+/// Locks and releases `count` distinct keys `{prefix}{i}` through the raw
+/// trait, `concurrency` at a time: the churn of a service that locks per
+/// order or per request, for tests that per-key state stays bounded.
+///
+/// # Panics
+/// When the store fails or does not grant a free key with a token.
+pub async fn churn_distinct_keys(
+    store: Arc<dyn LockStore>,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) {
+    let concurrency = concurrency.max(1);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let store = store.clone();
+            let prefix = prefix.to_owned();
+            tokio::spawn(async move {
+                for i in (worker..count).step_by(concurrency) {
+                    let key = format!("{prefix}{i}");
+                    let owner = "churn";
+                    granted_token(
+                        store
+                            .acquire(&key, owner, verrou_core::Expiry::Never)
+                            .await
+                            .unwrap(),
+                    );
+                    store.release(&key, owner).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+}
+
+/// The soak: a million distinct keys churned in rounds of 10,000, with
+/// `state_size` (rows, keys: what the store keeps) sampled after each round
+/// and printed every tenth. Returns the peak, which a bounded store keeps
+/// flat. Minutes long: for `#[ignore]`d tests run by hand.
+///
+/// # Panics
+/// As [`churn_distinct_keys`].
+pub async fn soak_distinct_keys<F, Fut>(
+    store: Arc<dyn LockStore>,
+    concurrency: usize,
+    mut state_size: F,
+) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = u64>,
+{
+    let started = Instant::now();
+    let mut peak = 0;
+    for round in 0..100 {
+        churn_distinct_keys(store.clone(), &format!("r{round}-"), 10_000, concurrency).await;
+        let size = state_size().await;
+        peak = peak.max(size);
+        if round % 10 == 9 {
+            println!(
+                "{:>8} keys, {size:>6} kept (peak {peak}), {:.0?}",
+                (round + 1) * 10_000,
+                started.elapsed()
+            );
+        }
+    }
+    peak
+}

@@ -22,7 +22,10 @@ pub use cancel::*;
 pub use concurrency::*;
 pub use expiry::*;
 pub use fencing::*;
-pub use harness::{Capabilities, require_service, services_required};
+pub use harness::{
+    Capabilities, churn_distinct_keys, granted_token, require_service, services_required,
+    soak_distinct_keys,
+};
 pub use keys::*;
 pub use model::*;
 pub use renewal::*;

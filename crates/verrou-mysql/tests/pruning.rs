@@ -5,11 +5,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::require_service;
-use verrou_core::{Acquisition, Expiry, LockStore};
+use verrou_conformance::{churn_distinct_keys, granted_token, require_service, soak_distinct_keys};
+use verrou_core::{Expiry, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 
 use common::{admin, builder, drop_table, eventually, unique};
@@ -32,50 +32,20 @@ async fn rows(table: &str, filter: &str) -> u64 {
     count.unwrap()
 }
 
-fn token(acquisition: Acquisition) -> u64 {
-    match acquisition {
-        Acquisition::Acquired {
-            fencing_token: Some(token),
-        } => token,
-        other => panic!("expected an acquisition with a token, got {other:?}"),
-    }
-}
-
-/// Locks and releases `count` distinct keys `{prefix}{i}`, 16 at a time.
-async fn lock_and_release(store: &MysqlStore, prefix: &str, count: usize) {
-    let store = Arc::new(store.clone());
-    let workers: Vec<_> = (0..16)
-        .map(|worker| {
-            let store = store.clone();
-            let prefix = prefix.to_owned();
-            tokio::spawn(async move {
-                for i in (worker..count).step_by(16) {
-                    let key = format!("{prefix}{i}");
-                    token(store.acquire(&key, "o", Expiry::Never).await.unwrap());
-                    store.release(&key, "o").await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
     let table = unique("verrou_prune");
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;
     };
-    token(store.acquire("held", "h", Expiry::Never).await.unwrap());
-    token(
+    granted_token(store.acquire("held", "h", Expiry::Never).await.unwrap());
+    granted_token(
         store
             .acquire("held-ttl", "h", Expiry::After(Duration::from_secs(600)))
             .await
             .unwrap(),
     );
-    lock_and_release(&store, "order-", 10_000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "order-", 10_000, 16).await;
     // The background prune may already have taken some, never the held ones.
     assert!(rows(&table, "1").await > 2);
 
@@ -90,12 +60,12 @@ async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
 }
 
 #[tokio::test]
-async fn a_pruned_key_starts_again_above_its_last_token() {
+async fn a_pruned_key_starts_again_above_its_last_granted_token() {
     let table = unique("verrou_prune_token");
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;
     };
-    let first = token(store.acquire("k", "a", Expiry::Never).await.unwrap());
+    let first = granted_token(store.acquire("k", "a", Expiry::Never).await.unwrap());
     // Tokens are the server clock in microseconds (or just above).
     let mut conn = admin().await.unwrap();
     let clock_us: Option<u64> = conn
@@ -114,12 +84,12 @@ async fn a_pruned_key_starts_again_above_its_last_token() {
     tokio::time::sleep(PRUNE_AGE).await;
     assert_eq!(store.prune().await.unwrap(), 1);
     assert_eq!(rows(&table, "1").await, 0);
-    let second = token(store.acquire("k", "b", Expiry::Never).await.unwrap());
+    let second = granted_token(store.acquire("k", "b", Expiry::Never).await.unwrap());
     assert!(second > first, "{second} <= {first}");
 
     // An expired lock is pruned like a released one.
     store.force_release("k").await.unwrap();
-    let third = token(
+    let third = granted_token(
         store
             .acquire("k", "c", Expiry::After(Duration::from_millis(50)))
             .await
@@ -128,7 +98,7 @@ async fn a_pruned_key_starts_again_above_its_last_token() {
     tokio::time::sleep(PRUNE_AGE).await;
     assert_eq!(store.prune().await.unwrap(), 1);
     assert!(store.release("k", "c").await.is_err());
-    assert!(token(store.acquire("k", "d", Expiry::Never).await.unwrap()) > third);
+    assert!(granted_token(store.acquire("k", "d", Expiry::Never).await.unwrap()) > third);
     drop_table(&table).await;
 }
 
@@ -138,10 +108,10 @@ async fn the_store_prunes_on_its_own_as_it_acquires() {
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;
     };
-    lock_and_release(&store, "old-", 1000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "old-", 1000, 16).await;
     tokio::time::sleep(PRUNE_AGE).await;
     // No `prune` call: the acquisitions start one in the background every 1024.
-    lock_and_release(&store, "new-", 1100).await;
+    churn_distinct_keys(Arc::new(store.clone()), "new-", 1100, 16).await;
     eventually(
         "the background prune to delete the old rows",
         Duration::from_secs(10),
@@ -179,7 +149,7 @@ async fn a_role_without_delete_still_locks_and_prune_says_why_it_cannot() {
         .build()
         .await
         .unwrap();
-    token(store.acquire("k", "o", Expiry::Never).await.unwrap());
+    granted_token(store.acquire("k", "o", Expiry::Never).await.unwrap());
     store.release("k", "o").await.unwrap();
     assert!(matches!(
         store.prune().await,
@@ -204,20 +174,10 @@ async fn soak_a_million_distinct_keys_keeps_the_table_flat() {
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;
     };
-    let started = Instant::now();
-    let mut peak = 0;
-    for round in 0..100 {
-        lock_and_release(&store, &format!("r{round}-"), 10_000).await;
-        let count = rows(&table, "1").await;
-        peak = peak.max(count);
-        if round % 10 == 9 {
-            println!(
-                "{:>8} keys, {count:>6} rows (peak {peak}), {:.0?}",
-                (round + 1) * 10_000,
-                started.elapsed()
-            );
-        }
-    }
+    let peak = soak_distinct_keys(Arc::new(store.clone()), 16, || async {
+        rows(&table, "1").await
+    })
+    .await;
     assert!(peak < 100_000, "the table grew to {peak} rows");
     drop_table(&table).await;
 }

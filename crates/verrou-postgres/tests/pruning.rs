@@ -5,10 +5,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use verrou_conformance::require_service;
-use verrou_core::{Acquisition, Expiry, LockStore};
+use verrou_conformance::{churn_distinct_keys, granted_token, require_service, soak_distinct_keys};
+use verrou_core::{Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
 
@@ -40,36 +40,6 @@ async fn rows(admin: &Client, table: &str) -> i64 {
         .get(0)
 }
 
-fn token(acquisition: Acquisition) -> u64 {
-    match acquisition {
-        Acquisition::Acquired {
-            fencing_token: Some(token),
-        } => token,
-        other => panic!("expected an acquisition with a token, got {other:?}"),
-    }
-}
-
-/// Locks and releases `count` distinct keys `{prefix}{i}`, 16 at a time.
-async fn lock_and_release(store: &PostgresStore, prefix: &str, count: usize) {
-    let store = Arc::new(store.clone());
-    let workers: Vec<_> = (0..16)
-        .map(|worker| {
-            let store = store.clone();
-            let prefix = prefix.to_owned();
-            tokio::spawn(async move {
-                for i in (worker..count).step_by(16) {
-                    let key = format!("{prefix}{i}");
-                    token(store.acquire(&key, "o", Expiry::Never).await.unwrap());
-                    store.release(&key, "o").await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
     let Some(admin) = require_service("postgres", admin().await) else {
@@ -77,14 +47,14 @@ async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
     };
     let table = unique("verrou_prune");
     let store = store_on(&table).await;
-    token(store.acquire("held", "h", Expiry::Never).await.unwrap());
-    token(
+    granted_token(store.acquire("held", "h", Expiry::Never).await.unwrap());
+    granted_token(
         store
             .acquire("held-ttl", "h", Expiry::After(Duration::from_secs(600)))
             .await
             .unwrap(),
     );
-    lock_and_release(&store, "order-", 10_000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "order-", 10_000, 16).await;
     let before = rows(&admin, &table).await;
     // The background prune may already have taken some, never the held ones.
     assert!(before > 2, "{before}");
@@ -105,13 +75,13 @@ async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
 }
 
 #[tokio::test]
-async fn a_pruned_key_starts_again_above_its_last_token() {
+async fn a_pruned_key_starts_again_above_its_last_granted_token() {
     let Some(admin) = require_service("postgres", admin().await) else {
         return;
     };
     let table = unique("verrou_prune_token");
     let store = store_on(&table).await;
-    let first = token(store.acquire("k", "a", Expiry::Never).await.unwrap());
+    let first = granted_token(store.acquire("k", "a", Expiry::Never).await.unwrap());
     // Tokens are the server clock in microseconds (or just above).
     let clock_us: i64 = admin
         .query_one(
@@ -132,7 +102,7 @@ async fn a_pruned_key_starts_again_above_its_last_token() {
     tokio::time::sleep(PRUNE_AGE).await;
     assert_eq!(store.prune().await.unwrap(), 1);
     assert_eq!(rows(&admin, &table).await, 0);
-    let second = token(store.acquire("k", "b", Expiry::Never).await.unwrap());
+    let second = granted_token(store.acquire("k", "b", Expiry::Never).await.unwrap());
     assert!(second > first, "{second} <= {first}");
     drop_table(&admin, &table).await;
 }
@@ -144,7 +114,7 @@ async fn an_expired_lock_is_pruned_like_a_released_one() {
     };
     let table = unique("verrou_prune_expired");
     let store = store_on(&table).await;
-    let first = token(
+    let first = granted_token(
         store
             .acquire("k", "a", Expiry::After(Duration::from_millis(50)))
             .await
@@ -155,7 +125,7 @@ async fn an_expired_lock_is_pruned_like_a_released_one() {
     // Expired means gone: the old owner cannot release it...
     assert!(store.release("k", "a").await.is_err());
     // ...and the next holder's token is higher.
-    let second = token(store.acquire("k", "b", Expiry::Never).await.unwrap());
+    let second = granted_token(store.acquire("k", "b", Expiry::Never).await.unwrap());
     assert!(second > first);
     drop_table(&admin, &table).await;
 }
@@ -167,11 +137,11 @@ async fn the_store_prunes_on_its_own_as_it_acquires() {
     };
     let table = unique("verrou_auto_prune");
     let store = store_on(&table).await;
-    lock_and_release(&store, "old-", 1000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "old-", 1000, 16).await;
     tokio::time::sleep(PRUNE_AGE).await;
     // No `prune` call: the acquisitions themselves start one in the
     // background every 1024.
-    lock_and_release(&store, "new-", 1100).await;
+    churn_distinct_keys(Arc::new(store.clone()), "new-", 1100, 16).await;
     eventually(
         "the background prune to delete the old rows",
         Duration::from_secs(10),
@@ -203,20 +173,10 @@ async fn soak_a_million_distinct_keys_keeps_the_table_flat() {
     };
     let table = unique("verrou_soak");
     let store = store_on(&table).await;
-    let started = Instant::now();
-    let mut peak = 0;
-    for round in 0..100 {
-        lock_and_release(&store, &format!("r{round}-"), 10_000).await;
-        let count = rows(&admin, &table).await;
-        peak = peak.max(count);
-        if round % 10 == 9 {
-            println!(
-                "{:>8} keys, {count:>6} rows (peak {peak}), {:.0?}",
-                (round + 1) * 10_000,
-                started.elapsed()
-            );
-        }
-    }
+    let peak = soak_distinct_keys(Arc::new(store.clone()), 16, || async {
+        u64::try_from(rows(&admin, &table).await).unwrap_or(0)
+    })
+    .await;
     assert!(peak < 100_000, "the table grew to {peak} rows");
     drop_table(&admin, &table).await;
 }

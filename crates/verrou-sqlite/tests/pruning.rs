@@ -3,9 +3,11 @@
 //! locks are never pruned, and the store prunes on its own.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use verrou_core::{Acquisition, Expiry, LockStore, random_owner};
+use verrou_conformance::{churn_distinct_keys, granted_token, soak_distinct_keys};
+use verrou_core::{Expiry, LockStore, random_owner};
 use verrou_sqlite::SqliteStore;
 use verrou_sqlite::rusqlite::Connection;
 
@@ -60,35 +62,18 @@ impl Drop for Database {
     }
 }
 
-fn token(acquisition: Acquisition) -> u64 {
-    match acquisition {
-        Acquisition::Acquired {
-            fencing_token: Some(token),
-        } => token,
-        other => panic!("expected an acquisition with a token, got {other:?}"),
-    }
-}
-
-async fn lock_and_release(store: &SqliteStore, prefix: &str, count: usize) {
-    for i in 0..count {
-        let key = format!("{prefix}{i}");
-        token(store.acquire(&key, "o", Expiry::Never).await.unwrap());
-        store.release(&key, "o").await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
     let db = Database::new("prune");
     let store = db.fast_store().await;
-    token(store.acquire("held", "h", Expiry::Never).await.unwrap());
-    token(
+    granted_token(store.acquire("held", "h", Expiry::Never).await.unwrap());
+    granted_token(
         store
             .acquire("held-ttl", "h", Expiry::After(Duration::from_secs(600)))
             .await
             .unwrap(),
     );
-    lock_and_release(&store, "order-", 10_000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "order-", 10_000, 1).await;
     // The background prune may already have taken some, never the held ones.
     assert!(db.count("1") > 2);
 
@@ -102,10 +87,10 @@ async fn ten_thousand_released_keys_are_pruned_and_held_ones_stay() {
 }
 
 #[tokio::test]
-async fn a_pruned_key_starts_again_above_its_last_token() {
+async fn a_pruned_key_starts_again_above_its_last_granted_token() {
     let db = Database::new("prune-token");
     let store = db.fast_store().await;
-    let first = token(store.acquire("k", "a", Expiry::Never).await.unwrap());
+    let first = granted_token(store.acquire("k", "a", Expiry::Never).await.unwrap());
     // Tokens are the clock in microseconds (or just above).
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -121,11 +106,11 @@ async fn a_pruned_key_starts_again_above_its_last_token() {
     tokio::time::sleep(PRUNE_AGE).await;
     assert_eq!(store.prune().await.unwrap(), 1);
     assert_eq!(db.count("1"), 0);
-    let second = token(store.acquire("k", "b", Expiry::Never).await.unwrap());
+    let second = granted_token(store.acquire("k", "b", Expiry::Never).await.unwrap());
     assert!(second > first, "{second} <= {first}");
     // An expired lock is pruned like a released one.
     store.force_release("k").await.unwrap();
-    let third = token(
+    let third = granted_token(
         store
             .acquire("k", "c", Expiry::After(Duration::from_millis(50)))
             .await
@@ -134,17 +119,17 @@ async fn a_pruned_key_starts_again_above_its_last_token() {
     tokio::time::sleep(PRUNE_AGE).await;
     assert_eq!(store.prune().await.unwrap(), 1);
     assert!(store.release("k", "c").await.is_err());
-    assert!(token(store.acquire("k", "d", Expiry::Never).await.unwrap()) > third);
+    assert!(granted_token(store.acquire("k", "d", Expiry::Never).await.unwrap()) > third);
 }
 
 #[tokio::test]
 async fn the_store_prunes_on_its_own_as_it_acquires() {
     let db = Database::new("auto-prune");
     let store = db.fast_store().await;
-    lock_and_release(&store, "old-", 1000).await;
+    churn_distinct_keys(Arc::new(store.clone()), "old-", 1000, 1).await;
     tokio::time::sleep(PRUNE_AGE).await;
     // No `prune` call: the acquisitions start one in the background every 1024.
-    lock_and_release(&store, "new-", 1100).await;
+    churn_distinct_keys(Arc::new(store.clone()), "new-", 1100, 1).await;
     let started = Instant::now();
     while db.count("key LIKE 'old-%'") > 0 {
         assert!(
@@ -164,19 +149,9 @@ async fn the_store_prunes_on_its_own_as_it_acquires() {
 async fn soak_a_million_distinct_keys_keeps_the_table_flat() {
     let db = Database::new("soak");
     let store = db.fast_store().await;
-    let started = Instant::now();
-    let mut peak = 0;
-    for round in 0..100 {
-        lock_and_release(&store, &format!("r{round}-"), 10_000).await;
-        let count = db.count("1");
-        peak = peak.max(count);
-        if round % 10 == 9 {
-            println!(
-                "{:>8} keys, {count:>6} rows (peak {peak}), {:.0?}",
-                (round + 1) * 10_000,
-                started.elapsed()
-            );
-        }
-    }
+    let peak = soak_distinct_keys(Arc::new(store.clone()), 1, || async {
+        u64::try_from(db.count("1")).unwrap_or(0)
+    })
+    .await;
     assert!(peak < 100_000, "the table grew to {peak} rows");
 }
