@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod basics;
+pub mod builders;
 mod cancel;
 mod concurrency;
 mod expiry;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::owner::{Owner, validate_owner};
+use crate::store::validate_key;
 use crate::{
     Expiry, IntoTtl, LeasePolicy, Lock, LockError, LockStore, RetryPolicy, Ttl, random_owner,
-    validate_key,
 };
 
 /// Creates [`Lock`]s on one store, with a default TTL (30 s), retry policy

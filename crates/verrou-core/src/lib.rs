@@ -25,8 +25,5 @@ pub use lease::signal::{LossReason, LostSignal};
 pub use lock::Lock;
 pub use owner::random_owner;
 pub use retry::{Backoff, RetryPolicy};
-pub use store::{
-    Acquisition, Expiry, LockStore, ReleaseWatch, ReleaseWatchers, validate_identifier,
-    validate_key,
-};
+pub use store::{Acquisition, Expiry, LockStore, ReleaseWatch};
 pub use verrou::{Verrou, VerrouBuilder};

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::lock::Restored;
 use crate::owner::{Owner, validate_owner};
-use crate::{Expiry, LeasePolicy, Lock, LockError, LockStore, RetryPolicy, validate_key};
+use crate::store::validate_key;
+use crate::{Expiry, LeasePolicy, Lock, LockError, LockStore, RetryPolicy};
 
 /// The wire form. Versioned so a newer verrou can still read older strings.
 #[derive(Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use verrou_core::{IntoTtl, LockError, LockFactory, Ttl, parse_duration, validate_key};
+use verrou_core::store::validate_key;
+use verrou_core::{IntoTtl, LockError, LockFactory, Ttl, parse_duration};
 use verrou_memory::MemoryStore;
 
 fn runtime() -> tokio::runtime::Runtime {

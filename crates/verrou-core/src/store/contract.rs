@@ -109,15 +109,17 @@ pub enum Acquisition {
 ///   processes. A resource that remembers the highest token it has accepted can
 ///   then refuse writes from a holder whose lease ran out while it was paused.
 ///   Stores without them return `None`.
-/// - **Keys.** Any non-empty UTF-8 string up to [`max_key_bytes`](Self::max_key_bytes)
-///   is a distinct key: no escaping collision, no truncation. Longer or empty
-///   keys fail with [`LockError::InvalidKey`] before anything is sent.
+/// - **Keys.** Any non-empty UTF-8 string without a NUL byte, up to
+///   [`max_key_bytes`](Self::max_key_bytes), is a distinct key: no escaping
+///   collision, no truncation. The handle checks every key it creates or
+///   restores with [`validate_key`] before any store call, so store methods
+///   may assume valid keys and do not check again; code that calls a store
+///   directly checks keys the same way first.
 ///
 /// # Errors
 ///
 /// - [`LockError::NotOwned`]: `release` / `extend` found the key free, expired
 ///   or held by another owner. Nothing was changed.
-/// - [`LockError::InvalidKey`]: the key cannot be stored.
 /// - [`LockError::Store`]: the server could not be reached or failed. The
 ///   operation may or may not have been applied. A store must never report a
 ///   network, throttling or authentication failure as `NotOwned` or `Held`.
@@ -135,7 +137,7 @@ pub trait LockStore: Send + Sync + 'static {
     /// Takes the lock for `owner` if the key is free or expired, until `expiry`.
     ///
     /// # Errors
-    /// [`LockError::InvalidKey`] or [`LockError::Store`]; a held lock is
+    /// [`LockError::Store`]; a held lock is
     /// `Ok(Acquisition::Held)`, not an error.
     async fn acquire(
         &self,
@@ -244,9 +246,9 @@ impl fmt::Debug for ReleaseWatch {
 /// (SQL text columns and C clients cannot hold one) and at most `max_bytes`.
 ///
 /// ```
-/// assert!(verrou_core::validate_key("user:42", 255).is_ok());
-/// assert!(verrou_core::validate_key("", 255).is_err());
-/// assert!(verrou_core::validate_key(&"x".repeat(256), 255).is_err());
+/// assert!(verrou_core::store::validate_key("user:42", 255).is_ok());
+/// assert!(verrou_core::store::validate_key("", 255).is_err());
+/// assert!(verrou_core::store::validate_key(&"x".repeat(256), 255).is_err());
 /// ```
 ///
 /// # Errors

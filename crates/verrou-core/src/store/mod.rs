@@ -1,15 +1,18 @@
 //! The store contract ([`LockStore`], [`Expiry`], [`Acquisition`]) and what
-//! store authors share: release watchers, key and identifier checks.
+//! store authors share, written once: release watchers, key checks, table
+//! names, operation timeouts, automatic pruning.
 //!
-//! Application code needs none of this beyond picking a store; the items are
-//! also re-exported at the crate root for store crates.
+//! Application code needs none of this beyond picking a store; the contract
+//! types are also re-exported at the crate root, the helpers only here.
 
 mod auto_prune;
 mod contract;
-mod identifier;
+mod table;
+mod timeout;
 mod watchers;
 
 pub use auto_prune::AutoPrune;
 pub use contract::{Acquisition, Expiry, LockStore, ReleaseWatch, validate_key};
-pub use identifier::validate_identifier;
+pub use table::{TableName, validate_identifier};
+pub use timeout::{TimedOut, within};
 pub use watchers::ReleaseWatchers;

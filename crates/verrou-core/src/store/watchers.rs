@@ -18,7 +18,7 @@ use crate::ReleaseWatch;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let watchers = verrou_core::ReleaseWatchers::new();
+/// let watchers = verrou_core::store::ReleaseWatchers::new();
 /// let watch = watchers.watch("k"); // registered now, before any poll
 /// watchers.notify_all("k");
 /// watch.await; // completes: the release happened after the registration

@@ -1,0 +1,187 @@
+//! Checks every store's builder passes, written once instead of once per
+//! store. Each takes a closure that builds the store with the option under
+//! test, so it works for any builder that follows the shared vocabulary (see
+//! the crate README).
+//!
+//! They are plain async functions, not part of [`conformance_tests!`](crate::conformance_tests):
+//! a store's tests call the ones whose option it has.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use verrou_conformance::builders;
+//! use verrou_core::LockError;
+//!
+//! // A store whose only option is a table name, checked before connecting.
+//! async fn build(table: String) -> Result<(), LockError> {
+//!     verrou_core::store::TableName::new("example", &table).map(drop)
+//! }
+//! builders::rejects_table_names(builders::BAD_TABLE_NAMES, build).await;
+//! # }
+//! ```
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use verrou_core::LockError;
+
+/// How long a build may take to fail before it counts as a hang.
+const HANG: Duration = Duration::from_secs(30);
+
+/// Table names no store accepts: empty, SQL injection, quotes, spaces, a
+/// NUL byte, non-ASCII, and 256 bytes (over every store's limit).
+pub const BAD_TABLE_NAMES: &[&str] = &[
+    "",
+    "verrou; DROP TABLE x",
+    "\"quoted\"",
+    "`ticked`",
+    "ver rou",
+    "verrou\0",
+    "verrou\u{e9}",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
+
+/// Names no SQL store accepts on top of [`BAD_TABLE_NAMES`]: a leading
+/// digit, a schema-qualified name, a comment, a dash, 64 bytes.
+pub const BAD_SQL_TABLE_NAMES: &[&str] = &[
+    "1verrou",
+    "public.verrou",
+    "verrou--",
+    "ver-rou",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+];
+
+/// Every name in `names` makes `build` fail with
+/// [`LockError::InvalidConfig`], without a hang and without a panic.
+///
+/// # Panics
+/// When a name is accepted, fails otherwise, or hangs.
+pub async fn rejects_table_names<S, F, Fut>(names: &[&str], mut build: F)
+where
+    S: Debug,
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    for name in names {
+        let result = bounded("building with a bad table name", build((*name).to_owned())).await;
+        assert!(
+            matches!(result, Err(LockError::InvalidConfig { .. })),
+            "table name {name:?}: expected InvalidConfig, got {result:?}"
+        );
+    }
+}
+
+/// A timeout under a millisecond (zero, one nanosecond, 999 µs) makes
+/// `build` fail with [`LockError::InvalidConfig`]: stores count time in whole
+/// milliseconds, and a zero limit would fail every call.
+///
+/// # Panics
+/// When such a timeout is accepted, fails otherwise, or hangs.
+pub async fn rejects_timeouts_under_a_millisecond<S, F, Fut>(option: &str, mut build: F)
+where
+    S: Debug,
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    for limit in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_micros(999),
+    ] {
+        let result = bounded("building with a tiny timeout", build(limit)).await;
+        assert!(
+            matches!(result, Err(LockError::InvalidConfig { .. })),
+            "{option}({limit:?}): expected InvalidConfig, got {result:?}"
+        );
+    }
+}
+
+/// `build`, pointed at an address where nothing listens, fails with
+/// [`LockError::Store`] (the server is down: not a configuration error, and
+/// never a hang).
+///
+/// # Panics
+/// When the build succeeds, fails otherwise, or hangs.
+pub async fn a_refused_connection_is_a_store_error<S, F, Fut>(build: F)
+where
+    S: Debug,
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    let closed = closed_address().await;
+    let result = bounded("building against a closed port", build(closed)).await;
+    assert!(
+        matches!(result, Err(LockError::Store { .. })),
+        "closed port {closed}: expected a Store error, got {result:?}"
+    );
+}
+
+/// `build`, pointed at a server that accepts connections and never says a
+/// word, fails with [`LockError::Store`] within the connect or operation
+/// timeout the closure sets, rather than hanging.
+///
+/// # Panics
+/// When the build succeeds, fails otherwise, or takes 30 s.
+pub async fn a_silent_server_is_a_store_error<S, F, Fut>(build: F)
+where
+    S: Debug,
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    let (address, silent) = silent_server().await;
+    let result = bounded("building against a silent server", build(address)).await;
+    silent.abort();
+    assert!(
+        matches!(result, Err(LockError::Store { .. })),
+        "silent server {address}: expected a Store error, got {result:?}"
+    );
+}
+
+/// The `Debug` output of a builder or store never shows `secret` (a
+/// password in its URL, a secret key).
+///
+/// # Panics
+/// When it does.
+pub fn debug_hides(value: &impl Debug, secret: &str) {
+    let shown = format!("{value:?}");
+    assert!(
+        !shown.contains(secret),
+        "Debug output shows the secret: {shown}"
+    );
+}
+
+/// An address on loopback where nothing listens (bound, then released).
+pub async fn closed_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    drop(listener);
+    address
+}
+
+/// A loopback server that accepts connections and never answers, until the
+/// returned task is aborted.
+pub async fn silent_server() -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (address, task)
+}
+
+async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"))
+}
