@@ -10,9 +10,8 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tokio::time::Instant;
-use verrou_core::{
-    Acquisition, Expiry, LockError, LockStore, async_trait, random_owner, validate_key,
-};
+use verrou_core::store::validate_key;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, random_owner};
 
 use crate::clock::{lease, now_ms};
 use crate::item::{self, FENCING_TOKEN, Holding, KEY, LEASE_MS, LEASE_VERSION, OWNER, Write};

@@ -4,10 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use verrou_core::{
-    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, ReleaseWatchers, async_trait,
-    validate_key,
-};
+use verrou_core::store::{ReleaseWatchers, validate_key};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 /// An in-process lock store. Clones share the same locks.
 ///

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, Value};
-use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
+use verrou_core::store::validate_key;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
 use crate::builder::MysqlStoreBuilder;
 use crate::cancel::KillOnDrop;

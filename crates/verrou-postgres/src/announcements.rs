@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
-use verrou_core::{BoxError, ReleaseWatch, ReleaseWatchers};
+use verrou_core::store::ReleaseWatchers;
+use verrou_core::{BoxError, ReleaseWatch};
 
 /// Waits between reconnection attempts of the listening session.
 const RETRY_MIN: Duration = Duration::from_millis(100);

@@ -18,10 +18,10 @@ pub(crate) const DEFAULT_TABLE: &str = "verrou";
 pub(crate) struct TableName(String);
 
 impl TableName {
-    /// Accepts what [`verrou_core::validate_identifier`] accepts, the rule
+    /// Accepts what [`verrou_core::store::validate_identifier`] accepts, the rule
     /// shared by every verrou SQL store.
     pub(crate) fn new(name: &str) -> Result<Self, LockError> {
-        verrou_core::validate_identifier(STORE, name)?;
+        verrou_core::store::validate_identifier(STORE, name)?;
         Ok(TableName(name.to_owned()))
     }
 

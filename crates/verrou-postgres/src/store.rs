@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-use verrou_core::{
-    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait, validate_key,
-};
+use verrou_core::store::validate_key;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;

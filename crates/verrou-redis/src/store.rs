@@ -9,9 +9,8 @@ use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::Value;
 use fred::types::config::{Options, PerformanceConfig};
 use tokio::sync::OnceCell;
-use verrou_core::{
-    Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait, validate_key,
-};
+use verrou_core::store::validate_key;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 use crate::announcements::Announcements;
 use crate::builder::{RedisStoreBuilder, Settings, describe, reconnect_policy};

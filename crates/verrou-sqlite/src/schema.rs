@@ -31,7 +31,7 @@ const LEASE_START_MS: &str = "(CAST(unixepoch('subsec') * 1000 AS INTEGER) + 1)"
 /// The name is spliced into SQL text (identifiers cannot be bound
 /// parameters), so anything else is refused rather than escaped.
 pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
-    verrou_core::validate_identifier("sqlite", name)
+    verrou_core::store::validate_identifier("sqlite", name)
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` (already validated).

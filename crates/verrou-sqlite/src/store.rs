@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, validate_key};
+use verrou_core::store::validate_key;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
 use crate::builder::SqliteStoreBuilder;
 use crate::pool::{Pool, Source};
