@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_core::{
-    Acquisition, Expiry, LockError, LockFactory, LockStore, ReleaseWatch, Ttl, async_trait,
-};
+use verrou_core::{Acquisition, LockFactory, LockStore, Ttl};
 
 use crate::Capabilities;
 use crate::harness::{factory, fresh_key, until_free};
@@ -40,21 +38,17 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
     _caps: Capabilities,
 ) {
     let key = fresh_key("cancel-granted");
-    let granted = Arc::new(tokio::sync::Notify::new());
-    let answer = Arc::new(std::sync::Mutex::new(None));
-    let slow = Arc::new(SlowAnswers {
-        inner: store.clone(),
-        granted: granted.clone(),
-        answer: answer.clone(),
-    });
-    let lock = LockFactory::from_arc(slow)
+    let slow = Instrumented::new(store.clone());
+    // Long enough to drop the caller first, short enough for `until_free`.
+    slow.answer_late(Duration::from_secs(1));
+    let lock = LockFactory::from_arc(slow.clone())
         .create_lock(&key, Ttl::Never)
         .unwrap();
     tokio::select! {
         result = lock.acquire() => panic!("the slowed acquire finished: {result:?}"),
-        () = granted.notified() => {} // the store has answered; drop the acquire now
+        () = slow.answered.notified() => {} // the store has answered; drop the acquire now
     }
-    let answer = answer.lock().unwrap().take();
+    let answer = slow.last_answer.lock().unwrap().take();
     assert!(
         matches!(answer, Some(Acquisition::Acquired { .. })),
         "the store did not grant the lock: {answer:?}"
@@ -62,49 +56,6 @@ pub async fn acquire_dropped_after_the_store_granted_leaves_no_lock(
     // Never-expiring: only the cancelled acquire's clean-up can free it, once
     // the slowed answer has arrived.
     until_free(&store, &key).await;
-}
-
-/// Wraps the real store and delays every `save` answer, to hold the caller
-/// between "the server granted the lock" and "the caller heard it".
-struct SlowAnswers {
-    inner: Arc<dyn LockStore>,
-    granted: Arc<tokio::sync::Notify>,
-    answer: Arc<std::sync::Mutex<Option<Acquisition>>>,
-}
-
-#[async_trait]
-impl LockStore for SlowAnswers {
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        expiry: Expiry,
-    ) -> Result<Acquisition, LockError> {
-        let outcome = self.inner.acquire(key, owner, expiry).await;
-        *self.answer.lock().unwrap() = outcome.as_ref().ok().copied();
-        self.granted.notify_one();
-        // Long enough to drop the caller first, short enough for `until_free`.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        outcome
-    }
-    async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.inner.release(key, owner).await
-    }
-    async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        self.inner.force_release(key).await
-    }
-    async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        self.inner.is_locked(key).await
-    }
-    async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        self.inner.extend(key, owner, expiry).await
-    }
-    async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
-        self.inner.watch_release(key).await
-    }
-    fn max_key_bytes(&self) -> usize {
-        self.inner.max_key_bytes()
-    }
 }
 
 /// Every call cut off at any point — before, during or after its store call,

@@ -22,6 +22,11 @@ pub(crate) struct Instrumented {
     late_us: AtomicU64,
     /// Makes every extend fail with a store error (without reaching the store).
     pub(crate) extends_fail: AtomicBool,
+    /// The last answer the real store gave to an acquire, set (and
+    /// `answered` notified) before any late delay, so a case can drop the
+    /// caller between "the store granted" and "the caller heard it".
+    pub(crate) last_answer: std::sync::Mutex<Option<Acquisition>>,
+    pub(crate) answered: tokio::sync::Notify,
 }
 
 impl Instrumented {
@@ -34,6 +39,8 @@ impl Instrumented {
             park_us: AtomicU64::new(0),
             late_us: AtomicU64::new(0),
             extends_fail: AtomicBool::new(false),
+            last_answer: std::sync::Mutex::new(None),
+            answered: tokio::sync::Notify::new(),
         })
     }
 
@@ -69,6 +76,8 @@ impl LockStore for Instrumented {
     ) -> Result<Acquisition, LockError> {
         self.acquires.fetch_add(1, Ordering::SeqCst);
         let answer = self.parked(self.inner.acquire(key, owner, expiry)).await;
+        *self.last_answer.lock().unwrap() = answer.as_ref().ok().copied();
+        self.answered.notify_one();
         let late = Duration::from_micros(self.late_us.load(Ordering::SeqCst));
         if !late.is_zero() {
             tokio::time::sleep(late).await;
