@@ -9,6 +9,7 @@ mod factory;
 mod guard;
 mod lease;
 mod lock;
+mod observe;
 mod owner;
 mod retry;
 mod serialize;
@@ -23,6 +24,8 @@ pub use guard::LockGuard;
 pub use lease::policy::LeasePolicy;
 pub use lease::signal::{LossReason, LostSignal};
 pub use lock::Lock;
+#[cfg(feature = "metrics")]
+pub use observe::describe_metrics;
 pub use owner::random_owner;
 pub use retry::{Backoff, RetryPolicy};
 pub use store::{Acquisition, Expiry, LockStore, ReleaseWatch};

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::lease::acquire::{Attempt, retry};
 use crate::lease::cancel::{Cleanup, InFlight};
 use crate::lease::grant::{Grant, Held, Turn};
 use crate::lease::signal::{LossReason, LostSignal};
+use crate::observe::{self, Acquire, Call, LeaseWatch, Stop};
 use crate::owner::Owner;
 use crate::{
     Acquisition, Expiry, IntoTtl, LeasePolicy, LockError, LockGuard, LockStore, RetryPolicy, Ttl,
@@ -110,7 +112,18 @@ impl LockInner {
         }
     }
 
+    /// Makes `grant` the handle's, its lease watched (and renewed, if the
+    /// policy says so). Called outside the acquire's span: the lease's span
+    /// outlives the acquire, so it is a sibling, under the caller's span.
     fn install(self: &Arc<Self>, grant: Arc<Grant>, turn: Turn) {
+        let watch = LeaseWatch::start(
+            &self.key,
+            self.store.name(),
+            grant.fencing_token,
+            grant.lease.view().verified,
+        );
+        let span = watch.span().clone();
+        grant.lease.observe(watch);
         if self.lease.renews() {
             if let Expiry::After(ttl) = self.ttl {
                 let every = self.lease.renew_interval(ttl);
@@ -119,6 +132,7 @@ impl LockInner {
                     self.key.clone(),
                     grant.clone(),
                     every,
+                    span,
                 );
             }
         }
@@ -147,6 +161,13 @@ impl LockInner {
 
     /// Releases grant `id` (the current one for `None`).
     pub(crate) async fn release(&self, id: Option<u64>) -> Result<(), LockError> {
+        let call = Call::release(&self.key, self.store.name(), None);
+        let result = self.release_grant(id).instrument(call.span()).await;
+        call.finish(&result);
+        result
+    }
+
+    async fn release_grant(&self, id: Option<u64>) -> Result<(), LockError> {
         let Some(held) = self.take(id) else {
             return Err(LockError::not_owned(&self.key));
         };
@@ -161,8 +182,8 @@ impl LockInner {
         };
         let cleanup = in_flight.disarm();
         match &result {
-            Ok(()) => tracing::debug!(key = %self.key, store = self.store.name(), "lock released"),
-            Err(LockError::NotOwned { .. }) => {}
+            Ok(()) => grant.lease.release_answered(false),
+            Err(LockError::NotOwned { .. }) => grant.lease.release_answered(true),
             Err(_) => {
                 // Nothing is known: keep the grant (and the handle's turn) so
                 // that `release` can be called again.
@@ -179,6 +200,16 @@ impl LockInner {
 
     /// Extends `grant` to `expiry` from now.
     pub(crate) async fn extend(&self, grant: &Arc<Grant>, expiry: Expiry) -> Result<(), LockError> {
+        let call = Call::extend(&self.key, self.store.name(), expiry);
+        let result = self
+            .extend_grant(grant, expiry)
+            .instrument(call.span())
+            .await;
+        call.finish(&result);
+        result
+    }
+
+    async fn extend_grant(&self, grant: &Arc<Grant>, expiry: Expiry) -> Result<(), LockError> {
         let _calls = grant.calls.lock().await;
         if grant.ended().is_some() {
             // Released, lost, or no longer vouched for: the holder has been
@@ -196,12 +227,13 @@ impl LockInner {
                     // the store just renewed is given back (this grant's
                     // owner only) rather than left to a TTL nobody watches.
                     if grant.ended() != Some(LossReason::Released) {
-                        let _ = self.store.release(&self.key, &grant.owner).await;
+                        if let Err(error) = self.store.release(&self.key, &grant.owner).await {
+                            observe::store_failed(self.store.name(), "release", &error);
+                        }
                         drop(self.take(Some(grant.id)));
                     }
                     return Err(LockError::not_owned(&self.key));
                 }
-                tracing::debug!(key = %self.key, ?expiry, "lock extended");
                 Ok(())
             }
             Err(e @ LockError::NotOwned { .. }) => {
@@ -325,7 +357,12 @@ impl Lock {
     /// # Errors
     /// [`LockError::Store`] when the store fails.
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        self.inner.store.is_locked(&self.inner.key).await
+        let store = &self.inner.store;
+        let answer = store.is_locked(&self.inner.key).await;
+        if let Err(error) = &answer {
+            observe::store_failed(store.name(), "is_locked", error);
+        }
+        answer
     }
 
     /// Acquires the lock, retrying with the factory's retry policy.
@@ -373,7 +410,27 @@ impl Lock {
     ) -> Result<Arc<Grant>, LockError> {
         let inner = &self.inner;
         let started = Instant::now();
-        let turn = self.turn(policy, started).await?;
+        let mut observed = Acquire::start(&inner.key, inner.store.name(), started);
+        let span = observed.span();
+        let taken = self
+            .take_grant(policy, started, &mut observed)
+            .instrument(span)
+            .await;
+        observed.finish(&taken);
+        let (grant, turn) = taken?;
+        inner.install(grant.clone(), turn);
+        Ok(grant)
+    }
+
+    /// The handle's turn, then a grant from the store.
+    async fn take_grant(
+        &self,
+        policy: &RetryPolicy,
+        started: Instant,
+        observed: &mut Acquire,
+    ) -> Result<(Arc<Grant>, Turn), LockError> {
+        let inner = &self.inner;
+        let turn = self.turn(policy, started, observed).await?;
         let id = inner.grants.fetch_add(1, Ordering::Relaxed) + 1;
         let owner: Arc<str> = inner.owner.for_grant(id).into();
         let grant = retry(
@@ -381,15 +438,21 @@ impl Lock {
             inner.ttl.duration(),
             policy,
             started,
+            observed,
             || attempt(inner.clone(), owner.clone(), turn.clone(), id),
             || async {
                 // A failing announcement channel only costs latency.
-                inner.store.watch_release(&inner.key).await.ok().flatten()
+                match inner.store.watch_release(&inner.key).await {
+                    Ok(watch) => watch,
+                    Err(error) => {
+                        observe::store_failed(inner.store.name(), "watch_release", &error);
+                        None
+                    }
+                }
             },
         )
         .await?;
-        inner.install(grant.clone(), turn);
-        Ok(grant)
+        Ok((grant, turn))
     }
 
     /// Waits for the handle's turn: its previous grant released and
@@ -397,7 +460,12 @@ impl Lock {
     /// counts it, and its next acquire uses a new owner string or waits for
     /// the old lease like anyone else). `try` policies (one attempt) do not
     /// wait.
-    async fn turn(&self, policy: &RetryPolicy, started: Instant) -> Result<Turn, LockError> {
+    async fn turn(
+        &self,
+        policy: &RetryPolicy,
+        started: Instant,
+        observed: &mut Acquire,
+    ) -> Result<Turn, LockError> {
         let inner = &self.inner;
         let deadline = policy.timeout().and_then(|t| started.checked_add(t));
         let timeout = || LockError::Timeout {
@@ -417,6 +485,7 @@ impl Lock {
                 }
             }
             if policy.attempts() == Some(1) {
+                observed.stopped(Stop::Attempts);
                 return Err(timeout());
             }
             let ended = async {
@@ -432,9 +501,10 @@ impl Lock {
                 }
             };
             let turn = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, wait)
-                    .await
-                    .map_err(|_| timeout())?,
+                Some(deadline) => tokio::time::timeout_at(deadline, wait).await.map_err(|_| {
+                    observed.stopped(Stop::Deadline);
+                    timeout()
+                })?,
                 None => wait.await,
             };
             if let Some(turn) = turn {
@@ -494,11 +564,16 @@ impl Lock {
     /// # Errors
     /// [`LockError::Store`] on failure.
     pub async fn force_release(&self) -> Result<(), LockError> {
-        self.inner.store.force_release(&self.inner.key).await?;
+        let (store, key) = (&self.inner.store, &self.inner.key);
+        if let Err(error) = store.force_release(key).await {
+            observe::store_failed(store.name(), "force_release", &error);
+            return Err(error);
+        }
         if let Some(held) = self.inner.take(None) {
             held.grant.end(LossReason::Released);
+            held.grant.lease.release_answered(false);
         }
-        tracing::debug!(key = %self.inner.key, "lock force-released");
+        tracing::debug!(key = %key, store = store.name(), "lock force-released");
         Ok(())
     }
 
@@ -648,7 +723,6 @@ async fn attempt(
                 tracing::warn!(key = %inner.key, "lock granted after its lease could no longer be vouched for; letting it lapse");
                 return Ok(Attempt::TooLate);
             }
-            tracing::debug!(key = %inner.key, store = inner.store.name(), ?fencing_token, "lock acquired");
             Ok(Attempt::Granted(Arc::new(grant)))
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::observe::{Acquire, Stop};
 use crate::owner::jitter_seed;
 use crate::{LockError, ReleaseWatch, RetryPolicy};
 
@@ -34,11 +35,15 @@ const MAX_TOO_LATE: u32 = 3;
 /// - A grant that arrived too late is not released (the release would
 ///   announce itself and wake every waiter, this one included); the loop
 ///   waits a full delay and fails after [`MAX_TOO_LATE`] of them.
+///
+/// `observed` is told of every attempt, every busy answer, and why the
+/// policy gave up.
 pub(crate) async fn retry<T, A, AF, W, WF>(
     key: &str,
     ttl: Option<Duration>,
     policy: &RetryPolicy,
     started: Instant,
+    observed: &mut Acquire,
     mut attempt: A,
     mut watch: W,
 ) -> Result<T, LockError>
@@ -54,9 +59,13 @@ where
     let mut released: Option<ReleaseWatch> = None;
     loop {
         attempts = attempts.saturating_add(1);
+        observed.attempt();
         let busy = match attempt().await? {
             Attempt::Granted(granted) => return Ok(granted),
-            Attempt::Busy => true,
+            Attempt::Busy => {
+                observed.busy();
+                true
+            }
             Attempt::TooLate => {
                 too_late += 1;
                 if too_late >= MAX_TOO_LATE {
@@ -71,13 +80,18 @@ where
         };
         let exhausted = policy.attempts().is_some_and(|max| attempts >= max);
         let now = Instant::now();
-        if exhausted || deadline.is_some_and(|d| now >= d) {
-            let elapsed = started.elapsed();
-            tracing::debug!(key, attempts, ?elapsed, "lock acquire timed out");
+        let timed_out = deadline.is_some_and(|d| now >= d);
+        if exhausted || timed_out {
+            // Both at once reads as a timeout: the caller waited it out.
+            observed.stopped(if timed_out {
+                Stop::Deadline
+            } else {
+                Stop::Attempts
+            });
             return Err(LockError::Timeout {
                 key: key.to_owned(),
                 attempts,
-                elapsed,
+                elapsed: started.elapsed(),
             });
         }
         if busy && attempts == 1 {

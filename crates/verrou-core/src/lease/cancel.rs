@@ -7,8 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use tracing::Instrument;
+
 use super::grant::{Grant, Turn};
 use super::signal::LossReason;
+use crate::observe::Call;
 use crate::{Acquisition, LockError, LockStore};
 
 /// An acquire call to the store whose answer nobody has seen yet.
@@ -38,21 +41,31 @@ impl Cleanup {
                 return;
             }
         }
-        let _calls = match &self.grant {
-            Some(grant) => {
-                grant.end(LossReason::Released);
-                Some(grant.calls.lock().await)
-            }
-            None => None,
-        };
-        match self.store.release(&self.key, &self.owner).await {
-            Ok(()) | Err(LockError::NotOwned { .. }) => {
-                tracing::debug!(key = %self.key, why = self.why, "released in the background");
-            }
-            Err(error) => {
-                tracing::warn!(key = %self.key, why = self.why, %error, "background release failed; the lock stays held until its TTL");
-            }
+        let call = Call::release(&self.key, self.store.name(), Some(self.why));
+        let released = async {
+            let _calls = match &self.grant {
+                Some(grant) => {
+                    grant.end(LossReason::Released);
+                    Some(grant.calls.lock().await)
+                }
+                None => None,
+            };
+            self.store.release(&self.key, &self.owner).await
         }
+        .instrument(call.span())
+        .await;
+        let answered = match &released {
+            Ok(()) => Some(false),
+            Err(LockError::NotOwned { .. }) => Some(true),
+            Err(error) => {
+                tracing::warn!(parent: &call.span(), %error, "background release failed; the lock stays held until its TTL");
+                None
+            }
+        };
+        if let (Some(gone), Some(grant)) = (answered, &self.grant) {
+            grant.lease.release_answered(gone);
+        }
+        call.finish(&released);
         // `self.turn` is dropped here, after the answer: only now may the
         // handle send its next acquire.
     }

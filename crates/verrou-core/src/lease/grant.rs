@@ -122,10 +122,9 @@ impl Grant {
             .vouch(vouched_until(sent_at, expiry, self.margin))
     }
 
+    /// Ends the lease (the first reason wins); the lease's span tells.
     pub(crate) fn end(&self, reason: LossReason) {
-        if self.lease.end(reason) {
-            tracing::debug!(grant = self.id, %reason, "lease ended");
-        }
+        self.lease.end(reason);
     }
 
     pub(crate) fn ended(&self) -> Option<LossReason> {

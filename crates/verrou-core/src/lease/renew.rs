@@ -5,14 +5,24 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 use super::grant::Grant;
 use super::signal::LossReason;
+use crate::observe::{Call, store_failed};
 use crate::{Expiry, LockError, LockStore};
 
-/// Starts renewing `grant` every `every` until it ends or is abandoned.
-/// A lease that never expires needs no renewal.
-pub(crate) fn spawn(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, every: Duration) {
+/// Starts renewing `grant` every `every` until it ends or is abandoned, in
+/// `span` (the lease's: each renewal's span is its child, and so is the
+/// event that reports the lease lost). A lease that never expires needs no
+/// renewal.
+pub(crate) fn spawn(
+    store: Arc<dyn LockStore>,
+    key: Arc<str>,
+    grant: Arc<Grant>,
+    every: Duration,
+    span: Span,
+) {
     if grant.expiry() == Expiry::Never {
         return;
     }
@@ -20,7 +30,7 @@ pub(crate) fn spawn(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>,
         grant.abandon();
         return;
     };
-    runtime.spawn(renew(store, key, grant, every));
+    runtime.spawn(renew(store, key, grant, every).instrument(span));
 }
 
 async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, every: Duration) {
@@ -59,38 +69,45 @@ async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, ever
             return;
         };
         let expiry = grant.expiry();
+        let call = Call::renew(&key, store.name());
         let sent_at = Instant::now();
-        let answer =
-            tokio::time::timeout_at(deadline, store.extend(&key, &grant.owner, expiry)).await;
+        let answer = tokio::time::timeout_at(deadline, store.extend(&key, &grant.owner, expiry))
+            .instrument(call.span())
+            .await;
         match answer {
             Ok(Ok(())) => {
                 if !grant.confirm(sent_at, expiry) {
+                    call.finish_as("too_late");
                     // The signal fired while the renewal travelled: the
                     // lease stays lost, and what the store just renewed is
                     // given back (this grant's owner only).
                     // (A release that began meanwhile sends its own.)
                     if grant.ended() != Some(LossReason::Released) {
-                        let _ = store.release(&key, &grant.owner).await;
+                        if let Err(error) = store.release(&key, &grant.owner).await {
+                            store_failed(store.name(), "release", &error);
+                        }
                     }
                     return;
                 }
+                call.finish(&Ok(()));
                 grant.renewals.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(key = %key, grant = grant.id, "lease renewed");
                 next = sent_at.checked_add(every);
             }
-            Ok(Err(LockError::NotOwned { .. })) => {
-                tracing::warn!(key = %key, "lease lost: the store no longer holds this grant");
+            Ok(Err(error @ LockError::NotOwned { .. })) => {
+                call.finish(&Err(error));
+                // The lease's span reports the loss.
                 grant.end(LossReason::NotOwned);
                 return;
             }
             Ok(Err(error)) => {
-                tracing::warn!(key = %key, %error, "lease renewal failed; retrying while the lease can be vouched for");
+                tracing::warn!(parent: &call.span(), %error, "lease renewal failed; retrying while the lease can be vouched for");
+                call.finish(&Err(error));
                 next = Instant::now()
                     .checked_add(retry_gap)
                     .map(|at| at.min(deadline));
             }
             Err(_) => {
-                tracing::warn!(key = %key, "lease lost: no renewal answered before the lease ran out");
+                call.finish_as("unreachable");
                 grant.end(LossReason::Unreachable);
                 return;
             }

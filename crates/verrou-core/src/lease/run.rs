@@ -39,19 +39,14 @@ where
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(reason) => return Err(LockError::LeaseLost { key, reason }),
     };
+    // The lease's span has reported the loss (a WARN with its reason).
     match released {
         Ok(()) => Ok(value),
-        Err(LockError::NotOwned { key }) if renewing => {
-            tracing::warn!(key = %key, "lease lost while its protected section ran");
-            Err(LockError::LeaseLost {
-                key,
-                reason: LossReason::NotOwned,
-            })
-        }
-        Err(LockError::NotOwned { key }) => {
-            tracing::warn!(key = %key, "lock expired while its protected section ran");
-            Err(LockError::Expired { key })
-        }
+        Err(LockError::NotOwned { key }) if renewing => Err(LockError::LeaseLost {
+            key,
+            reason: LossReason::NotOwned,
+        }),
+        Err(LockError::NotOwned { key }) => Err(LockError::Expired { key }),
         Err(e) => Err(e),
     }
 }

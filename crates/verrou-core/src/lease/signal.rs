@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::observe::LeaseWatch;
+
 /// Why a lease ended, as told by its [`LostSignal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,6 +46,11 @@ impl fmt::Display for LossReason {
 pub(crate) struct Lease {
     view: Mutex<LeaseView>,
     changed: Notify,
+    /// Told when the lease ends, however that is noticed: by a call to
+    /// [`end`](Self::end) or by a reader of the view finding its vouched time
+    /// over. Dropped once nothing more is to be told, which closes the
+    /// lease's span.
+    watch: Mutex<Option<LeaseWatch>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,11 +68,27 @@ pub(crate) struct LeaseView {
     pub(crate) ended: Option<LossReason>,
 }
 
+impl LeaseView {
+    /// Why the lease ends by the local clock at `now`, if it has not ended
+    /// yet and its vouched time is over.
+    fn overdue(&self, now: Instant) -> Option<LossReason> {
+        let over = self.ended.is_none()
+            && self.verified
+            && self.vouched_until.is_some_and(|until| now >= until);
+        over.then_some(if self.renewing {
+            LossReason::Unreachable
+        } else {
+            LossReason::Expired
+        })
+    }
+}
+
 impl Lease {
     pub(crate) fn new(view: LeaseView) -> Self {
         Lease {
             view: Mutex::new(view),
             changed: Notify::new(),
+            watch: Mutex::new(None),
         }
     }
 
@@ -75,38 +98,64 @@ impl Lease {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn watch(&self) -> MutexGuard<'_, Option<LeaseWatch>> {
+        // Only ever replaced whole; a poisoned mutex still holds a value.
+        self.watch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Has `watch` told when the lease ends.
+    pub(crate) fn observe(&self, watch: LeaseWatch) {
+        *self.watch() = Some(watch);
+    }
+
     /// The view now, ending the lease first if its vouched time is over.
     pub(crate) fn view(&self) -> LeaseView {
         let mut view = self.lock();
-        if view.ended.is_none() && view.verified {
-            if let Some(until) = view.vouched_until {
-                if Instant::now() >= until {
-                    view.ended = Some(if view.renewing {
-                        LossReason::Unreachable
-                    } else {
-                        LossReason::Expired
-                    });
-                    drop(view);
-                    self.changed.notify_waiters();
-                    return *self.lock();
-                }
-            }
+        if let Some(reason) = view.overdue(Instant::now()) {
+            view.ended = Some(reason);
+            drop(view);
+            self.changed.notify_waiters();
+            self.report(reason, None);
+            return *self.lock();
         }
         *view
     }
 
     /// Ends the lease; the first reason wins. Returns whether this call ended it.
     pub(crate) fn end(&self, reason: LossReason) -> bool {
-        let first = {
+        let (first, overdue) = {
             let mut view = self.lock();
             let first = view.ended.is_none();
+            // Only observed: the reason stays the caller's, as it always was.
+            let overdue = view.overdue(Instant::now());
             if first {
                 view.ended = Some(reason);
             }
-            first
+            (first, overdue)
         };
         self.changed.notify_waiters();
+        if first {
+            self.report(reason, overdue);
+        }
         first
+    }
+
+    fn report(&self, reason: LossReason, overdue: Option<LossReason>) {
+        let mut watch = self.watch();
+        if let Some(observer) = watch.as_mut() {
+            if !observer.ended(reason, overdue) {
+                *watch = None;
+            }
+        }
+    }
+
+    /// The store answered the release of this (released) lease; `gone` when
+    /// it no longer held it. Nothing more is told after this.
+    pub(crate) fn release_answered(&self, gone: bool) {
+        let watch = self.watch().take();
+        if let Some(watch) = watch {
+            watch.release_answered(gone);
+        }
     }
 
     /// Records a store confirmation of the lease (an extend or renewal sent

@@ -62,7 +62,10 @@ impl AutoPrune {
             let _turn = turn;
             match pruning.await {
                 Ok(pruned) => tracing::debug!(store, pruned, "background prune"),
-                Err(error) => tracing::warn!(store, %error, "background prune failed"),
+                Err(error) => {
+                    crate::observe::store_failed(store, "prune", &error);
+                    tracing::warn!(store, %error, "background prune failed");
+                }
             }
         });
     }
