@@ -7,9 +7,10 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};
 use verrou_core::LockError;
+use verrou_core::store::{TableName, within};
 
-use crate::error::{STORE, store_error, within};
-use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
+use crate::error::{STORE, store_error};
+use crate::schema::{DEFAULT_TABLE, ensure_table};
 use crate::statements::Statements;
 use crate::store::MysqlStore;
 
@@ -19,13 +20,17 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 
 /// Options of a [`MysqlStore`]; get one from [`MysqlStore::builder`] or
-/// [`MysqlStore::from_pool`], finish with [`build`](Self::build).
+/// [`MysqlStore::from_pool`], finish with [`build`](Self::build)
+/// ([`MysqlStore::connect`] is `builder().url(url).build()`).
+///
+/// The names are the ones every verrou store uses (see the builder
+/// vocabulary in the `verrou-conformance` README).
 ///
 /// | option | default |
 /// |---|---|
-/// | [`url`](Self::url) / [`opts`](Self::opts) / [`pool`](Self::pool) | required, one of them |
+/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) | required, one of them |
 /// | [`table_name`](Self::table_name) | `verrou` |
-/// | [`auto_create_table`](Self::auto_create_table) | `true` |
+/// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
 /// | [`connect_timeout`](Self::connect_timeout) | 5 s |
 /// | [`operation_timeout`](Self::operation_timeout) | 10 s |
@@ -33,7 +38,7 @@ const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 pub struct MysqlStoreBuilder {
     source: Source,
     table_name: String,
-    auto_create_table: bool,
+    create_table: bool,
     max_connections: usize,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
@@ -44,7 +49,7 @@ enum Source {
     /// Parsed when given, reported by `build` (the URL itself is not kept: it
     /// may hold a password).
     Url(Result<Opts, String>),
-    Opts(Box<Opts>),
+    Config(Box<Opts>),
     Pool(Pool),
 }
 
@@ -53,7 +58,7 @@ impl MysqlStoreBuilder {
         MysqlStoreBuilder {
             source: Source::Missing,
             table_name: DEFAULT_TABLE.to_owned(),
-            auto_create_table: true,
+            create_table: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
@@ -71,9 +76,11 @@ impl MysqlStoreBuilder {
         self
     }
 
-    /// Connects with driver options.
-    pub fn opts(mut self, opts: impl Into<Opts>) -> Self {
-        self.source = Source::Opts(Box::new(opts.into()));
+    /// Connects with the driver's own settings: an [`Opts`] or an
+    /// [`OptsBuilder`] (anything that converts into [`Opts`]). Its pool
+    /// constraints are replaced by [`max_connections`](Self::max_connections).
+    pub fn config(mut self, config: impl Into<Opts>) -> Self {
+        self.source = Source::Config(Box::new(config.into()));
         self
     }
 
@@ -96,8 +103,8 @@ impl MysqlStoreBuilder {
     /// Whether [`build`](Self::build) creates the table when it is missing
     /// (default `true`). Turn it off when migrations own the schema; `build`
     /// then fails with [`LockError::InvalidConfig`] naming the missing table.
-    pub fn auto_create_table(mut self, auto_create: bool) -> Self {
-        self.auto_create_table = auto_create;
+    pub fn create_table(mut self, create: bool) -> Self {
+        self.create_table = create;
         self
     }
 
@@ -114,8 +121,8 @@ impl MysqlStoreBuilder {
     /// after at most this long instead of a hang.
     ///
     /// At least 1 ms, or [`build`](Self::build) fails with
-    /// [`LockError::InvalidConfig`]; a huge value (up to `Duration::MAX`)
-    /// means "no bound".
+    /// [`LockError::InvalidConfig`]; `Duration::MAX` (or any value too large
+    /// for the clock) means no limit.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -128,8 +135,10 @@ impl MysqlStoreBuilder {
     /// call forever.
     ///
     /// At least 1 ms, or [`build`](Self::build) fails with
-    /// [`LockError::InvalidConfig`] (`None` is the way to say "unbounded";
-    /// `Some(Duration::MAX)` works as well).
+    /// [`LockError::InvalidConfig`]. `None` means no limit, and so does
+    /// `Some(Duration::MAX)`. A call that runs out of time fails with a
+    /// [`LockError::Store`] whose source is
+    /// [`TimedOut`](verrou_core::store::TimedOut).
     pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.operation_timeout = timeout;
         self
@@ -141,20 +150,21 @@ impl MysqlStoreBuilder {
     /// # Errors
     /// - [`LockError::InvalidConfig`]: an invalid table name, URL or
     ///   timeout, no connection source, a zero pool size, a URL without a
-    ///   database, a missing table with `auto_create_table(false)`, or a
-    ///   table that cannot hold the locks (its columns, nullability or
-    ///   unique indexes do not match the schema; the message names each).
+    ///   database, a missing table with `create_table(false)`, or a table
+    ///   that cannot hold the locks (its columns, nullability or unique
+    ///   indexes do not match the schema, or the server refuses a statement
+    ///   on it; the message names each).
     /// - [`LockError::Store`]: the server could not be reached in time,
     ///   refused the login, or failed.
     pub async fn build(self) -> Result<MysqlStore, LockError> {
-        let table = TableName::new(&self.table_name)?;
+        let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         let pool = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
                     STORE,
-                    "no connection given: call url(), opts() or pool()",
+                    "no connection given: call url(), config() or pool()",
                 ));
             }
             Source::Url(Err(reason)) => {
@@ -164,26 +174,45 @@ impl MysqlStoreBuilder {
                 ));
             }
             Source::Url(Ok(opts)) => own_pool(opts, self.max_connections)?,
-            Source::Opts(opts) => own_pool(*opts, self.max_connections)?,
+            Source::Config(opts) => own_pool(*opts, self.max_connections)?,
             Source::Pool(pool) => pool,
         };
         let sql = Statements::new(&table);
         // A user's pool may have no timeouts of its own: bound the first
         // connection here so that `build` never hangs on a dead server.
-        let mut conn = within(Some(self.connect_timeout), "connecting", async {
+        let mut conn = within(STORE, Some(self.connect_timeout), "connecting", async {
             pool.get_conn().await.map_err(store_error)
         })
         .await?;
-        within(self.operation_timeout, "setting up the lock table", async {
-            ensure_table(&mut conn, &table, self.auto_create_table).await?;
-            // Preparing every statement now turns a table the statements do
-            // not fit into an error at startup rather than at the first lock
-            // (and fills this connection's statement cache).
-            for statement in sql.all() {
-                conn.prep(statement).await.map_err(store_error)?;
-            }
-            Ok(())
-        })
+        within(
+            STORE,
+            self.operation_timeout,
+            "setting up the lock table",
+            async {
+                ensure_table(&mut conn, &table, self.create_table).await?;
+                // Preparing every statement now turns a table the statements
+                // do not fit into an error at startup rather than at the
+                // first lock (and fills this connection's statement cache).
+                // The server refusing a statement is the table's fault
+                // (`InvalidConfig`, like the shape check); losing the
+                // connection meanwhile is not.
+                for statement in sql.all() {
+                    conn.prep(statement).await.map_err(|e| match e {
+                        mysql_async::Error::Server(refused) => LockError::invalid_config(
+                            STORE,
+                            format!(
+                                "table {} does not fit verrou's statements: {} (see the \
+                                 schema in the verrou-mysql README)",
+                                table.backquoted(),
+                                refused.message
+                            ),
+                        ),
+                        other => store_error(other),
+                    })?;
+                }
+                Ok(())
+            },
+        )
         .await?;
         drop(conn);
         Ok(MysqlStore::new(
@@ -235,7 +264,7 @@ impl fmt::Debug for MysqlStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = match &self.source {
             Source::Missing => "missing",
-            Source::Url(Ok(_)) | Source::Opts(_) => "opts",
+            Source::Url(Ok(_)) | Source::Config(_) => "config",
             Source::Url(Err(_)) => "invalid URL",
             Source::Pool(_) => "pool",
         };
@@ -244,7 +273,7 @@ impl fmt::Debug for MysqlStoreBuilder {
         f.debug_struct("MysqlStoreBuilder")
             .field("source", &source)
             .field("table_name", &self.table_name)
-            .field("auto_create_table", &self.auto_create_table)
+            .field("create_table", &self.create_table)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)

@@ -1,11 +1,10 @@
 //! The lock table: its name, its definition, and checking that an existing
 //! table has the shape the statements need.
 
-use std::fmt;
-
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use verrou_core::LockError;
+use verrou_core::store::TableName;
 
 use crate::error::{STORE, store_error};
 
@@ -19,38 +18,6 @@ pub(crate) const MAX_KEY_BYTES: usize = 767;
 
 /// The longest owner accepted, in bytes (what `verrou-core` allows).
 pub(crate) const MAX_OWNER_BYTES: usize = 255;
-
-/// A table name that is a plain SQL identifier, so that quoting it is enough
-/// to splice it into a statement (keys and owners are always bound
-/// parameters; the table name is the only text that cannot be one).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct TableName(String);
-
-impl TableName {
-    /// Accepts what [`verrou_core::store::validate_identifier`] accepts, the rule
-    /// shared by every verrou SQL store.
-    pub(crate) fn new(name: &str) -> Result<Self, LockError> {
-        verrou_core::store::validate_identifier(STORE, name)?;
-        Ok(TableName(name.to_owned()))
-    }
-
-    /// The name as given.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The name as an SQL identifier. Backquoted so that reserved words work;
-    /// validation already ruled out the backquote itself.
-    pub(crate) fn quoted(&self) -> String {
-        format!("`{}`", self.0)
-    }
-}
-
-impl fmt::Debug for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
 
 /// The table definition (also printed in the README as a migration).
 ///
@@ -73,7 +40,7 @@ pub(crate) fn create_table_sql(table: &TableName) -> String {
              fencing_token BIGINT UNSIGNED NOT NULL,\n    \
              PRIMARY KEY (lock_key)\n\
          ) ENGINE = InnoDB",
-        table.quoted()
+        table.backquoted()
     )
 }
 
@@ -85,6 +52,8 @@ struct Column {
     column_type: String,
     octet_length: Option<u64>,
     nullable: bool,
+    /// A generated column (`AS (expr)`), which the statements cannot write.
+    generated: bool,
 }
 
 /// One column of a unique index, as `information_schema.STATISTICS` lists it.
@@ -107,7 +76,7 @@ struct IndexPart {
 pub(crate) async fn ensure_table(
     conn: &mut Conn,
     table: &TableName,
-    auto_create: bool,
+    create: bool,
 ) -> Result<(), LockError> {
     let database: Option<String> = conn
         .query_first("SELECT DATABASE()")
@@ -122,13 +91,13 @@ pub(crate) async fn ensure_table(
     }
     let mut columns = columns(conn, table).await?;
     if columns.is_empty() {
-        if !auto_create {
+        if !create {
             return Err(LockError::invalid_config(
                 STORE,
                 format!(
-                    "table {} does not exist in database `{}` and auto_create_table is off \
+                    "table {} does not exist in database `{}` and create_table is off \
                      (create it with the migration in the verrou-mysql README)",
-                    table.quoted(),
+                    table.backquoted(),
                     database.unwrap_or_default()
                 ),
             ));
@@ -148,9 +117,9 @@ pub(crate) async fn ensure_table(
 async fn columns(conn: &mut Conn, table: &TableName) -> Result<Vec<Column>, LockError> {
     // With `lower_case_table_names = 1` the server stores (and lists) names in
     // lower case.
-    let rows: Vec<(String, String, String, Option<u64>, String)> = conn
+    let rows: Vec<(String, String, String, Option<u64>, String, String)> = conn
         .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE \
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE, EXTRA \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = DATABASE() \
                AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?)",
@@ -161,12 +130,18 @@ async fn columns(conn: &mut Conn, table: &TableName) -> Result<Vec<Column>, Lock
     Ok(rows
         .into_iter()
         .map(
-            |(name, data_type, column_type, octet_length, nullable)| Column {
-                name: name.to_ascii_lowercase(),
-                data_type: data_type.to_ascii_lowercase(),
-                column_type,
-                octet_length,
-                nullable: nullable.eq_ignore_ascii_case("YES"),
+            |(name, data_type, column_type, octet_length, nullable, extra)| {
+                // `VIRTUAL GENERATED` or `STORED GENERATED`; MySQL's
+                // `DEFAULT_GENERATED` (an expression default) is writable.
+                let extra = extra.to_ascii_uppercase();
+                Column {
+                    name: name.to_ascii_lowercase(),
+                    data_type: data_type.to_ascii_lowercase(),
+                    column_type,
+                    octet_length,
+                    nullable: nullable.eq_ignore_ascii_case("YES"),
+                    generated: extra.contains(" GENERATED"),
+                }
             },
         )
         .collect())
@@ -244,6 +219,15 @@ fn check_columns(
             problems.push(format!("`{name}` must allow NULL"));
         }
     }
+    // Every acquire writes all four: a generated one fails it in strict mode
+    // and, outside it, silently keeps its own value.
+    for name in ["lock_key", "owner", "expires_at", "fencing_token"] {
+        if find(name).is_some_and(|c| c.generated) {
+            problems.push(format!(
+                "`{name}` is a generated column, but the statements write it"
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -252,7 +236,7 @@ fn check_columns(
             format!(
                 "table {} cannot hold verrou's locks: {} \
                  (see the schema in the verrou-mysql README)",
-                table.quoted(),
+                table.backquoted(),
                 problems.join("; ")
             ),
         ))
@@ -316,31 +300,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_names_are_plain_identifiers() {
-        for good in ["verrou", "_locks", "Locks_2", &"a".repeat(63)] {
-            assert!(TableName::new(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "1locks",
-            "verrou; DROP TABLE x",
-            "`quoted`",
-            "\"quoted\"",
-            "a-b",
-            "é",
-            "db.table",
-            &"a".repeat(64),
-        ] {
-            assert!(
-                matches!(TableName::new(bad), Err(LockError::InvalidConfig { .. })),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
     fn the_key_column_holds_the_key_limit() {
-        let sql = create_table_sql(&TableName::new("t").unwrap());
+        let sql = create_table_sql(&TableName::new(STORE, "t").unwrap());
         assert!(sql.contains(&format!("VARBINARY({MAX_KEY_BYTES})")));
         assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS `t`"));
     }

@@ -22,8 +22,7 @@
 use std::time::Duration;
 
 use verrou_core::Expiry;
-
-use crate::schema::TableName;
+use verrou_core::store::TableName;
 
 /// The server's clock in milliseconds since the Unix epoch, independent of the
 /// session time zone.
@@ -82,7 +81,7 @@ pub(crate) struct Statements {
 
 impl Statements {
     pub(crate) fn new(table: &TableName) -> Self {
-        let t = table.quoted();
+        let t = table.backquoted();
         // In `ON DUPLICATE KEY UPDATE` (as in `UPDATE`), each assignment sees
         // the columns already assigned before it, unless the server runs with
         // MariaDB's SIMULTANEOUS_ASSIGNMENT mode. Every condition below reads
@@ -173,7 +172,7 @@ mod tests {
 
     #[test]
     fn expires_at_is_assigned_last_in_the_upsert() {
-        let sql = Statements::new(&TableName::new("t").unwrap()).acquire;
+        let sql = Statements::new(&TableName::new("mysql", "t").unwrap()).acquire;
         let update = sql.split("ON DUPLICATE KEY UPDATE").nth(1).unwrap();
         let at = |column: &str| update.find(&format!(" {column} = IF(")).unwrap();
         assert!(at("fencing_token") < at("owner"));

@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Pool, Value};
-use verrou_core::store::validate_key;
+use verrou_core::store::{AutoPrune, TableName, within};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
 use crate::builder::MysqlStoreBuilder;
 use crate::cancel::KillOnDrop;
-use crate::error::{STORE, is_deadlock, store_error, within};
-use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES, TableName};
+use crate::error::{STORE, is_deadlock, store_error};
+use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES};
 use crate::statements::{Statements, ttl_millis};
-use verrou_core::store::AutoPrune;
 
 /// How many times a statement InnoDB rolled back as a deadlock victim is run
 /// again before the error reaches the caller.
@@ -24,15 +23,13 @@ const DEADLOCK_ATTEMPTS: u32 = 5;
 ///
 /// Every operation is one SQL statement, expiry is judged by the server's
 /// clock, and acquisitions return fencing tokens. Clones share the pool.
-/// Build one with [`MysqlStore::builder`] or [`MysqlStore::from_pool`].
+/// Build one with [`MysqlStore::connect`], [`MysqlStore::builder`] or
+/// [`MysqlStore::from_pool`].
 ///
 /// ```rust,no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), verrou_core::LockError> {
-/// let store = verrou_mysql::MysqlStore::builder()
-///     .url("mysql://root@127.0.0.1:3306/test")
-///     .build()
-///     .await?;
+/// let store = verrou_mysql::MysqlStore::connect("mysql://root@127.0.0.1:3306/test").await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -60,8 +57,25 @@ struct Reply {
 }
 
 impl MysqlStore {
+    /// A store on the server at `url` with every other option at its
+    /// default: `builder().url(url).build()`.
+    ///
+    /// ```rust,no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_mysql::MysqlStore::connect("mysql://root@127.0.0.1:3306/test").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MysqlStoreBuilder::build`].
+    pub async fn connect(url: &str) -> Result<Self, LockError> {
+        Self::builder().url(url).build().await
+    }
+
     /// Starts configuring a store that opens its own connections (give it
-    /// [`url`](MysqlStoreBuilder::url) or [`opts`](MysqlStoreBuilder::opts)).
+    /// [`url`](MysqlStoreBuilder::url) or [`config`](MysqlStoreBuilder::config)).
     pub fn builder() -> MysqlStoreBuilder {
         MysqlStoreBuilder::new()
     }
@@ -127,10 +141,13 @@ impl MysqlStore {
     /// the next call after such a failure gets a fresh connection.
     async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Reply, LockError> {
         let inner = &self.inner;
-        within(inner.operation_timeout, "mysql operation", async {
-            let mut conn = within(Some(inner.connect_timeout), "getting a connection", async {
-                inner.pool.get_conn().await.map_err(store_error)
-            })
+        within(STORE, inner.operation_timeout, "mysql operation", async {
+            let mut conn = within(
+                STORE,
+                Some(inner.connect_timeout),
+                "getting a connection",
+                async { inner.pool.get_conn().await.map_err(store_error) },
+            )
             .await?;
             let params = Params::Positional(params);
             let mut attempt = 1;
@@ -176,9 +193,10 @@ impl MysqlStore {
     }
 }
 
-fn key_value(key: &str) -> Result<Value, LockError> {
-    validate_key(key, MAX_KEY_BYTES)?;
-    Ok(Value::Bytes(key.as_bytes().to_vec()))
+/// Keys arrive checked against [`MAX_KEY_BYTES`] by the handle (see the
+/// `LockStore` contract), so they always fit the column.
+fn key_value(key: &str) -> Value {
+    Value::Bytes(key.as_bytes().to_vec())
 }
 
 /// Owners longer than the column would be cut (or refused, in strict mode):
@@ -206,7 +224,7 @@ impl LockStore for MysqlStore {
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
         let ttl = expiry.duration();
-        let key = key_value(key)?;
+        let key = key_value(key);
         let owner = owner_value(owner)?;
         let ttl = ttl_value(ttl);
         let reply = self
@@ -227,7 +245,7 @@ impl LockStore for MysqlStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        let params = vec![key_value(key)?, owner_value(owner)?];
+        let params = vec![key_value(key), owner_value(owner)?];
         let reply = self.run(&self.inner.sql.release, params).await?;
         if reply.affected_rows == 0 {
             return Err(LockError::not_owned(key));
@@ -236,19 +254,19 @@ impl LockStore for MysqlStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        let params = vec![key_value(key)?];
+        let params = vec![key_value(key)];
         self.run(&self.inner.sql.force_release, params).await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        let params = vec![key_value(key)?];
+        let params = vec![key_value(key)];
         Ok(self.run(&self.inner.sql.exists, params).await?.row)
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
         let ttl = expiry.duration();
-        let params = vec![ttl_value(ttl), key_value(key)?, owner_value(owner)?];
+        let params = vec![ttl_value(ttl), key_value(key), owner_value(owner)?];
         let reply = self.run(&self.inner.sql.extend, params).await?;
         if reply.last_insert_id == 0 {
             return Err(LockError::not_owned(key));

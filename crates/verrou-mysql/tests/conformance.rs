@@ -4,7 +4,7 @@
 mod common;
 
 verrou_conformance::conformance_tests!(
-    async { verrou_conformance::require_service("mysql", common::store().await) },
+    async { verrou_testkit::require_service("mysql", common::store().await) },
     verrou_conformance::Capabilities {
         fencing_tokens: true,
         release_announcements: false,

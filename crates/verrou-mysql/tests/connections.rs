@@ -7,11 +7,11 @@ mod common;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::require_service;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
+use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, builder, drop_table, eventually, store_on, unique};
+use common::{admin, builder, drop_table, store_on};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
@@ -129,9 +129,10 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
     // idle connections above its minimum of zero now and then, which would
     // race with the KILL below).
     let constraints = mysql_async::PoolConstraints::new(1, 1).unwrap();
-    let opts =
-        mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&common::url()).unwrap())
-            .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
+    let opts = mysql_async::OptsBuilder::from_opts(
+        mysql_async::Opts::from_url(&Service::Mysql.url()).unwrap(),
+    )
+    .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
     let store = MysqlStore::from_pool(mysql_async::Pool::new(opts))
         .table_name(&table)
         .build()

@@ -1,16 +1,19 @@
 //! Builder options: table names, creating (or not) the table, checking its
-//! shape, unusable configurations and unreachable servers.
+//! shape, unusable configurations and unreachable servers. The checks every
+//! store's builder passes come from `verrou_conformance::builders`; the rest
+//! is MySQL's own.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::require_service;
-use verrou_core::{Acquisition, Expiry, LockError, LockStore};
+use verrou_conformance::builders;
+use verrou_core::{Acquisition, Expiry, LockError, LockFactory, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
+use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, builder, drop_table, store_on, unique, url};
+use common::{admin, builder, drop_table, store_on};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
@@ -46,11 +49,11 @@ async fn a_custom_table_name_is_created_and_used() {
 }
 
 #[tokio::test]
-async fn a_missing_table_without_auto_create_is_a_clear_error() {
+async fn a_missing_table_without_create_table_is_a_clear_error() {
     let table = unique("verrou_missing");
     let result = builder()
         .table_name(&table)
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await;
     // Skip only when the server is unreachable, not on the error under test.
@@ -64,7 +67,7 @@ async fn a_missing_table_without_auto_create_is_a_clear_error() {
                 reason.contains(&table),
                 "the error names the table: {reason}"
             );
-            assert!(reason.contains("auto_create_table"), "{reason}");
+            assert!(reason.contains("create_table"), "{reason}");
         }
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
@@ -82,7 +85,7 @@ async fn a_missing_table_without_auto_create_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn an_existing_table_works_without_auto_create() {
+async fn an_existing_table_works_without_create_table() {
     let table = unique("verrou_premade");
     let Some(first) = require_service("mysql", store_on(&table).await) else {
         return;
@@ -90,7 +93,7 @@ async fn an_existing_table_works_without_auto_create() {
     first.acquire("k", "a", TTL).await.unwrap();
     let second = builder()
         .table_name(&table)
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
         .unwrap();
@@ -127,39 +130,29 @@ async fn a_table_with_a_text_key_is_refused() {
 
 #[tokio::test]
 async fn hostile_table_names_are_invalid_config() {
-    let long = "t".repeat(64);
-    for name in [
-        "verrou; DROP TABLE x",
-        "\"quoted\"",
-        "`quoted`",
-        "",
-        long.as_str(),
-        "1starts_with_digit",
-        "test.verrou",
-        "verrou` (x INT); --",
-    ] {
-        // An unreachable URL: a name must be refused before anything is sent.
-        let result = MysqlStore::builder()
+    // An unreachable URL: a name must be refused before anything is sent.
+    let build = |name: String| {
+        MysqlStore::builder()
             .url("mysql://root@127.0.0.1:1/test")
             .table_name(name)
             .build()
-            .await;
-        match result {
-            Err(LockError::InvalidConfig { store, .. }) => assert_eq!(store, "mysql"),
-            other => panic!("table name {name:?}: expected InvalidConfig, got {other:?}"),
-        }
-    }
+    };
+    builders::rejects_table_names(builders::BAD_TABLE_NAMES, build).await;
+    builders::rejects_table_names(builders::BAD_SQL_TABLE_NAMES, build).await;
+    // MySQL quotes with backquotes: one in the name must not close them.
+    builders::rejects_table_names(&["verrou` (x INT); --", "test.verrou"], build).await;
 }
 
 #[tokio::test]
-async fn keys_over_the_limit_are_invalid_before_any_sql() {
+async fn keys_at_the_limit_fit_and_long_owners_are_refused() {
     let table = unique("verrou_keys");
     let Some(store) = require_service("mysql", store_on(&table).await) else {
         return;
     };
     let max = store.max_key_bytes();
     assert!(max >= 255);
-    // Multi-byte characters: the limit is in bytes, and a key right at it works.
+    // Multi-byte characters: the limit is in bytes, and a key right at it
+    // fits the column.
     let at_limit = format!(
         "{}{}",
         "é".repeat((max - 1) / 2),
@@ -171,22 +164,15 @@ async fn keys_over_the_limit_are_invalid_before_any_sql() {
         Acquisition::Acquired { .. }
     ));
     assert!(store.is_locked(&at_limit).await.unwrap());
-    let over = format!("{at_limit}x");
-    for result in [
-        store.acquire(&over, "o", TTL).await.map(|_| ()),
-        store.release(&over, "o").await,
-        store.extend(&over, "o", TTL).await,
-        store.force_release(&over).await,
-        store.is_locked(&over).await.map(|_| ()),
-        store.acquire("nul\0key", "o", TTL).await.map(|_| ()),
-    ] {
-        assert!(
-            matches!(result, Err(LockError::InvalidKey { .. })),
-            "{result:?}"
-        );
-    }
-    // An owner the column cannot hold is refused too (never truncated into
-    // another owner's prefix).
+    // One byte more is refused by the handle, which checks keys against the
+    // store's limit before any SQL is sent.
+    let locks = LockFactory::new(store.clone());
+    assert!(matches!(
+        locks.create_lock(format!("{at_limit}x"), "30s"),
+        Err(LockError::InvalidKey { .. })
+    ));
+    // An owner the column cannot hold is refused by the store itself (never
+    // truncated into another owner's prefix).
     let long_owner = "o".repeat(256);
     assert!(matches!(
         store.acquire("k", &long_owner, TTL).await,
@@ -205,7 +191,9 @@ async fn unusable_configurations_are_invalid_config() {
         ),
         (
             "zero pool",
-            MysqlStore::builder().url(&url()).max_connections(0),
+            MysqlStore::builder()
+                .url(&Service::Mysql.url())
+                .max_connections(0),
         ),
     ];
     for (what, builder) in cases {
@@ -222,7 +210,8 @@ async fn a_url_without_a_database_is_invalid_config() {
         return;
     };
     conn.disconnect().await.ok();
-    let without_db = url()
+    let without_db = Service::Mysql
+        .url()
         .rsplit_once('/')
         .map(|(base, _)| base.to_owned())
         .unwrap();
@@ -236,50 +225,85 @@ async fn a_url_without_a_database_is_invalid_config() {
 
 #[tokio::test]
 async fn a_server_that_refuses_connections_is_a_store_error() {
-    let result = MysqlStore::builder()
-        .url("mysql://root@127.0.0.1:1/test")
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .await;
-    assert!(
-        matches!(result, Err(LockError::Store { store: "mysql", .. })),
-        "{result:?}"
-    );
+    builders::a_refused_connection_is_a_store_error(|address| {
+        MysqlStore::builder()
+            .url(&format!("mysql://root@{address}/test"))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_server_that_never_answers_is_a_store_error_not_a_hang() {
-    // Accepts TCP connections and never says a word, like a stuck server.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepting = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
+    builders::a_silent_server_is_a_store_error(|address| async move {
+        let result = MysqlStore::builder()
+            .url(&format!("mysql://root@{address}/test"))
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .await;
+        // Ended by the connect timeout, not by anything else.
+        if let Err(error) = &result {
+            let source = std::error::Error::source(error).map(ToString::to_string);
+            assert!(
+                source.as_deref().is_some_and(|s| s.contains("timed out")),
+                "{error:?}"
+            );
         }
-    });
-    let started = Instant::now();
-    let result = MysqlStore::builder()
-        .url(&format!("mysql://root@127.0.0.1:{port}/test"))
-        .connect_timeout(Duration::from_millis(300))
+        result
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_is_the_builder_with_a_url() {
+    let Some(store) = require_service("mysql", MysqlStore::connect(&Service::Mysql.url()).await)
+    else {
+        return;
+    };
+    assert_eq!(store.table_name(), "verrou");
+    let lock = LockFactory::new(store)
+        .create_lock(unique("verrou_connect"), "30s")
+        .unwrap();
+    lock.acquire().await.unwrap();
+    lock.release().await.unwrap();
+    let error = MysqlStore::connect("postgres://localhost/test")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, LockError::InvalidConfig { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn config_takes_the_driver_s_own_settings() {
+    let Ok(opts) = mysql_async::Opts::from_url(&Service::Mysql.url()) else {
+        panic!("the test server's URL does not parse");
+    };
+    let table = unique("verrou_config");
+    let built = MysqlStore::builder()
+        .config(mysql_async::OptsBuilder::from_opts(opts))
+        .table_name(&table)
+        .max_connections(1)
         .build()
         .await;
-    assert!(matches!(result, Err(LockError::Store { .. })), "{result:?}");
-    let message = format!(
-        "{}",
-        std::error::Error::source(&result.unwrap_err()).unwrap()
-    );
-    assert!(message.contains("timed out"), "{message}");
-    // Generous: the point is "bounded", not "fast".
-    assert!(started.elapsed() < Duration::from_secs(10));
-    accepting.abort();
+    let Some(store) = require_service("mysql", built) else {
+        return;
+    };
+    assert!(matches!(
+        store.acquire("k", "o", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    drop_table(&table).await;
 }
 
 #[tokio::test]
 async fn debug_output_hides_the_password() {
     let builder = MysqlStore::builder().url("mysql://app:s3cret-pass@127.0.0.1:1/test");
-    let shown = format!("{builder:?}");
-    assert!(!shown.contains("s3cret-pass"), "{shown}");
+    builders::debug_hides(&builder, "s3cret-pass");
+    let opts = mysql_async::OptsBuilder::default().pass(Some("s3cret-pass"));
+    builders::debug_hides(&MysqlStore::builder().config(opts), "s3cret-pass");
 
     let table = unique("verrou_debug");
     let Some(store) = require_service("mysql", store_on(&table).await) else {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::{churn_distinct_keys, granted_token, require_service, soak_distinct_keys};
+use verrou_conformance::{churn_distinct_keys, granted_token, soak_distinct_keys};
 use verrou_core::{Expiry, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
+use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, builder, drop_table, eventually, unique};
+use common::{admin, builder, drop_table};
 
 /// How far behind the clock a free row's token must be before it is pruned
 /// (1 s), plus room for the round trips.
@@ -138,14 +139,15 @@ async fn a_role_without_delete_still_locks_and_prune_says_why_it_cannot() {
     ))
     .await
     .unwrap();
-    let opts =
-        mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&common::url()).unwrap())
-            .user(Some(user.clone()))
-            .pass(None::<String>);
+    let opts = mysql_async::OptsBuilder::from_opts(
+        mysql_async::Opts::from_url(&Service::Mysql.url()).unwrap(),
+    )
+    .user(Some(user.clone()))
+    .pass(None::<String>);
     let store = MysqlStore::builder()
-        .opts(opts)
+        .config(opts)
         .table_name(&table)
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
         .unwrap();

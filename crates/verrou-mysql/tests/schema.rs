@@ -6,11 +6,11 @@
 mod common;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::require_service;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
+use verrou_testkit::{require_service, unique};
 
-use common::{admin, builder, drop_table, unique};
+use common::{admin, builder, drop_table};
 
 const OWNER: &str = "owner VARBINARY(255) NULL";
 const EXPIRES: &str = "expires_at BIGINT NULL";
@@ -38,7 +38,7 @@ async fn build_on(
     }
     builder()
         .table_name(table)
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
 }
@@ -155,6 +155,32 @@ async fn not_null_columns_that_the_statements_set_to_null_are_refused() {
         assert_refused(result, &table, &[needle]);
         drop_table(&table).await;
     }
+    conn.disconnect().await.ok();
+}
+
+#[tokio::test]
+async fn generated_columns_are_refused() {
+    let Some(mut conn) = require_service("mysql", admin().await) else {
+        return;
+    };
+    // MariaDB prepares the acquire against it: only the shape check stands
+    // between this table and an acquire that fails (strict mode) or keeps
+    // the column's own value (otherwise).
+    let table = unique("verrou_generated");
+    let result = build_on(
+        &mut conn,
+        &table,
+        &[
+            "lock_key VARBINARY(767) NOT NULL PRIMARY KEY",
+            OWNER,
+            EXPIRES,
+            "fencing_token BIGINT UNSIGNED AS (1) STORED",
+        ],
+        "",
+    )
+    .await;
+    assert_refused(result, &table, &["`fencing_token`", "generated"]);
+    drop_table(&table).await;
     conn.disconnect().await.ok();
 }
 

@@ -8,11 +8,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_conformance::require_service;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
+use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, drop_table, eventually, store_on, unique, url};
+use common::{admin, drop_table, store_on};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
@@ -27,7 +27,7 @@ async fn store_with(table: &str, opts: mysql_async::OptsBuilder) -> MysqlStore {
 }
 
 fn opts() -> mysql_async::OptsBuilder {
-    mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&url()).unwrap())
+    mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&Service::Mysql.url()).unwrap())
 }
 
 fn token(acquisition: Acquisition) -> u64 {

@@ -8,10 +8,10 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use verrou_conformance::{require_service, services_required};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
+use verrou_testkit::{require_service, services_required, unique};
 
-use common::{admin, drop_table, store_on, unique};
+use common::{admin, drop_table, store_on};
 
 const DAEMON: &str = "/usr/sbin/mariadbd";
 const BOUND: Duration = Duration::from_secs(60);

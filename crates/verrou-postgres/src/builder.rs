@@ -7,10 +7,11 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{Config, NoTls};
 use verrou_core::LockError;
+use verrou_core::store::{TableName, within};
 
 use crate::announcements::Announcements;
-use crate::error::{STORE, TimedOut, pool_error, within};
-use crate::schema::{DEFAULT_TABLE, TableName, ensure_table};
+use crate::error::{STORE, pool_error, store_error};
+use crate::schema::{DEFAULT_TABLE, ensure_table};
 use crate::shape::check_table;
 use crate::statements::Statements;
 use crate::store::PostgresStore;
@@ -20,13 +21,17 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options of a [`PostgresStore`]; get one from [`PostgresStore::builder`] or
-/// [`PostgresStore::from_pool`], finish with [`build`](Self::build).
+/// [`PostgresStore::from_pool`], finish with [`build`](Self::build)
+/// ([`PostgresStore::connect`] is `builder().url(url).build()`).
+///
+/// The names are the ones every verrou store uses (see the builder
+/// vocabulary in the `verrou-conformance` README).
 ///
 /// | option | default |
 /// |---|---|
 /// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) | required, one of them |
 /// | [`table_name`](Self::table_name) | `verrou` |
-/// | [`auto_create_table`](Self::auto_create_table) | `true` |
+/// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
 /// | [`connect_timeout`](Self::connect_timeout) | 5 s |
 /// | [`operation_timeout`](Self::operation_timeout) | 10 s |
@@ -36,7 +41,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresStoreBuilder {
     source: Source,
     table_name: String,
-    auto_create_table: bool,
+    create_table: bool,
     max_connections: usize,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
@@ -58,7 +63,7 @@ impl PostgresStoreBuilder {
         PostgresStoreBuilder {
             source: Source::Missing,
             table_name: DEFAULT_TABLE.to_owned(),
-            auto_create_table: true,
+            create_table: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
@@ -107,8 +112,8 @@ impl PostgresStoreBuilder {
     /// Whether [`build`](Self::build) creates the table when it is missing
     /// (default `true`). Turn it off when migrations own the schema; `build`
     /// then fails with [`LockError::InvalidConfig`] naming the missing table.
-    pub fn auto_create_table(mut self, auto_create: bool) -> Self {
-        self.auto_create_table = auto_create;
+    pub fn create_table(mut self, create: bool) -> Self {
+        self.create_table = create;
         self
     }
 
@@ -124,8 +129,8 @@ impl PostgresStoreBuilder {
     /// a [`LockError::Store`] after at most this long instead of a hang.
     ///
     /// At least 1 ms, or [`build`](Self::build) fails with
-    /// [`LockError::InvalidConfig`]; a huge value (up to `Duration::MAX`)
-    /// means "no bound".
+    /// [`LockError::InvalidConfig`]; `Duration::MAX` (or any value too large
+    /// for the clock) means no limit.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -137,8 +142,10 @@ impl PostgresStoreBuilder {
     /// dead network cannot hang a lock call forever.
     ///
     /// At least 1 ms, or [`build`](Self::build) fails with
-    /// [`LockError::InvalidConfig`] (`None` is the way to say "unbounded";
-    /// `Some(Duration::MAX)` works as well).
+    /// [`LockError::InvalidConfig`]. `None` means no limit, and so does
+    /// `Some(Duration::MAX)`. A call that runs out of time fails with a
+    /// [`LockError::Store`] whose source is
+    /// [`TimedOut`](verrou_core::store::TimedOut).
     pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.operation_timeout = timeout;
         self
@@ -187,12 +194,13 @@ impl PostgresStoreBuilder {
     /// # Errors
     /// - [`LockError::InvalidConfig`]: an invalid table name, URL or timeout,
     ///   no connection source, a zero pool size, a missing table with
-    ///   `auto_create_table(false)`, or a table that cannot hold the locks
-    ///   (the message names each column and what is wrong with it).
+    ///   `create_table(false)`, or a table that cannot hold the locks (the
+    ///   message names each column and what is wrong with it, or the
+    ///   server's complaint about a statement that does not fit it).
     /// - [`LockError::Store`]: the server could not be reached in time,
     ///   refused the login, or failed.
     pub async fn build(self) -> Result<PostgresStore, LockError> {
-        let table = TableName::new(&self.table_name)?;
+        let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         // The listening session needs connection settings; a user's pool
@@ -229,23 +237,18 @@ impl PostgresStoreBuilder {
         };
         // A user's pool may have no timeouts of its own; bound the first
         // connection here so that `build` never hangs on a dead server.
-        let client = within(Some(self.connect_timeout), pool.get())
-            .await
-            .ok_or_else(|| {
-                LockError::store(
-                    STORE,
-                    TimedOut {
-                        after: self.connect_timeout,
-                    },
-                )
-            })?
-            .map_err(pool_error)?;
-        ensure_table(&client, &table, self.auto_create_table).await?;
+        let client = within(STORE, Some(self.connect_timeout), "connecting", async {
+            pool.get().await.map_err(pool_error)
+        })
+        .await?;
+        ensure_table(&client, &table, self.create_table).await?;
         let shape = check_table(&client, &table).await?;
         let sql = Statements::new(&table, self.release_announcements);
         // The shape check covers what we know can go wrong; preparing every
         // statement now turns anything it missed into an error at startup
-        // rather than at the first lock.
+        // rather than at the first lock. The server refusing a statement is
+        // the table's fault (`InvalidConfig`, like the shape check); losing
+        // the connection meanwhile is not.
         for statement in [
             &sql.acquire,
             &sql.release,
@@ -254,15 +257,25 @@ impl PostgresStoreBuilder {
             &sql.extend,
             &sql.prune,
         ] {
-            client.prepare_cached(statement).await.map_err(|e| {
-                LockError::store(
-                    STORE,
-                    SchemaMismatch {
-                        table: table.quoted(),
-                        source: e,
-                    },
-                )
-            })?;
+            client
+                .prepare_cached(statement)
+                .await
+                .map_err(|e| match e.as_db_error() {
+                    Some(refused) => LockError::invalid_config(
+                        STORE,
+                        format!(
+                            "table {} does not fit verrou's statements: {}{} (see the \
+                             schema in the verrou-postgres README)",
+                            table.quoted(),
+                            refused.message(),
+                            refused
+                                .detail()
+                                .map(|detail| format!(": {detail}"))
+                                .unwrap_or_default()
+                        ),
+                    ),
+                    None => store_error(e),
+                })?;
         }
         drop(client);
         let announcements = match listen_config {
@@ -331,29 +344,6 @@ fn own_pool(mut config: Config, max: usize, connect_timeout: Duration) -> Result
         .map_err(|e| LockError::invalid_config(STORE, format!("cannot build the pool: {e}")))
 }
 
-/// The table exists but a statement does not fit it.
-#[derive(Debug)]
-struct SchemaMismatch {
-    table: String,
-    source: tokio_postgres::Error,
-}
-
-impl fmt::Display for SchemaMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "table {} does not have the columns verrou expects (see the schema in the verrou-postgres README)",
-            self.table
-        )
-    }
-}
-
-impl std::error::Error for SchemaMismatch {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
 impl fmt::Debug for PostgresStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = match &self.source {
@@ -367,7 +357,7 @@ impl fmt::Debug for PostgresStoreBuilder {
         f.debug_struct("PostgresStoreBuilder")
             .field("source", &source)
             .field("table_name", &self.table_name)
-            .field("auto_create_table", &self.auto_create_table)
+            .field("create_table", &self.create_table)
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)

@@ -1,9 +1,6 @@
 //! Turning driver failures into [`LockError::Store`], and deciding which ones
 //! leave a connection that must not go back to the pool.
 
-use std::fmt;
-use std::time::Duration;
-
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::{Severity, SqlState};
 use verrou_core::LockError;
@@ -44,29 +41,4 @@ pub(crate) fn connection_is_reusable(error: &tokio_postgres::Error) -> bool {
             db.parsed_severity() == Some(Severity::Error)
                 && *db.code() != SqlState::FEATURE_NOT_SUPPORTED
         })
-}
-
-/// A store call that did not finish within the configured operation timeout.
-#[derive(Debug)]
-pub(crate) struct TimedOut {
-    pub(crate) after: Duration,
-}
-
-impl fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "operation timed out after {:?}", self.after)
-    }
-}
-
-impl std::error::Error for TimedOut {}
-
-/// Bounds `future` by `limit` (`None`: unbounded); `None` when time ran out.
-pub(crate) async fn within<T>(
-    limit: Option<Duration>,
-    future: impl Future<Output = T>,
-) -> Option<T> {
-    match limit {
-        None => Some(future.await),
-        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
-    }
 }

@@ -10,9 +10,9 @@
 
 use tokio_postgres::types::Type;
 use verrou_core::LockError;
+use verrou_core::store::TableName;
 
 use crate::error::{STORE, store_error};
-use crate::schema::TableName;
 
 /// The longest key the store accepts on a `text` key column, in bytes. Well
 /// below the ~2,700 bytes a B-tree index entry may hold, so every accepted
@@ -298,14 +298,14 @@ mod tests {
 
     #[test]
     fn the_created_table_passes_with_the_full_key_limit() {
-        let table = TableName::new("t").unwrap();
+        let table = TableName::new(STORE, "t").unwrap();
         let shape = judge(&table, &good(), &primary_key()).unwrap();
         assert_eq!(shape.max_key_bytes, MAX_KEY_BYTES);
     }
 
     #[test]
     fn a_varchar_key_sets_the_key_limit_or_is_too_short() {
-        let table = TableName::new("t").unwrap();
+        let table = TableName::new(STORE, "t").unwrap();
         let mut columns = good();
         columns[0] = column("key", &Type::VARCHAR, 300 + 4);
         assert_eq!(
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_named() {
-        let table = TableName::new("t").unwrap();
+        let table = TableName::new(STORE, "t").unwrap();
         let mut columns = good();
         columns[0].collation = Some(("und-ci".to_owned(), false));
         columns[1] = column("owner", &Type::INT4, -1);

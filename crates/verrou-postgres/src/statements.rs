@@ -11,8 +11,7 @@
 use std::time::Duration;
 
 use verrou_core::Expiry;
-
-use crate::schema::TableName;
+use verrou_core::store::TableName;
 
 /// The SQL text of every operation, with the table name spliced in once.
 #[derive(Debug, Clone)]

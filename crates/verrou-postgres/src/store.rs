@@ -7,16 +7,14 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-use verrou_core::store::validate_key;
+use verrou_core::store::{AutoPrune, TableName, within};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 use crate::announcements::Announcements;
 use crate::builder::PostgresStoreBuilder;
-use crate::error::{STORE, TimedOut, connection_is_reusable, pool_error, store_error, within};
-use crate::schema::TableName;
+use crate::error::{STORE, connection_is_reusable, pool_error, store_error};
 use crate::shape::Shape;
 use crate::statements::{Statements, ttl_millis};
-use verrou_core::store::AutoPrune;
 
 /// How long a timed-out call waits for its statement's cancel request.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
@@ -25,15 +23,13 @@ const CANCEL_WAIT: Duration = Duration::from_secs(2);
 ///
 /// Every operation is one SQL statement, expiry is judged by the server's
 /// clock, and acquisitions return fencing tokens. Clones share the pool.
-/// Build one with [`PostgresStore::builder`] or [`PostgresStore::from_pool`].
+/// Build one with [`PostgresStore::connect`], [`PostgresStore::builder`] or
+/// [`PostgresStore::from_pool`].
 ///
 /// ```rust,no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), verrou_core::LockError> {
-/// let store = verrou_postgres::PostgresStore::builder()
-///     .url("postgres://postgres@127.0.0.1:5432/test")
-///     .build()
-///     .await?;
+/// let store = verrou_postgres::PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test").await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -56,6 +52,23 @@ struct Inner {
 }
 
 impl PostgresStore {
+    /// A store on the server at `url` with every other option at its
+    /// default: `builder().url(url).build()`.
+    ///
+    /// ```rust,no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_postgres::PostgresStore::connect("postgres://postgres@127.0.0.1:5432/test").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`PostgresStoreBuilder::build`].
+    pub async fn connect(url: &str) -> Result<Self, LockError> {
+        Self::builder().url(url).build().await
+    }
+
     /// Starts configuring a store that opens its own connections (give it
     /// [`url`](PostgresStoreBuilder::url) or
     /// [`config`](PostgresStoreBuilder::config)).
@@ -117,11 +130,6 @@ impl PostgresStore {
         self.inner.table.as_str()
     }
 
-    /// The key rules every store shares, with this table's key limit.
-    fn validate(&self, key: &str) -> Result<(), LockError> {
-        validate_key(key, self.inner.max_key_bytes)
-    }
-
     /// Runs one statement on a pooled connection, bounded by the operation
     /// timeout.
     ///
@@ -134,44 +142,48 @@ impl PostgresStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, LockError> {
         let started = Instant::now();
-        let limit = self.inner.operation_timeout;
-        let timed_out = || {
-            LockError::store(
-                STORE,
-                TimedOut {
-                    after: limit.unwrap_or_default(),
-                },
-            )
-        };
-        let client = within(limit, self.inner.pool.get())
-            .await
-            .ok_or_else(timed_out)?
-            .map_err(pool_error)?;
-        let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
-        let outcome = within(left, async {
-            let statement = client.prepare_cached(sql).await?;
-            client.query(&statement, params).await
+        // The connection lives out here, not in the bounded future, so that
+        // a call that runs out of time can still cancel its statement and
+        // retire the connection (dropping it would return it to the pool).
+        let mut checked_out: Option<Object> = None;
+        // The only error of the bounded future itself is failing to get a
+        // connection; the statement's outcome is passed through as it is, so
+        // that an `Err` after a checkout can only be the timeout.
+        let outcome = within(STORE, self.inner.operation_timeout, "operation", async {
+            let client = checked_out.insert(self.inner.pool.get().await.map_err(pool_error)?);
+            Ok(async {
+                let statement = client.prepare_cached(sql).await?;
+                client.query(&statement, params).await
+            }
+            .await)
         })
         .await;
         match outcome {
-            Some(Ok(rows)) => Ok(rows),
-            Some(Err(error)) => {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(error)) => {
                 if !connection_is_reusable(&error) {
-                    self.discard(client, started);
+                    if let Some(client) = checked_out {
+                        self.discard(client, started);
+                    }
                 }
                 Err(store_error(error))
             }
-            None => {
-                let cancel = client.cancel_token();
-                self.discard(client, started);
-                // Closing the socket does not stop the statement: the server
-                // only notices when it next talks to us, and meanwhile the
-                // statement (often waiting on a row lock) could still take
-                // effect after the caller's clean-up. Cancel it, best effort
-                // (a server reached over TLS refuses this plain request; the
-                // statement then runs its course).
-                let _ = within(Some(CANCEL_WAIT), cancel.cancel_query(NoTls)).await;
-                Err(timed_out())
+            Err(error) => {
+                // Out of time, or no connection to be had; only a checked-out
+                // connection has a statement in flight to cancel.
+                if let Some(client) = checked_out {
+                    let cancel = client.cancel_token();
+                    self.discard(client, started);
+                    // Closing the socket does not stop the statement: the
+                    // server only notices when it next talks to us, and
+                    // meanwhile the statement (often waiting on a row lock)
+                    // could still take effect after the caller's clean-up.
+                    // Cancel it, best effort (a server reached over TLS
+                    // refuses this plain request; the statement then runs
+                    // its course).
+                    let _ = tokio::time::timeout(CANCEL_WAIT, cancel.cancel_query(NoTls)).await;
+                }
+                Err(error)
             }
         }
     }
@@ -226,9 +238,7 @@ impl LockStore for PostgresStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let ttl = expiry.duration();
-        self.validate(key)?;
-        let ttl = ttl_millis(ttl);
+        let ttl = ttl_millis(expiry.duration());
         let rows = self
             .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
             .await?;
@@ -245,7 +255,6 @@ impl LockStore for PostgresStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        self.validate(key)?;
         let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
         if rows.is_empty() {
             return Err(LockError::not_owned(key));
@@ -254,13 +263,11 @@ impl LockStore for PostgresStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        self.validate(key)?;
         self.query(&self.inner.sql.force_release, &[&key]).await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        self.validate(key)?;
         let rows = self.query(&self.inner.sql.exists, &[&key]).await?;
         let row = rows
             .first()
@@ -269,9 +276,7 @@ impl LockStore for PostgresStore {
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let ttl = expiry.duration();
-        self.validate(key)?;
-        let ttl = ttl_millis(ttl);
+        let ttl = ttl_millis(expiry.duration());
         let rows = self
             .query(&self.inner.sql.extend, &[&key, &owner, &ttl])
             .await?;
@@ -282,7 +287,6 @@ impl LockStore for PostgresStore {
     }
 
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
-        self.validate(key)?;
         Ok(self
             .inner
             .announcements

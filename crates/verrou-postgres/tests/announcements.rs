@@ -5,13 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use verrou_conformance::require_service;
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::{Manager, Pool};
 use verrou_postgres::tokio_postgres::{Config, NoTls};
+use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, drop_table, unique, url, url_with_app};
+use common::{admin, drop_table, url_with_app};
 
 /// Far beyond any notification's delivery time, far below a test timeout.
 const WOKEN_WITHIN: Duration = Duration::from_secs(10);
@@ -32,10 +32,10 @@ async fn a_release_by_another_store_wakes_the_waiter() {
         return;
     };
     let table = unique("verrou_announce");
-    let waiter_store = store(&url(), &table).await;
+    let waiter_store = store(&Service::Postgres.url(), &table).await;
     // The releasing side runs on a user's pool: it does not listen, but it
     // still announces.
-    let config: Config = url().parse().unwrap();
+    let config: Config = Service::Postgres.url().parse().unwrap();
     let pool = Pool::builder(Manager::new(config, NoTls))
         .max_size(1)
         .build()

@@ -5,20 +5,20 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_conformance::require_service;
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::{Manager, Pool};
 use verrou_postgres::tokio_postgres::{Config, NoTls};
+use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, drop_table, unique, url};
+use common::{admin, drop_table};
 
 const STORES: usize = 8;
 
 /// A pool with one connection already open, so that the builds below race
 /// on creating the table rather than on connecting.
 async fn warm_pool() -> Pool {
-    let config: Config = url().parse().unwrap();
+    let config: Config = Service::Postgres.url().parse().unwrap();
     let pool = Pool::builder(Manager::new(config, NoTls))
         .max_size(1)
         .build()

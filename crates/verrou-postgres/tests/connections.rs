@@ -7,12 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use verrou_conformance::{require_service, services_required};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
+use verrou_testkit::{eventually, require_service, services_required, unique};
 
-use common::{admin, drop_table, eventually, unique, url_with_app};
+use common::{admin, drop_table, url_with_app};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
@@ -186,7 +186,7 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
         .await
         .unwrap();
     let blocker = lock_row(&table, &key).await;
-    common::eventually("a's lock to expire", Duration::from_secs(10), || async {
+    eventually("a's lock to expire", Duration::from_secs(10), || async {
         !store.is_locked(&key).await.unwrap()
     })
     .await;

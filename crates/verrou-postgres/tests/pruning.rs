@@ -7,12 +7,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use verrou_conformance::{churn_distinct_keys, granted_token, require_service, soak_distinct_keys};
+use verrou_conformance::{churn_distinct_keys, granted_token, soak_distinct_keys};
 use verrou_core::{Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
+use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, drop_table, eventually, unique, url};
+use common::{admin, drop_table};
 
 /// How far behind the clock a free row's token must be before it is pruned
 /// (1 s), plus room for the round trips.
@@ -22,7 +23,7 @@ const PRUNE_AGE: Duration = Duration::from_millis(1200);
 /// write thousands of rows and check counts, not durability.
 async fn store_on(table: &str) -> PostgresStore {
     PostgresStore::builder()
-        .url(&url())
+        .url(&Service::Postgres.url())
         .table_name(table)
         .max_connections(8)
         .synchronous_commit(false)

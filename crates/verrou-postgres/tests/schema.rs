@@ -4,12 +4,12 @@
 
 mod common;
 
-use verrou_conformance::require_service;
-use verrou_core::{Acquisition, Expiry, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockError, LockFactory, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
+use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, drop_table, unique, url};
+use common::{admin, drop_table};
 
 const OWNER: &str = "owner         text";
 const EXPIRES: &str = "expires_at    timestamptz";
@@ -34,9 +34,9 @@ async fn build_on(
         .await
         .unwrap();
     PostgresStore::builder()
-        .url(&url())
+        .url(&Service::Postgres.url())
         .table_name(table)
-        .auto_create_table(false)
+        .create_table(false)
         .max_connections(2)
         .build()
         .await
@@ -230,12 +230,14 @@ async fn a_short_varchar_key_is_refused_and_a_long_one_sets_the_key_limit() {
         store.acquire(&at_limit, "o", Expiry::Never).await.unwrap(),
         Acquisition::Acquired { .. }
     ));
-    // 301 bytes, and 300 characters of 2 bytes: both `InvalidKey` before any
-    // SQL runs, never the server's "value too long".
+    // 301 bytes, and 300 characters of 2 bytes: the handle, which checks
+    // keys against the table's limit, refuses both with `InvalidKey` before
+    // any SQL runs, never the server's "value too long".
+    let locks = LockFactory::new(store);
     for key in ["k".repeat(301), "é".repeat(300), "k".repeat(1024)] {
         assert!(
             matches!(
-                store.acquire(&key, "o", Expiry::Never).await,
+                locks.create_lock(key.as_str(), "30s"),
                 Err(LockError::InvalidKey { .. })
             ),
             "{} bytes",
@@ -330,6 +332,31 @@ async fn unique_constraints_that_do_not_fit_the_upsert_are_refused() {
     )
     .await
     .unwrap();
+    drop_table(&admin, &table).await;
+}
+
+#[tokio::test]
+async fn a_table_the_statements_do_not_fit_is_invalid_config() {
+    let Some(admin) = require_service("postgres", admin().await) else {
+        return;
+    };
+    // Passes the column checks (a bigint token), but the acquire cannot
+    // write a generated column: the server refuses the statement when `build`
+    // prepares it, and that is the table's fault, not the server's.
+    let table = unique("verrou_generated");
+    let result = build_on(
+        &admin,
+        &table,
+        &[
+            "key text COLLATE \"C\" PRIMARY KEY",
+            OWNER,
+            EXPIRES,
+            "fencing_token bigint GENERATED ALWAYS AS (1) STORED",
+        ],
+        "",
+    )
+    .await;
+    assert_refused(result, &table, &["fencing_token", "generated column"]);
     drop_table(&admin, &table).await;
 }
 

@@ -6,20 +6,33 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
 use verrou_core::LockError;
+use verrou_core::store::TableName;
 
 use crate::pool::{Pool, Source, open_file};
 use crate::schema::{self, Statements};
 use crate::shape;
 use crate::store::SqliteStore;
 
-/// Configures a [`SqliteStore`]; see [`SqliteStore::builder`].
+/// Configures a [`SqliteStore`]; get one from [`SqliteStore::builder`] or
+/// [`SqliteStore::from_connection`], finish with [`build`](Self::build).
 ///
-/// Defaults: table `verrou`, created if missing, a busy timeout of 5 s and at
-/// most 4 connections in use at once.
+/// The names are the ones every verrou store uses (see the builder
+/// vocabulary in the `verrou-conformance` README), with SQLite's own where
+/// it has no server: [`path`](Self::path) instead of a URL, and
+/// [`busy_timeout`](Self::busy_timeout) instead of connect and operation
+/// timeouts.
+///
+/// | option | default |
+/// |---|---|
+/// | [`path`](Self::path) / [`in_memory`](Self::in_memory) / [`connection`](Self::connection) | required, one of them |
+/// | [`table_name`](Self::table_name) | `verrou` |
+/// | [`create_table`](Self::create_table) | `true` |
+/// | [`busy_timeout`](Self::busy_timeout) | 5 s |
+/// | [`max_connections`](Self::max_connections) | 4 (files only) |
 pub struct SqliteStoreBuilder {
     database: Option<Database>,
     table_name: String,
-    auto_create_table: bool,
+    create_table: bool,
     busy_timeout: Duration,
     max_connections: usize,
 }
@@ -35,7 +48,7 @@ impl Default for SqliteStoreBuilder {
         SqliteStoreBuilder {
             database: None,
             table_name: "verrou".to_owned(),
-            auto_create_table: true,
+            create_table: true,
             busy_timeout: Duration::from_secs(5),
             max_connections: 4,
         }
@@ -61,9 +74,11 @@ impl SqliteStoreBuilder {
     }
 
     /// Uses an existing connection, as configured by the caller (set its
-    /// `busy_timeout` if other connections write to the same database).
-    /// Operations then run one at a time on it; prefer [`path`](Self::path)
-    /// for a file shared by many tasks or processes.
+    /// `busy_timeout` if other connections write to the same database: the
+    /// builder's [`busy_timeout`](Self::busy_timeout) only bounds the set-up
+    /// in [`build`](Self::build)). Operations then run one at a time on it;
+    /// prefer [`path`](Self::path) for a file shared by many tasks or
+    /// processes. [`SqliteStore::from_connection`] starts a builder with it.
     pub fn connection(mut self, connection: Connection) -> Self {
         self.database = Some(Database::Connection(connection));
         self
@@ -80,8 +95,8 @@ impl SqliteStoreBuilder {
     /// Whether `build` creates the table if it is missing (default `true`).
     /// With `false`, a missing table fails `build` with
     /// [`LockError::InvalidConfig`] naming the table.
-    pub fn auto_create_table(mut self, auto_create_table: bool) -> Self {
-        self.auto_create_table = auto_create_table;
+    pub fn create_table(mut self, create: bool) -> Self {
+        self.create_table = create;
         self
     }
 
@@ -89,19 +104,26 @@ impl SqliteStoreBuilder {
     /// before failing with a `Store` error (default 5 s). Writes are single
     /// short statements, so contention clears in microseconds.
     ///
-    /// SQLite counts it in whole milliseconds in a 32-bit integer: zero means
-    /// "never wait" (a contended write fails at once), a value between zero
-    /// and 1 ms fails [`build`](Self::build) with
-    /// [`LockError::InvalidConfig`] (SQLite would read it as zero), and
-    /// anything above 2^31 − 1 ms (about 24.8 days, `Duration::MAX`
-    /// included) is clamped to that.
+    /// This is SQLite's own setting, under SQLite's own name
+    /// (`PRAGMA busy_timeout`), rather than the `operation_timeout` of the
+    /// server stores: it bounds only the wait for the database's write lock.
+    /// There is no network to hang on, and a statement is never cut off
+    /// once it runs (it runs to its end on a blocking thread, even if the
+    /// caller stops waiting), so there is nothing else to bound.
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] (SQLite counts whole milliseconds, and a
+    /// zero wait would fail every contended write at once). `Duration::MAX`,
+    /// or anything beyond SQLite's own limit of 2^31 − 1 ms (about 24.8
+    /// days), means no limit.
     pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
         self.busy_timeout = busy_timeout;
         self
     }
 
     /// How many connections (and blocking threads) the store uses at most at
-    /// once (default 4; at least 1). Ignored for [`in_memory`](Self::in_memory)
+    /// once (default 4; `0` fails [`build`](Self::build) with
+    /// [`LockError::InvalidConfig`]). Ignored for [`in_memory`](Self::in_memory)
     /// and [`connection`](Self::connection), which have one.
     pub fn max_connections(mut self, max_connections: usize) -> Self {
         self.max_connections = max_connections;
@@ -114,13 +136,19 @@ impl SqliteStoreBuilder {
     /// see the schema in the crate documentation).
     ///
     /// # Errors
-    /// [`LockError::InvalidConfig`] for a bad table name or busy timeout, no
-    /// database given, or a missing table or one that cannot hold the locks
-    /// (the message names each column and what is wrong with it);
-    /// [`LockError::Store`] if the database cannot be opened or set up.
+    /// [`LockError::InvalidConfig`] for a bad table name, busy timeout or
+    /// pool size, no database given, or a missing table or one that cannot
+    /// hold the locks (the message names each column and what is wrong with
+    /// it); [`LockError::Store`] if the database cannot be opened or set up.
     pub async fn build(self) -> Result<SqliteStore, LockError> {
-        schema::validate_table_name(&self.table_name)?;
-        let busy_timeout = clamp_busy_timeout(self.busy_timeout)?;
+        let table = TableName::new("sqlite", &self.table_name)?;
+        let busy_timeout = busy_limit(self.busy_timeout)?;
+        if self.max_connections == 0 {
+            return Err(LockError::invalid_config(
+                "sqlite",
+                "max_connections must be at least 1",
+            ));
+        }
         let Some(database) = self.database else {
             return Err(LockError::invalid_config(
                 "sqlite",
@@ -139,8 +167,7 @@ impl SqliteStoreBuilder {
                 ));
             }
         }
-        let table = self.table_name;
-        let auto_create = self.auto_create_table;
+        let create = self.create_table;
         let max_connections = self.max_connections;
         tokio::task::spawn_blocking(move || {
             let (source, conn) = match database {
@@ -171,7 +198,7 @@ impl SqliteStoreBuilder {
                 ),
             };
             let sql = Statements::new(&table);
-            set_up(&conn, &source, &table, &sql, auto_create, busy_timeout)?;
+            set_up(&conn, &source, &table, &sql, create, busy_timeout)?;
             let pool = Pool::new(source, conn, max_connections)?;
             Ok(SqliteStore::new(pool, sql, table))
         })
@@ -181,27 +208,28 @@ impl SqliteStoreBuilder {
 }
 
 /// The busy timeout as SQLite can take it (see
-/// [`SqliteStoreBuilder::busy_timeout`]): rusqlite panics beyond `i32::MAX`
-/// milliseconds and silently turns a sub-millisecond wait into none.
-fn clamp_busy_timeout(timeout: Duration) -> Result<Duration, LockError> {
-    const MAX: Duration = Duration::from_millis(i32::MAX as u64);
-    if !timeout.is_zero() && timeout < Duration::from_millis(1) {
+/// [`SqliteStoreBuilder::busy_timeout`]), `None` for no limit: SQLite reads
+/// a sub-millisecond wait as none at all, and rusqlite panics beyond
+/// `i32::MAX` milliseconds.
+fn busy_limit(timeout: Duration) -> Result<Option<Duration>, LockError> {
+    const SQLITE_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+    if timeout < Duration::from_millis(1) {
         return Err(LockError::invalid_config(
             "sqlite",
-            format!("busy_timeout must be zero or at least 1ms, got {timeout:?}"),
+            format!("busy_timeout must be at least 1ms, got {timeout:?}"),
         ));
     }
-    Ok(timeout.min(MAX))
+    Ok(Some(timeout).filter(|timeout| *timeout <= SQLITE_MAX))
 }
 
 /// WAL mode, the table, and a check of its shape.
 fn set_up(
     conn: &Connection,
     source: &Source,
-    table: &str,
+    table: &TableName,
     sql: &Statements,
-    auto_create: bool,
-    busy_timeout: Duration,
+    create: bool,
+    busy_timeout: Option<Duration>,
 ) -> Result<(), LockError> {
     let store_error = |e| LockError::store("sqlite", e);
     if let Source::File { .. } = source {
@@ -216,21 +244,21 @@ fn set_up(
         })
         .map_err(store_error)?;
     }
-    if auto_create {
+    if create {
         retry_while_busy(busy_timeout, || {
             conn.execute_batch(&schema::create_table(table))
         })
         .map_err(store_error)?;
     }
     let exists: bool = retry_while_busy(busy_timeout, || {
-        conn.query_row(schema::TABLE_EXISTS, [table], |row| row.get(0))
+        conn.query_row(schema::TABLE_EXISTS, [table.as_str()], |row| row.get(0))
     })
     .map_err(store_error)?;
     if !exists {
         return Err(LockError::invalid_config(
             "sqlite",
             format!(
-                "table `{table}` does not exist and auto_create_table is false; \
+                "table `{table}` does not exist and create_table is false; \
                  create it with the schema in the verrou-sqlite documentation"
             ),
         ));
@@ -250,13 +278,14 @@ fn set_up(
     Ok(())
 }
 
-/// Runs `step` again while SQLite answers BUSY or LOCKED, up to `timeout`.
+/// Runs `step` again while SQLite answers BUSY or LOCKED, up to `timeout`
+/// (`None`: no limit).
 fn retry_while_busy<T>(
-    timeout: Duration,
+    timeout: Option<Duration>,
     mut step: impl FnMut() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     // A deadline beyond the clock's range is no deadline.
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     loop {
         match step() {
             Err(e)
@@ -283,7 +312,7 @@ impl fmt::Debug for SqliteStoreBuilder {
         f.debug_struct("SqliteStoreBuilder")
             .field("database", &database)
             .field("table_name", &self.table_name)
-            .field("auto_create_table", &self.auto_create_table)
+            .field("create_table", &self.create_table)
             .field("busy_timeout", &self.busy_timeout)
             .field("max_connections", &self.max_connections)
             .finish()

@@ -16,7 +16,8 @@ pub(crate) enum Source {
     /// that failed is replaced by a fresh one.
     File {
         path: PathBuf,
-        busy_timeout: Duration,
+        /// `None`: no limit.
+        busy_timeout: Option<Duration>,
     },
     /// One connection that cannot be reopened (in-memory or given by the
     /// user). It is kept whatever happens and used by one operation at a time.
@@ -178,10 +179,11 @@ impl Pool {
     }
 }
 
-/// Opens `path` with `busy_timeout`, creating the file if `create`.
+/// Opens `path` with `busy_timeout` (`None`: no limit), creating the file if
+/// `create`.
 pub(crate) fn open_file(
     path: &Path,
-    busy_timeout: Duration,
+    busy_timeout: Option<Duration>,
     create: bool,
 ) -> rusqlite::Result<Connection> {
     let mut flags = OpenFlags::default();
@@ -191,14 +193,31 @@ pub(crate) fn open_file(
     if !create {
         flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     }
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(busy_timeout)?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    match busy_timeout {
+        Some(timeout) => conn.busy_timeout(timeout)?,
+        // SQLite counts its own timeout in milliseconds in an `int`; beyond
+        // that, a handler that waits as SQLite's does, without an end.
+        None => conn.busy_handler(Some(wait_while_busy))?,
+    }
     Ok(conn)
+}
+
+/// The busy handler of a connection with no busy timeout: waits as SQLite's
+/// own timeout handler does (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50 ms,
+/// then 100 ms between attempts) and never gives up.
+fn wait_while_busy(attempt: i32) -> bool {
+    const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+    let step = usize::try_from(attempt)
+        .unwrap_or(0)
+        .min(DELAYS_MS.len() - 1);
+    std::thread::sleep(Duration::from_millis(DELAYS_MS[step]));
+    true
 }
 
 /// Later connections never create the file: if it was deleted, calls fail
 /// with a `Store` error instead of silently locking in a new, empty database
 /// that processes still on the old file would not see.
-fn open_existing(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+fn open_existing(path: &Path, busy_timeout: Option<Duration>) -> rusqlite::Result<Connection> {
     open_file(path, busy_timeout, false)
 }

@@ -1,6 +1,6 @@
 //! The table: its name, its schema and the one statement behind each operation.
 
-use verrou_core::LockError;
+use verrou_core::store::TableName;
 
 /// The current time in Unix milliseconds, computed by SQLite inside the
 /// statement. SQLite has no server: this is the local machine's clock, shared
@@ -26,27 +26,20 @@ pub(crate) const PRUNE_MARGIN_US: i64 = 1_000_000;
 /// its TTL; one millisecond late is safe, one early is not.
 const LEASE_START_MS: &str = "(CAST(unixepoch('subsec') * 1000 AS INTEGER) + 1)";
 
-/// Validates `name` as a table name: `[A-Za-z_][A-Za-z0-9_]{0,62}`.
-///
-/// The name is spliced into SQL text (identifiers cannot be bound
-/// parameters), so anything else is refused rather than escaped.
-pub(crate) fn validate_table_name(name: &str) -> Result<(), LockError> {
-    verrou_core::store::validate_identifier("sqlite", name)
-}
-
-/// `CREATE TABLE IF NOT EXISTS` for `table` (already validated).
-pub(crate) fn create_table(table: &str) -> String {
+/// `CREATE TABLE IF NOT EXISTS` for `table`.
+pub(crate) fn create_table(table: &TableName) -> String {
     // One row per key: a free lock keeps its row (owner NULL) so that its
     // fencing token keeps counting up, until a prune deletes it once the
     // clock has passed its token. STRICT refuses a value of the wrong type
     // instead of silently storing it.
     format!(
-        "CREATE TABLE IF NOT EXISTS \"{table}\" (\n    \
+        "CREATE TABLE IF NOT EXISTS {table} (\n    \
             key           TEXT    NOT NULL PRIMARY KEY,\n    \
             owner         TEXT,\n    \
             expires_at    INTEGER,\n    \
             fencing_token INTEGER NOT NULL\n\
-        ) STRICT"
+        ) STRICT",
+        table = table.quoted()
     )
 }
 
@@ -90,8 +83,8 @@ impl Statements {
         ]
     }
 
-    pub(crate) fn new(table: &str) -> Self {
-        let t = format!("\"{table}\"");
+    pub(crate) fn new(table: &TableName) -> Self {
+        let t = table.quoted();
         let live = |p: &str| {
             format!("{p}owner IS NOT NULL AND ({p}expires_at IS NULL OR {p}expires_at > {NOW_MS})")
         };
@@ -136,35 +129,6 @@ impl Statements {
             extend: format!(
                 "UPDATE {t} SET expires_at = ?3 + {LEASE_START_MS} WHERE {held_by_owner}"
             ),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_sql_identifiers() {
-        for good in ["verrou", "_x", "Locks_2", &"a".repeat(63)] {
-            assert!(validate_table_name(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            "1abc",
-            "verrou; DROP TABLE x",
-            "\"quoted\"",
-            "a-b",
-            "é",
-            &"a".repeat(64),
-        ] {
-            assert!(
-                matches!(
-                    validate_table_name(bad),
-                    Err(LockError::InvalidConfig { .. })
-                ),
-                "{bad:?}"
-            );
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use rusqlite::Connection;
 use verrou_core::LockError;
+use verrou_core::store::TableName;
 
 /// The collation under which `=` is byte equality. SQLite's other built-in
 /// ones ignore ASCII case (`NOCASE`) or trailing spaces (`RTRIM`), and an
@@ -66,8 +67,10 @@ struct UniqueIndex {
 /// verdict, an [`LockError::InvalidConfig`] naming every problem.
 pub(crate) fn check_table(
     conn: &Connection,
-    table: &str,
+    table: &TableName,
 ) -> rusqlite::Result<Result<(), LockError>> {
+    // Bound as a value (never spliced), so the plain name.
+    let table = table.as_str();
     let present: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_xinfo(?1)")?
         .query_map([table], |row| row.get(0))?

@@ -5,17 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use verrou_core::store::validate_key;
+use verrou_core::store::{AutoPrune, TableName};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
 use crate::builder::SqliteStoreBuilder;
 use crate::pool::{Pool, Source};
 use crate::schema::Statements;
-use verrou_core::store::AutoPrune;
 
 /// Keys are stored as given in a `TEXT` primary key (binary comparison: `a`
 /// and `A`, `é` and `e`, `x` and `x ` are different locks). SQLite has no
-/// small length limit; this bound keeps the index rows reasonable.
+/// small length limit; this bound keeps the index rows reasonable. The handle
+/// checks keys against it (see the `LockStore` contract), so the store's
+/// methods do not.
 const MAX_KEY_BYTES: usize = 1024;
 
 /// The longest TTL stored as such, in milliseconds (about 73 million years):
@@ -25,7 +26,8 @@ const MAX_TTL_MS: i64 = i64::MAX / 4;
 /// A lock store in an SQLite database. Processes on one machine that open
 /// the same file share the same locks. Clones share the same connections.
 ///
-/// Build one with [`SqliteStore::builder`]; see the crate documentation for
+/// Build one with [`SqliteStore::builder`] (or [`SqliteStore::from_connection`]
+/// on a connection you have); see the crate documentation for
 /// the schema, the fencing tokens and the clock. Its methods run SQLite on
 /// Tokio's blocking threads, so they must be called inside a Tokio runtime.
 #[derive(Clone)]
@@ -36,7 +38,7 @@ pub struct SqliteStore {
 struct Inner {
     pool: Arc<Pool>,
     sql: Statements,
-    table: String,
+    table: TableName,
     auto_prune: Arc<AutoPrune>,
 }
 
@@ -49,7 +51,7 @@ impl SqliteStore {
     /// let store = verrou_sqlite::SqliteStore::builder()
     ///     .path("locks.db")
     ///     .table_name("verrou")
-    ///     .auto_create_table(true)
+    ///     .create_table(true)
     ///     .build()
     ///     .await?;
     /// # Ok(()) }
@@ -67,18 +69,29 @@ impl SqliteStore {
         Self::builder().in_memory().build().await
     }
 
-    /// A store on an existing connection, with the default table `verrou`
-    /// (created if missing). Use
-    /// [`builder().connection(..)`](SqliteStoreBuilder::connection) for other
-    /// options.
+    /// Starts configuring a store on a connection you already have, as
+    /// configured by you (set its `busy_timeout` if other connections write
+    /// to the same database). Operations run one at a time on it. The other
+    /// options of the builder still apply; finish with
+    /// [`build`](SqliteStoreBuilder::build).
     ///
-    /// # Errors
-    /// As [`SqliteStoreBuilder::build`].
-    pub async fn from_connection(connection: Connection) -> Result<Self, LockError> {
-        Self::builder().connection(connection).build().await
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use verrou_sqlite::rusqlite::Connection;
+    ///
+    /// let conn = Connection::open("app.db")?;
+    /// conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    /// let store = verrou_sqlite::SqliteStore::from_connection(conn)
+    ///     .table_name("app_locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_connection(connection: Connection) -> SqliteStoreBuilder {
+        Self::builder().connection(connection)
     }
 
-    pub(crate) fn new(pool: Pool, sql: Statements, table: String) -> Self {
+    pub(crate) fn new(pool: Pool, sql: Statements, table: TableName) -> Self {
         SqliteStore {
             inner: Arc::new(Inner {
                 pool: Arc::new(pool),
@@ -91,7 +104,7 @@ impl SqliteStore {
 
     /// The table holding the locks.
     pub fn table_name(&self) -> &str {
-        &self.inner.table
+        self.inner.table.as_str()
     }
 
     /// Runs `work` with a connection and this store's statements.
@@ -146,9 +159,7 @@ impl LockStore for SqliteStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
-        let (key, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
+        let (key, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(expiry.duration()));
         let token: Option<i64> = self
             .run(move |conn, sql| {
                 conn.prepare_cached(&sql.save)?
@@ -170,7 +181,6 @@ impl LockStore for SqliteStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let (k, owner) = (key.to_owned(), owner.to_owned());
         let changed = self
             .run(move |conn, sql| conn.prepare_cached(&sql.delete)?.execute(params![k, owner]))
@@ -182,7 +192,6 @@ impl LockStore for SqliteStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let key = key.to_owned();
         self.run(move |conn, sql| conn.prepare_cached(&sql.force_delete)?.execute([key]))
             .await?;
@@ -190,7 +199,6 @@ impl LockStore for SqliteStore {
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let key = key.to_owned();
         self.run(move |conn, sql| {
             conn.prepare_cached(&sql.exists)?
@@ -200,9 +208,7 @@ impl LockStore for SqliteStore {
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
-        let (k, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(ttl));
+        let (k, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(expiry.duration()));
         let changed = self
             .run(move |conn, sql| {
                 conn.prepare_cached(&sql.extend)?

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use verrou_core::{LockFactory, RetryPolicy, random_owner};
+use verrou_core::{LockFactory, RetryPolicy};
 use verrou_sqlite::SqliteStore;
+use verrou_testkit::unique;
 
 const PROCESSES: u32 = 4;
 const ROUNDS: u32 = 50;
@@ -20,8 +21,8 @@ const WORKER_ENV: &str = "VERROU_SQLITE_COUNTER_WORKER";
 
 fn fresh_path(name: &str, ext: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "verrou-sqlite-{name}-{}.{ext}",
-        random_owner().unwrap()
+        "{}.{ext}",
+        unique(&format!("verrou-sqlite-{name}"))
     ))
 }
 

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use verrou_conformance::{churn_distinct_keys, granted_token, soak_distinct_keys};
-use verrou_core::{Expiry, LockStore, random_owner};
+use verrou_core::{Expiry, LockStore};
 use verrou_sqlite::SqliteStore;
 use verrou_sqlite::rusqlite::Connection;
+use verrou_testkit::unique;
 
 /// How far behind the clock a free row's token must be before it is pruned
 /// (1 s), plus room.
@@ -19,10 +20,10 @@ struct Database(PathBuf);
 
 impl Database {
     fn new(name: &str) -> Self {
-        Database(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "verrou-sqlite-{name}-{}.db",
-            random_owner().unwrap()
-        )))
+        Database(
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("{}.db", unique(&format!("verrou-sqlite-{name}")))),
+        )
     }
 
     /// A store on one connection of the caller's, with `synchronous = OFF`:

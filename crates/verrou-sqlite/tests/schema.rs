@@ -5,19 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use verrou_core::{Acquisition, Expiry, LockError, LockStore, random_owner};
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_sqlite::SqliteStore;
 use verrou_sqlite::rusqlite::Connection;
+use verrou_testkit::unique;
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
 /// A database file no other test uses, holding the table `verrou` created
 /// by `ddl`.
 fn database_with(ddl: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "verrou-sqlite-schema-{}.db",
-        random_owner().unwrap()
-    ));
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", unique("verrou-sqlite-schema")));
     Connection::open(&path).unwrap().execute_batch(ddl).unwrap();
     path
 }
@@ -33,7 +32,7 @@ fn remove_db(path: &Path) {
 async fn build(path: &Path) -> Result<SqliteStore, LockError> {
     SqliteStore::builder()
         .path(path)
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
 }
@@ -126,6 +125,19 @@ async fn other_columns_of_the_wrong_shape_are_refused() {
         assert_refused(build(&path).await, needles);
         remove_db(&path);
     }
+}
+
+#[tokio::test]
+async fn a_table_the_statements_do_not_fit_is_invalid_config() {
+    // Passes the column checks (an INTEGER token), but the acquire cannot
+    // write a generated column: SQLite refuses the statement when `build`
+    // prepares it, and that is the table's fault, like any other shape.
+    let path = database_with(
+        "CREATE TABLE verrou (key TEXT NOT NULL PRIMARY KEY, owner TEXT, expires_at INTEGER, \
+         fencing_token INTEGER GENERATED ALWAYS AS (1) STORED)",
+    );
+    assert_refused(build(&path).await, &["generated column"]);
+    remove_db(&path);
 }
 
 #[tokio::test]

@@ -1,19 +1,22 @@
 //! The SQLite store's own behaviour beyond the conformance suite: options,
 //! schema checks, concurrent first use, keys, and a database that goes away.
+//! The checks every store's builder passes come from
+//! `verrou_conformance::builders` (the connection ones do not apply: there is
+//! no server).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use verrou_core::{Acquisition, Expiry, LockError, LockStore, random_owner};
+use verrou_conformance::builders;
+use verrou_core::{Acquisition, Expiry, LockError, LockFactory, LockStore};
 use verrou_sqlite::SqliteStore;
 use verrou_sqlite::rusqlite::Connection;
+use verrou_testkit::unique;
 
 /// A database file path no other test or run uses.
 fn fresh_db(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "verrou-sqlite-{name}-{}.db",
-        random_owner().unwrap()
-    ))
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", unique(&format!("verrou-sqlite-{name}"))))
 }
 
 /// Deletes the database and its WAL and shared-memory files.
@@ -69,12 +72,12 @@ async fn a_custom_table_name_holds_the_locks() {
 }
 
 #[tokio::test]
-async fn without_auto_create_a_missing_table_is_a_clear_error() {
+async fn without_create_table_a_missing_table_is_a_clear_error() {
     let path = fresh_db("no-auto-create");
     let error = SqliteStore::builder()
         .path(&path)
         .table_name("missing_locks")
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
         .unwrap_err();
@@ -83,7 +86,7 @@ async fn without_auto_create_a_missing_table_is_a_clear_error() {
     };
     assert_eq!(*store, "sqlite");
     assert!(reason.contains("missing_locks"), "{reason}");
-    assert!(reason.contains("auto_create_table"), "{reason}");
+    assert!(reason.contains("create_table"), "{reason}");
 
     // Once the table exists (created by a store that may), it is accepted.
     SqliteStore::builder()
@@ -95,7 +98,7 @@ async fn without_auto_create_a_missing_table_is_a_clear_error() {
     let store = SqliteStore::builder()
         .path(&path)
         .table_name("missing_locks")
-        .auto_create_table(false)
+        .create_table(false)
         .build()
         .await
         .unwrap();
@@ -126,33 +129,9 @@ async fn a_table_without_the_store_s_columns_is_refused() {
 #[tokio::test]
 async fn hostile_table_names_are_invalid_config_and_touch_nothing() {
     let path = fresh_db("hostile");
-    for name in [
-        "verrou; DROP TABLE x",
-        "\"quoted\"",
-        "",
-        &"a".repeat(64),
-        "1starts_with_digit",
-        "has space",
-        "dash-ed",
-        "ünïcode",
-    ] {
-        let error = SqliteStore::builder()
-            .path(&path)
-            .table_name(name)
-            .build()
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                LockError::InvalidConfig {
-                    store: "sqlite",
-                    ..
-                }
-            ),
-            "{name:?}: {error:?}"
-        );
-    }
+    let build = |name: String| SqliteStore::builder().path(&path).table_name(name).build();
+    builders::rejects_table_names(builders::BAD_TABLE_NAMES, build).await;
+    builders::rejects_table_names(builders::BAD_SQL_TABLE_NAMES, build).await;
     assert!(!path.exists(), "a refused configuration created the file");
     // The longest valid name is fine.
     let store = SqliteStore::builder()
@@ -216,12 +195,13 @@ async fn keys_up_to_1024_bytes_work_and_longer_ones_are_invalid() {
     store.extend(&at_limit, "o", TTL).await.unwrap();
     store.release(&at_limit, "o").await.unwrap();
 
-    let invalid = |r: Result<(), LockError>| matches!(r, Err(LockError::InvalidKey { .. }));
-    assert!(invalid(store.acquire(&over, "o", TTL).await.map(drop)));
-    assert!(invalid(store.is_locked(&over).await.map(drop)));
-    assert!(invalid(store.release(&over, "o").await));
-    assert!(invalid(store.extend(&over, "o", TTL).await));
-    assert!(invalid(store.force_release(&over).await));
+    // The handle checks keys against the store's limit, so a longer one is
+    // refused before the store is asked anything.
+    let locks = LockFactory::new(store.clone());
+    assert!(matches!(
+        locks.create_lock(over.as_str(), "30s"),
+        Err(LockError::InvalidKey { .. })
+    ));
     // Nothing reached the table.
     let rows: i64 = Connection::open(&path)
         .unwrap()
@@ -301,7 +281,7 @@ async fn in_memory_and_caller_connections_work() {
     let by_path = SqliteStore::builder().path(&path).build().await.unwrap();
     let conn = Connection::open(&path).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    let reused = SqliteStore::from_connection(conn).await.unwrap();
+    let reused = SqliteStore::from_connection(conn).build().await.unwrap();
     token(by_path.acquire("shared", "a", TTL).await.unwrap());
     assert_eq!(
         reused.acquire("shared", "b", TTL).await.unwrap(),
@@ -348,7 +328,7 @@ async fn a_deleted_database_file_is_a_store_error_not_a_panic() {
 #[tokio::test]
 async fn a_path_in_a_missing_directory_is_a_store_error() {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("no-such-dir-{}", random_owner().unwrap()))
+        .join(unique("no-such-dir"))
         .join("locks.db");
     let error = SqliteStore::builder()
         .path(&path)
@@ -365,6 +345,42 @@ async fn a_path_in_a_missing_directory_is_a_store_error() {
         ),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn from_connection_is_a_builder_with_every_option() {
+    let path = fresh_db("from-connection-builder");
+    let conn = Connection::open(&path).unwrap();
+    let store = SqliteStore::from_connection(conn)
+        .table_name("app_locks")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(store.table_name(), "app_locks");
+    token(store.acquire("k", "o", TTL).await.unwrap());
+    let rows: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM app_locks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    drop(store);
+    remove_db(&path);
+}
+
+#[tokio::test]
+async fn a_zero_pool_is_invalid_config() {
+    let path = fresh_db("zero-pool");
+    let error = SqliteStore::builder()
+        .path(&path)
+        .max_connections(0)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, LockError::InvalidConfig { reason, .. } if reason.contains("max_connections")),
+        "{error:?}"
+    );
+    assert!(!path.exists(), "a refused configuration created the file");
 }
 
 #[tokio::test]

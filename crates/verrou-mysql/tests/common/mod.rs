@@ -1,23 +1,21 @@
-//! What the test files share: the server URL, fresh names, stores, waits.
+//! The MySQL side of the store's own tests: stores on the test server, a
+//! direct admin connection, dropping test tables. Where the server is, unique
+//! names and bounded waits come from `verrou_testkit`.
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use verrou_core::LockError;
 use verrou_mysql::{MysqlStore, MysqlStoreBuilder, mysql_async};
-
-/// The test server; `VERROU_MYSQL_URL` overrides it.
-pub fn url() -> String {
-    std::env::var("VERROU_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-}
+use verrou_testkit::Service;
 
 /// A builder on the test server with a small pool.
 pub fn builder() -> MysqlStoreBuilder {
-    MysqlStore::builder().url(&url()).max_connections(4)
+    MysqlStore::builder()
+        .url(&Service::Mysql.url())
+        .max_connections(4)
 }
 
 /// A store on the default table.
@@ -30,19 +28,14 @@ pub async fn store_on(table: &str) -> Result<MysqlStore, LockError> {
     builder().table_name(table).build().await
 }
 
-/// A name no other test or run uses: `<prefix>_<12 hex digits>`.
-pub fn unique(prefix: &str) -> String {
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).expect("OS randomness");
-    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}_{suffix}")
-}
-
 /// A connection of its own, outside any store, for the test's side actions.
 pub async fn admin() -> Result<mysql_async::Conn, mysql_async::Error> {
-    tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::from_url(url()))
-        .await
-        .unwrap_or_else(|_| Err(mysql_async::Error::Other("no connection within 5 s".into())))
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        mysql_async::Conn::from_url(Service::Mysql.url()),
+    )
+    .await
+    .unwrap_or_else(|_| Err(mysql_async::Error::Other("no connection within 5 s".into())))
 }
 
 /// Drops a table created by a test.
@@ -52,20 +45,4 @@ pub async fn drop_table(table: &str) {
         .await
         .expect("drop table");
     conn.disconnect().await.ok();
-}
-
-/// Polls `condition` every 20 ms until it holds; panics after `bound`.
-pub async fn eventually<F, Fut>(what: &str, bound: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !condition().await {
-        assert!(
-            started.elapsed() < bound,
-            "timed out after {bound:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
