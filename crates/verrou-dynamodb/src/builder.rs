@@ -1,6 +1,7 @@
-//! `DynamoDbOptions`: where the locks live and how to reach DynamoDB.
+//! `DynamoDbStoreBuilder`: where the locks live and how to reach DynamoDB.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -10,50 +11,81 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpC
 use verrou_core::LockError;
 
 use crate::store::{DynamoDbStore, STORE};
+use crate::table;
+use crate::takeover::Sightings;
 
-/// The shortest `timeout` and `connect_timeout` accepted.
+/// The shortest timeout accepted: stores count time in whole milliseconds,
+/// and a zero limit would fail every call with what looks like an outage.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// How to build a [`DynamoDbStore`]; start from [`DynamoDbStore::builder`].
+/// DynamoDB's limits on a table name.
+const TABLE_NAME_BYTES: std::ops::RangeInclusive<usize> = 3..=255;
+
+/// Configures and builds a [`DynamoDbStore`]; start from
+/// [`DynamoDbStore::builder`], or from [`DynamoDbStore::from_client`] with a
+/// client of your own.
 ///
-/// The connection settings (`endpoint`, `region`, `credentials`, timeouts)
-/// are used by [`build`](Self::build) only; [`DynamoDbStore::from_client`]
-/// keeps the client's own and uses the table settings.
+/// The connection settings (`endpoint`, `region`, `credentials`,
+/// `connect_timeout`) make the builder's own client; a store on your own
+/// client keeps that client's settings and uses all the others.
 ///
 /// `Debug` shows the access key id but never the secret.
 #[derive(Clone)]
-pub struct DynamoDbOptions {
-    pub(crate) table_name: String,
-    pub(crate) create_table: bool,
-    pub(crate) native_ttl: bool,
-    pub(crate) table_ready_timeout: Duration,
-    pub(crate) clock_skew_margin: Duration,
+pub struct DynamoDbStoreBuilder {
+    table_name: String,
+    create_table: bool,
+    native_ttl: bool,
+    table_ready_timeout: Duration,
+    clock_skew_margin: Duration,
+    operation_timeout: Option<Duration>,
+    client: Option<Client>,
     endpoint: Option<String>,
     region: Option<String>,
     credentials: Option<Credentials>,
-    timeout: Duration,
     connect_timeout: Duration,
 }
 
-impl Default for DynamoDbOptions {
+impl Default for DynamoDbStoreBuilder {
     fn default() -> Self {
-        DynamoDbOptions {
+        DynamoDbStoreBuilder {
             table_name: "verrou".to_owned(),
             create_table: true,
             native_ttl: true,
             table_ready_timeout: Duration::from_secs(60),
             clock_skew_margin: Duration::ZERO,
+            operation_timeout: Some(Duration::from_secs(10)),
+            client: None,
             endpoint: None,
             region: None,
             credentials: None,
-            timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
         }
     }
 }
 
-impl DynamoDbOptions {
-    /// The table holding the locks (default `verrou`).
+/// What table set-up needs from the builder.
+pub(crate) struct TableSettings<'a> {
+    pub(crate) table: &'a str,
+    pub(crate) create_table: bool,
+    pub(crate) native_ttl: bool,
+    pub(crate) table_ready_timeout: Duration,
+    /// Bounds each request; `None`: unbounded.
+    pub(crate) operation_timeout: Option<Duration>,
+}
+
+impl DynamoDbStoreBuilder {
+    /// A builder on `client`; see [`DynamoDbStore::from_client`].
+    pub(crate) fn on_client(client: Client) -> Self {
+        DynamoDbStoreBuilder {
+            client: Some(client),
+            ..Self::default()
+        }
+    }
+
+    /// The table holding the locks (default `verrou`): 3 to 255 characters
+    /// among `a-z`, `A-Z`, `0-9`, `_`, `-` and `.`, as DynamoDB allows;
+    /// [`build`](Self::build) refuses any other name with
+    /// [`LockError::InvalidConfig`].
     pub fn table_name(mut self, name: impl Into<String>) -> Self {
         self.table_name = name.into();
         self
@@ -77,10 +109,11 @@ impl DynamoDbOptions {
 
     /// How long building waits for the table to become ACTIVE (default 60 s).
     ///
-    /// Zero checks once and does not wait: the table must already be ACTIVE
-    /// (or become so the moment it is created, as in the emulators). A limit
-    /// too far away for the clock to represent (`Duration::MAX`) means no
-    /// limit.
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]. The table is always looked at once, so
+    /// 1 ms is enough for a table that is ACTIVE already (or becomes so the
+    /// moment it is created, as in the emulators). `Duration::MAX` (a limit
+    /// too far away for the clock to represent) means no limit.
     pub fn table_ready_timeout(mut self, limit: Duration) -> Self {
         self.table_ready_timeout = limit;
         self
@@ -110,7 +143,7 @@ impl DynamoDbOptions {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let options = verrou_dynamodb::DynamoDbStore::builder()
+    /// let builder = verrou_dynamodb::DynamoDbStore::builder()
     ///     .clock_skew_margin(Duration::from_millis(500));
     /// ```
     pub fn clock_skew_margin(mut self, margin: Duration) -> Self {
@@ -118,15 +151,31 @@ impl DynamoDbOptions {
         self
     }
 
+    /// The limit for one request to DynamoDB, the SDK's retries included
+    /// (default 10 s; `None`: unbounded): every lock operation and each
+    /// request of the table set-up. A request that runs out of time fails
+    /// with a [`LockError::Store`] whose source is
+    /// [`TimedOut`](verrou_core::store::TimedOut).
+    ///
+    /// Applies to a store on your own client too, on top of the client's
+    /// own timeouts. At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]; `Some(Duration::MAX)` is the same as
+    /// `None`.
+    pub fn operation_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.operation_timeout = limit;
+        self
+    }
+
     /// The endpoint URL, for an emulator or a VPC endpoint
     /// (`http://127.0.0.1:8000`). Default: AWS's endpoint for the region,
-    /// which needs the `rustls` feature.
+    /// which needs the `rustls` feature. Not used with your own client.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
     /// The AWS region (default: `AWS_REGION`, then `AWS_DEFAULT_REGION`).
+    /// Not used with your own client.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -135,7 +184,7 @@ impl DynamoDbOptions {
     /// Static credentials (default: `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`). For instance roles,
     /// SSO and profiles build a client with `aws-config` and use
-    /// [`DynamoDbStore::from_client`].
+    /// [`DynamoDbStore::from_client`]. Not used with your own client.
     pub fn credentials(
         mut self,
         access_key_id: impl Into<String>,
@@ -151,46 +200,58 @@ impl DynamoDbOptions {
         self
     }
 
-    /// The limit for one request, retries included (default 10 s). At least
-    /// one millisecond; `Duration::MAX` means no limit.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = limit;
-        self
-    }
-
     /// The limit for opening a connection (default 3 s). At least one
-    /// millisecond; `Duration::MAX` means no limit.
+    /// millisecond; `Duration::MAX` means no limit. Not used with your own
+    /// client.
     pub fn connect_timeout(mut self, limit: Duration) -> Self {
         self.connect_timeout = limit;
         self
     }
 
-    /// Builds the client, checks (or creates) the table and returns the store.
+    /// Checks the options, builds the client (unless given one), checks (or
+    /// creates) the table and returns the store.
     ///
     /// # Errors
-    /// [`LockError::InvalidConfig`] when the region or credentials are missing,
-    /// a timeout is under a millisecond, or an `https` endpoint is asked for
-    /// without the `rustls` feature; [`LockError::Store`] when DynamoDB cannot
-    /// be reached or the table is missing and `create_table` is off.
+    /// [`LockError::InvalidConfig`], before any request, when the table name
+    /// is not one DynamoDB accepts, a timeout is under a millisecond, or
+    /// (for the builder's own client) the region or credentials are missing
+    /// or an `https` endpoint is asked for without the `rustls` feature; and
+    /// when the table has another key schema. [`LockError::Store`] when
+    /// DynamoDB cannot be reached or does not answer in time, or the table
+    /// is missing and `create_table` is off.
     pub async fn build(self) -> Result<DynamoDbStore, LockError> {
-        let client = self.client()?;
-        DynamoDbStore::from_client(client, self).await
+        check_table_name(&self.table_name)?;
+        for (option, limit) in [
+            ("operation_timeout", self.operation_timeout),
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("table_ready_timeout", Some(self.table_ready_timeout)),
+        ] {
+            at_least_a_millisecond(option, limit)?;
+        }
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => self.own_client()?,
+        };
+        table::ensure(
+            &client,
+            &TableSettings {
+                table: &self.table_name,
+                create_table: self.create_table,
+                native_ttl: self.native_ttl,
+                table_ready_timeout: self.table_ready_timeout,
+                operation_timeout: self.operation_timeout,
+            },
+        )
+        .await?;
+        Ok(DynamoDbStore::new(
+            client,
+            self.table_name.into(),
+            Arc::new(Sightings::new(self.clock_skew_margin)),
+            self.operation_timeout,
+        ))
     }
 
-    fn client(&self) -> Result<Client, LockError> {
-        // A request cannot even be written in less; zero would fail every
-        // call with a timeout that looks like an outage.
-        for (name, limit) in [
-            ("timeout", self.timeout),
-            ("connect_timeout", self.connect_timeout),
-        ] {
-            if limit < MIN_TIMEOUT {
-                return Err(LockError::invalid_config(
-                    STORE,
-                    format!("`{name}` must be at least {MIN_TIMEOUT:?}, got {limit:?}"),
-                ));
-            }
-        }
+    fn own_client(&self) -> Result<Client, LockError> {
         let region = self
             .region
             .clone()
@@ -219,10 +280,11 @@ impl DynamoDbOptions {
             .region(Region::new(region))
             .credentials_provider(credentials)
             .http_client(http_client(https)?)
+            // The operation timeout is the store's own (`within`), the same
+            // for this client and one given to `from_client`.
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(self.connect_timeout)
-                    .operation_timeout(self.timeout)
                     .build(),
             )
             // Reads and table set-up retry; the lock writes turn retries off
@@ -232,6 +294,35 @@ impl DynamoDbOptions {
             config = config.endpoint_url(endpoint);
         }
         Ok(Client::from_conf(config.build()))
+    }
+}
+
+/// Under a millisecond cannot be honoured: time is counted in whole
+/// milliseconds, and zero would fail every call.
+fn at_least_a_millisecond(option: &str, limit: Option<Duration>) -> Result<(), LockError> {
+    match limit {
+        Some(limit) if limit < MIN_TIMEOUT => Err(LockError::invalid_config(
+            STORE,
+            format!("`{option}` must be at least {MIN_TIMEOUT:?}, got {limit:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// DynamoDB's rule for table names, checked before any request so that a bad
+/// name is a configuration error rather than a `ValidationException`.
+fn check_table_name(name: &str) -> Result<(), LockError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if TABLE_NAME_BYTES.contains(&name.len()) && name.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(LockError::invalid_config(
+            STORE,
+            format!(
+                "`table_name` {name:?} is not a DynamoDB table name: 3 to 255 characters \
+                 among a-z, A-Z, 0-9, `_`, `-` and `.`"
+            ),
+        ))
     }
 }
 
@@ -271,14 +362,18 @@ fn http_client(https: bool) -> Result<SharedHttpClient, LockError> {
     Ok(aws_smithy_http_client::Builder::new().build_http())
 }
 
-impl fmt::Debug for DynamoDbOptions {
+impl fmt::Debug for DynamoDbStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynamoDbOptions")
+        f.debug_struct("DynamoDbStoreBuilder")
             .field("table_name", &self.table_name)
             .field("create_table", &self.create_table)
             .field("native_ttl", &self.native_ttl)
             .field("table_ready_timeout", &self.table_ready_timeout)
             .field("clock_skew_margin", &self.clock_skew_margin)
+            .field("operation_timeout", &self.operation_timeout)
+            // Not the client itself: its configuration is long, and
+            // credentials belong nowhere near a log line.
+            .field("given_client", &self.client.is_some())
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field(
@@ -289,8 +384,30 @@ impl fmt::Debug for DynamoDbOptions {
                 "secret_access_key",
                 &self.credentials.as_ref().map(|_| "<redacted>"),
             )
-            .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_follow_dynamodb_rules() {
+        for good in ["verrou", "abc", "a.b-c_D9", &"a".repeat(255)] {
+            assert!(check_table_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ab",
+            "ver rou",
+            "ver/rou",
+            "verrou\u{e9}",
+            &"a".repeat(256),
+        ] {
+            let error = check_table_name(bad).unwrap_err();
+            assert!(error.to_string().contains("table_name"), "{error}");
+        }
     }
 }

@@ -2,13 +2,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod builder;
 mod clock;
 mod item;
-mod options;
 mod store;
 mod table;
 mod takeover;
 
 pub use aws_sdk_dynamodb;
-pub use options::DynamoDbOptions;
+pub use builder::DynamoDbStoreBuilder;
 pub use store::DynamoDbStore;

@@ -10,19 +10,19 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tokio::time::Instant;
-use verrou_core::store::validate_key;
+use verrou_core::store::within;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait, random_owner};
 
+use crate::builder::DynamoDbStoreBuilder;
 use crate::clock::{lease, now_ms};
 use crate::item::{self, FENCING_TOKEN, Holding, KEY, LEASE_MS, LEASE_VERSION, OWNER, Write};
-use crate::options::DynamoDbOptions;
-use crate::table;
 use crate::takeover::Sightings;
 
 pub(crate) const STORE: &str = "dynamodb";
 
-/// DynamoDB's limit for a partition key of type S, in bytes of UTF-8. Keys
-/// are stored as given, without prefix, so the whole limit is usable.
+/// DynamoDB's limit for a partition key of type S, in bytes of UTF-8: the
+/// longest key the handle accepts. Keys are stored as given, without
+/// prefix, so the whole limit is usable.
 const MAX_KEY_BYTES: usize = 2048;
 
 /// A lock store on a DynamoDB table. Clones share the client and what the
@@ -44,6 +44,8 @@ pub struct DynamoDbStore {
     client: Client,
     table: Arc<str>,
     sightings: Arc<Sightings>,
+    /// Bounds each request; `None`: unbounded.
+    operation_timeout: Option<Duration>,
 }
 
 /// What a conditional write came to.
@@ -55,7 +57,7 @@ enum Outcome {
 }
 
 impl DynamoDbStore {
-    /// Options for a store that builds its own client.
+    /// Configure a store that builds its own client.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), verrou_core::LockError> {
@@ -67,26 +69,40 @@ impl DynamoDbStore {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub fn builder() -> DynamoDbOptions {
-        DynamoDbOptions::default()
+    pub fn builder() -> DynamoDbStoreBuilder {
+        DynamoDbStoreBuilder::default()
     }
 
-    /// A store on a client you configured yourself (typically with
-    /// `aws-config`, for roles, profiles and SSO). Only the table settings of
-    /// `options` are used; the table is checked or created as in
-    /// [`DynamoDbOptions::build`].
+    /// A builder for a store on a client you configured yourself (typically
+    /// with `aws-config`, for roles, profiles and SSO). The client keeps its
+    /// own connection settings; every other option is available, and
+    /// [`build`](DynamoDbStoreBuilder::build) checks or creates the table as
+    /// for a store with its own client.
     ///
-    /// # Errors
-    /// [`LockError::Store`] when DynamoDB cannot be reached or the table is
-    /// missing and `create_table` is off; [`LockError::InvalidConfig`] when the
-    /// table has another key schema.
-    pub async fn from_client(client: Client, options: DynamoDbOptions) -> Result<Self, LockError> {
-        table::ensure(&client, &options).await?;
-        Ok(DynamoDbStore {
+    /// ```no_run
+    /// # async fn demo(client: verrou_dynamodb::aws_sdk_dynamodb::Client) -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_dynamodb::DynamoDbStore::from_client(client)
+    ///     .table_name("locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_client(client: Client) -> DynamoDbStoreBuilder {
+        DynamoDbStoreBuilder::on_client(client)
+    }
+
+    pub(crate) fn new(
+        client: Client,
+        table: Arc<str>,
+        sightings: Arc<Sightings>,
+        operation_timeout: Option<Duration>,
+    ) -> Self {
+        DynamoDbStore {
             client,
-            table: options.table_name.into(),
-            sightings: Arc::new(Sightings::new(options.clock_skew_margin)),
-        })
+            table,
+            sightings,
+            operation_timeout,
+        }
     }
 
     /// The SDK client, for anything else you want to do with DynamoDB.
@@ -99,7 +115,7 @@ impl DynamoDbStore {
         &self.table
     }
 
-    /// The [clock-skew margin](DynamoDbOptions::clock_skew_margin).
+    /// The [clock-skew margin](DynamoDbStoreBuilder::clock_skew_margin).
     pub fn clock_skew_margin(&self) -> Duration {
         self.sightings.margin()
     }
@@ -109,12 +125,13 @@ impl DynamoDbStore {
     /// ran into (emulators may not send it: then it is read).
     async fn update(
         &self,
+        what: &'static str,
         key: &str,
         write: Write,
         return_values: ReturnValue,
         old_on_refusal: bool,
     ) -> Result<Outcome, LockError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&*self.table)
@@ -131,24 +148,30 @@ impl DynamoDbStore {
             .config_override(
                 aws_sdk_dynamodb::config::Builder::new().retry_config(RetryConfig::disabled()),
             )
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(Outcome::Applied(output.attributes)),
-            // Only a failed condition means "not yours / taken"; throttling,
-            // a missing table, auth and network failures are store errors.
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => {
-                    Ok(Outcome::Refused(refusal.item().cloned()))
-                }
-                _ => Err(LockError::store(STORE, e)),
-            },
-        }
+            .send();
+        let outcome = async {
+            match request.await {
+                Ok(output) => Ok(Outcome::Applied(output.attributes)),
+                // Only a failed condition means "not yours / taken"; throttling,
+                // a missing table, auth and network failures are store errors.
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(refusal)) => {
+                        Ok(Outcome::Refused(refusal.item().cloned()))
+                    }
+                    _ => Err(LockError::store(STORE, e)),
+                },
+            }
+        };
+        within(STORE, self.operation_timeout, what, outcome).await
     }
 
     /// Reads what another client would need to time the lease on `key`.
-    async fn read(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, LockError> {
-        let output = self
+    async fn read(
+        &self,
+        what: &'static str,
+        key: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, LockError> {
+        let request = self
             .client
             .get_item()
             .table_name(&*self.table)
@@ -158,10 +181,11 @@ impl DynamoDbStore {
             .expression_attribute_names("#owner", OWNER)
             .expression_attribute_names("#len", LEASE_MS)
             .expression_attribute_names("#ver", LEASE_VERSION)
-            .send()
-            .await
-            .map_err(|e| LockError::store(STORE, e))?;
-        Ok(output.item)
+            .send();
+        let output = async { request.await.map_err(|e| LockError::store(STORE, e)) };
+        Ok(within(STORE, self.operation_timeout, what, output)
+            .await?
+            .item)
     }
 }
 
@@ -180,7 +204,6 @@ impl LockStore for DynamoDbStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let version = new_version()?;
         // The wall clock first, then the monotonic one: the lease is timed
         // here from no earlier than the instant its end was computed from.
@@ -190,7 +213,7 @@ impl LockStore for DynamoDbStore {
         let takeover = self.sightings.expired_version(key, sent);
         let write = item::acquire(owner, now, &version, lease, takeover.as_deref());
         let attributes = match self
-            .update(key, write, ReturnValue::UpdatedNew, true)
+            .update("acquire", key, write, ReturnValue::UpdatedNew, true)
             .await?
         {
             Outcome::Applied(attributes) => attributes,
@@ -208,7 +231,7 @@ impl LockStore for DynamoDbStore {
                     }
                     // The refusal stands whatever the read does; a failed read
                     // only means the wait starts at a later sighting.
-                    None => match self.read(key).await {
+                    None => match self.read("acquire", key).await {
                         Ok(old) => old,
                         Err(_) => return Ok(Acquisition::Held),
                     },
@@ -232,9 +255,11 @@ impl LockStore for DynamoDbStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let write = item::release(owner, now_ms());
-        match self.update(key, write, ReturnValue::None, false).await? {
+        match self
+            .update("release", key, write, ReturnValue::None, false)
+            .await?
+        {
             Outcome::Applied(_) => {
                 self.sightings.forget(key);
                 Ok(())
@@ -244,30 +269,31 @@ impl LockStore for DynamoDbStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         // A refusal means the key was already free.
-        self.update(key, item::force_release(now_ms()), ReturnValue::None, false)
+        let write = item::force_release(now_ms());
+        self.update("force_release", key, write, ReturnValue::None, false)
             .await?;
         self.sightings.forget(key);
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
-        let item = self.read(key).await?;
+        let item = self.read("is_locked", key).await?;
         Ok(self
             .sightings
             .saw(key, Holding::of(item.as_ref()), Instant::now()))
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let version = new_version()?;
         let now = now_ms();
         let sent = Instant::now();
         let lease = lease(now, expiry.duration());
         let write = item::extend(owner, now, &version, lease);
-        match self.update(key, write, ReturnValue::None, false).await? {
+        match self
+            .update("extend", key, write, ReturnValue::None, false)
+            .await?
+        {
             Outcome::Applied(_) => {
                 self.sightings.wrote(key, version, lease, sent);
                 Ok(())

@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::types::{
     TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use verrou_core::LockError;
+use verrou_core::store::within;
 
+use crate::builder::TableSettings;
 use crate::item::{DELETE_AFTER, KEY};
-use crate::options::DynamoDbOptions;
 use crate::store::STORE;
 
 /// Between two `DescribeTable` calls while the table is being created.
@@ -19,13 +20,17 @@ const POLL: Duration = Duration::from_millis(100);
 /// Waits until the table serves requests (ACTIVE or UPDATING), creating it
 /// first if it is missing and `create_table` is on. Several processes may do
 /// this at once: whoever loses the `CreateTable` race gets
-/// `ResourceInUseException` and simply waits.
-pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result<(), LockError> {
-    let table = options.table_name.as_str();
+/// `ResourceInUseException` and simply waits. Each request is bounded by
+/// the operation timeout; the wait as a whole by `table_ready_timeout`,
+/// checked after each look so that the table is always looked at once.
+pub(crate) async fn ensure(client: &Client, settings: &TableSettings<'_>) -> Result<(), LockError> {
+    let table = settings.table;
+    let limit = settings.operation_timeout;
     // `None`: a limit too far away for the clock, which is no limit.
-    let deadline = Instant::now().checked_add(options.table_ready_timeout);
+    let deadline = Instant::now().checked_add(settings.table_ready_timeout);
     loop {
-        match client.describe_table().table_name(table).send().await {
+        let describe = async { Ok(client.describe_table().table_name(table).send().await) };
+        match within(STORE, limit, "describing the table", describe).await? {
             Ok(output) => {
                 if let Some(description) = output.table() {
                     check_key_schema(table, description)?;
@@ -43,7 +48,7 @@ pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                if !options.create_table {
+                if !settings.create_table {
                     return Err(LockError::store(
                         STORE,
                         format!(
@@ -52,7 +57,7 @@ pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result
                         ),
                     ));
                 }
-                create(client, table).await?;
+                within(STORE, limit, "creating the table", create(client, table)).await?;
                 continue;
             }
             Err(e) => return Err(LockError::store(STORE, e)),
@@ -62,14 +67,20 @@ pub(crate) async fn ensure(client: &Client, options: &DynamoDbOptions) -> Result
                 STORE,
                 format!(
                     "table `{table}` did not become ACTIVE within {:?}",
-                    options.table_ready_timeout
+                    settings.table_ready_timeout
                 ),
             ));
         }
         tokio::time::sleep(POLL).await;
     }
-    if options.native_ttl {
-        enable_native_ttl(client, table).await;
+    if settings.native_ttl {
+        // Best effort, but bounded (both requests together): a silent server
+        // must not hang the build here.
+        let _ = within(STORE, limit, "enabling native TTL", async {
+            enable_native_ttl(client, table).await;
+            Ok(())
+        })
+        .await;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use verrou_core::{Acquisition, Expiry, LockError, LockFactory, LockStore, RetryPolicy};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
+use verrou_testkit::unique;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -56,7 +57,7 @@ async fn write_skewed_lease(
 async fn store_with_margin(margin: Duration) -> Option<DynamoDbStore> {
     verrou_conformance::require_service(
         "dynamodb",
-        support::options().clock_skew_margin(margin).build().await,
+        support::builder().clock_skew_margin(margin).build().await,
     )
 }
 
@@ -91,7 +92,7 @@ async fn a_running_lease_stays_held_whatever_the_holders_clock_says() {
     // their 10 s leases ended long ago: what a client whose clock runs ahead
     // sees) or ahead of ours.
     for ahead_ms in [-HOUR_MS, -12_000, 12_000, HOUR_MS] {
-        let key = support::fresh_table("skew-running");
+        let key = unique("skew-running");
         write_skewed_lease(&store, &key, ahead_ms, 10_000, "v1").await;
         assert!(store.is_locked(&key).await.unwrap(), "skew {ahead_ms} ms");
         assert_eq!(
@@ -113,7 +114,7 @@ async fn an_abandoned_lease_is_taken_over_once_seen_unchanged_for_its_length() {
     };
     let length = Duration::from_millis(300);
     for ahead_ms in [-HOUR_MS, HOUR_MS] {
-        let key = support::fresh_table("skew-abandoned");
+        let key = unique("skew-abandoned");
         let length_ms = u64::try_from(length.as_millis()).unwrap();
         write_skewed_lease(&store, &key, ahead_ms, length_ms, "v1").await;
         let first_look = Instant::now();
@@ -141,7 +142,7 @@ async fn a_renewed_lease_is_never_taken_over_even_with_its_end_in_our_past() {
     // attempts alone (which, on an emulator that does not send the refused
     // item back, read it only when a wait is over).
     for with_reads in [true, false] {
-        let key = support::fresh_table("skew-renewed");
+        let key = unique("skew-renewed");
         // The holder's clock is an hour behind; it renews its 1 s lease every
         // 100 ms, each time under a new version, for three lease lengths.
         let started = Instant::now();
@@ -190,7 +191,7 @@ async fn a_newcomer_watches_a_whole_lease_before_taking_it_over() {
     ) else {
         return;
     };
-    let key = support::fresh_table("skew-newcomer");
+    let key = unique("skew-newcomer");
     let ttl = Duration::from_millis(300);
     writer
         .acquire(&key, "crashed", Expiry::After(ttl))
@@ -214,7 +215,7 @@ async fn the_margin_adds_to_the_wait() {
         return;
     };
     assert_eq!(store.clock_skew_margin(), margin);
-    let key = support::fresh_table("skew-margin");
+    let key = unique("skew-margin");
     write_skewed_lease(&store, &key, -HOUR_MS, 200, "v1").await;
     let first_look = Instant::now();
     let took = poll_until_acquired(&store, &key, first_look).await;
@@ -235,7 +236,7 @@ async fn a_lease_taken_and_extended_through_a_lock_is_released_at_once() {
     ) else {
         return;
     };
-    let key = support::fresh_table("skew-release");
+    let key = unique("skew-release");
     let lock = LockFactory::new(ours)
         .create_lock(&key, Duration::from_secs(30))
         .unwrap();
@@ -267,7 +268,7 @@ async fn an_item_without_a_lease_length_is_held_until_released() {
     let Some(store) = store_with_margin(Duration::ZERO).await else {
         return;
     };
-    let key = support::fresh_table("skew-foreign");
+    let key = unique("skew-foreign");
     store
         .client()
         .put_item()

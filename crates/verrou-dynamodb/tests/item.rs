@@ -9,6 +9,7 @@ use std::time::Duration;
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
+use verrou_testkit::unique;
 
 async fn raw_item(store: &DynamoDbStore, key: &str) -> Option<HashMap<String, AttributeValue>> {
     store
@@ -49,7 +50,7 @@ async fn the_item_holds_owner_expiry_counter_and_sweep_time() {
     else {
         return;
     };
-    let key = support::fresh_table("item-layout");
+    let key = unique("item-layout");
     let token = token(
         store
             .acquire(&key, "owner-a", Expiry::After(Duration::from_secs(30)))
@@ -110,7 +111,7 @@ async fn force_release_of_a_never_locked_key_writes_nothing() {
     else {
         return;
     };
-    let key = support::fresh_table("never-locked");
+    let key = unique("never-locked");
     store.force_release(&key).await.unwrap();
     assert_eq!(raw_item(&store, &key).await, None);
 }
@@ -121,7 +122,7 @@ async fn tokens_keep_rising_after_the_sweeper_deletes_the_item() {
     else {
         return;
     };
-    let key = support::fresh_table("swept");
+    let key = unique("swept");
     let mut last = 0;
     for _ in 0..3 {
         let next = token(

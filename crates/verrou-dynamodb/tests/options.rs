@@ -1,14 +1,19 @@
 //! Every `Duration` option at its extremes (zero, one nanosecond, huge,
-//! `Duration::MAX`): a clear `InvalidConfig` or the documented meaning, never
-//! a panic or a hang. TTLs at their extremes are checked on the raw store too.
+//! `Duration::MAX`): a clear `InvalidConfig` (every timeout under a
+//! millisecond) or the documented meaning, never a panic or a hang. TTLs at
+//! their extremes are checked on the raw store too.
 
 mod support;
 
 use std::future::Future;
 use std::time::Duration;
 
+use verrou_conformance::builders;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
-use verrou_dynamodb::{DynamoDbOptions, DynamoDbStore};
+use verrou_dynamodb::aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use verrou_dynamodb::aws_sdk_dynamodb::{self, Client};
+use verrou_dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
+use verrou_testkit::unique;
 
 /// A century: huge, but still a time the clock can represent.
 const HUGE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -32,32 +37,69 @@ fn assert_invalid_config(what: &str, result: Result<DynamoDbStore, LockError>, n
     }
 }
 
+/// Checked before any request: no emulator needed. On a store's own client
+/// and on a given one alike.
 #[tokio::test]
 async fn timeouts_under_a_millisecond_are_invalid_config() {
-    // Checked before any request: no emulator needed.
-    for limit in [
-        Duration::ZERO,
-        Duration::from_nanos(1),
-        Duration::from_micros(999),
+    builders::rejects_timeouts_under_a_millisecond("operation_timeout", |limit| {
+        support::builder().operation_timeout(Some(limit)).build()
+    })
+    .await;
+    builders::rejects_timeouts_under_a_millisecond("connect_timeout", |limit| {
+        support::builder().connect_timeout(limit).build()
+    })
+    .await;
+    builders::rejects_timeouts_under_a_millisecond("table_ready_timeout", |limit| {
+        support::builder().table_ready_timeout(limit).build()
+    })
+    .await;
+    // A client nobody connects: the options are checked first.
+    let client = Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build(),
+    );
+    builders::rejects_timeouts_under_a_millisecond("operation_timeout", |limit| {
+        DynamoDbStore::from_client(client.clone())
+            .operation_timeout(Some(limit))
+            .build()
+    })
+    .await;
+    builders::rejects_timeouts_under_a_millisecond("table_ready_timeout", |limit| {
+        DynamoDbStore::from_client(client.clone())
+            .table_ready_timeout(limit)
+            .build()
+    })
+    .await;
+    // The message names the option.
+    for (option, builder) in [
+        (
+            "operation_timeout",
+            support::builder().operation_timeout(Some(Duration::ZERO)),
+        ),
+        (
+            "connect_timeout",
+            support::builder().connect_timeout(Duration::ZERO),
+        ),
+        (
+            "table_ready_timeout",
+            support::builder().table_ready_timeout(Duration::ZERO),
+        ),
     ] {
         assert_invalid_config(
-            &format!("timeout {limit:?}"),
-            within("build", support::options().timeout(limit).build()).await,
-            "`timeout` must be at least 1ms",
-        );
-        assert_invalid_config(
-            &format!("connect_timeout {limit:?}"),
-            within("build", support::options().connect_timeout(limit).build()).await,
-            "`connect_timeout` must be at least 1ms",
+            option,
+            within("build", builder.build()).await,
+            &format!("`{option}` must be at least 1ms"),
         );
     }
 }
 
-/// Builds a store from `options` and takes, checks and frees one lock.
-async fn round_trip(what: &str, options: DynamoDbOptions) -> Option<DynamoDbStore> {
+/// Builds a store from `builder` and takes, checks and frees one lock.
+async fn round_trip(what: &str, builder: DynamoDbStoreBuilder) -> Option<DynamoDbStore> {
     let store =
-        verrou_conformance::require_service("dynamodb", within(what, options.build()).await)?;
-    let key = support::fresh_table("extreme-options");
+        verrou_conformance::require_service("dynamodb", within(what, builder.build()).await)?;
+    let key = unique("extreme-options");
     let acquired = within(
         what,
         store.acquire(&key, "a", Expiry::After(Duration::from_secs(30))),
@@ -77,11 +119,20 @@ async fn round_trip(what: &str, options: DynamoDbOptions) -> Option<DynamoDbStor
 async fn huge_timeouts_mean_no_limit() {
     for limit in [HUGE, Duration::MAX] {
         for (what, options) in [
-            ("timeout", support::options().timeout(limit)),
-            ("connect_timeout", support::options().connect_timeout(limit)),
+            (
+                "operation_timeout",
+                support::builder().operation_timeout(Some(limit)),
+            ),
+            ("connect_timeout", support::builder().connect_timeout(limit)),
             (
                 "both timeouts",
-                support::options().timeout(limit).connect_timeout(limit),
+                support::builder()
+                    .operation_timeout(Some(limit))
+                    .connect_timeout(limit),
+            ),
+            (
+                "no operation_timeout",
+                support::builder().operation_timeout(None),
             ),
         ] {
             if round_trip(&format!("{what} {limit:?}"), options)
@@ -98,30 +149,30 @@ async fn huge_timeouts_mean_no_limit() {
 async fn a_one_millisecond_timeout_is_accepted_and_fails_as_a_store_error_if_too_short() {
     // The smallest accepted value. Whether a request fits in it depends on
     // the machine; if not, the failure is a store error, not a hang.
-    let options = support::options().timeout(Duration::from_millis(1));
-    match within("build with a 1 ms timeout", options.build()).await {
+    let builder = support::builder().operation_timeout(Some(Duration::from_millis(1)));
+    match within("build with a 1 ms timeout", builder.build()).await {
         Ok(_) | Err(LockError::Store { .. }) => {}
         Err(other) => panic!("a 1 ms timeout: {other:?}"),
     }
 }
 
 #[tokio::test]
-async fn table_ready_timeout_from_zero_to_max() {
-    // Zero and a nanosecond check once without waiting: enough for a table
-    // that exists, and for one the emulator creates ACTIVE at once. Huge
-    // limits and `Duration::MAX` (past what the clock can hold) are no limit.
-    for limit in [Duration::ZERO, Duration::from_nanos(1), HUGE, Duration::MAX] {
+async fn table_ready_timeout_from_a_millisecond_to_max() {
+    // A millisecond, the least, still looks once: enough for a table that
+    // exists, and for one the emulator creates ACTIVE at once. Huge limits
+    // and `Duration::MAX` (past what the clock can hold) are no limit.
+    for limit in [Duration::from_millis(1), HUGE, Duration::MAX] {
         let what = format!("table_ready_timeout {limit:?}");
-        if round_trip(&what, support::options().table_ready_timeout(limit))
+        if round_trip(&what, support::builder().table_ready_timeout(limit))
             .await
             .is_none()
         {
             return;
         }
-        let fresh = support::fresh_table("ready-timeout");
+        let fresh = unique("ready-timeout");
         round_trip(
             &format!("{what}, new table"),
-            support::options()
+            support::builder()
                 .table_ready_timeout(limit)
                 .table_name(fresh),
         )
@@ -133,14 +184,14 @@ async fn table_ready_timeout_from_zero_to_max() {
 async fn clock_skew_margin_from_zero_to_max() {
     for margin in [Duration::ZERO, Duration::from_nanos(1), HUGE, Duration::MAX] {
         let what = format!("clock_skew_margin {margin:?}");
-        let Some(store) = round_trip(&what, support::options().clock_skew_margin(margin)).await
+        let Some(store) = round_trip(&what, support::builder().clock_skew_margin(margin)).await
         else {
             return;
         };
         assert_eq!(store.clock_skew_margin(), margin, "{what}");
 
         // An abandoned 50 ms lease, written by this store.
-        let key = support::fresh_table("extreme-margin");
+        let key = unique("extreme-margin");
         store
             .acquire(&key, "crashed", Expiry::After(Duration::from_millis(50)))
             .await
@@ -175,7 +226,7 @@ async fn raw_ttls_from_zero_to_max() {
     // Zero and a nanosecond are the shortest lease the store can write: one
     // millisecond (plus one for the clock's rounding), over at once.
     for ttl in [Duration::ZERO, Duration::from_nanos(1)] {
-        let key = support::fresh_table("ttl-tiny");
+        let key = unique("ttl-tiny");
         let acquired = store.acquire(&key, "a", Expiry::After(ttl)).await.unwrap();
         assert!(matches!(acquired, Acquisition::Acquired { .. }), "{ttl:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -187,7 +238,7 @@ async fn raw_ttls_from_zero_to_max() {
     }
     // Past what an epoch timestamp can say: held until released, as `Never`.
     for ttl in [HUGE * 100, Duration::MAX] {
-        let key = support::fresh_table("ttl-huge");
+        let key = unique("ttl-huge");
         store.acquire(&key, "a", Expiry::After(ttl)).await.unwrap();
         assert!(store.is_locked(&key).await.unwrap(), "{ttl:?}");
         assert_eq!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::TableStatus;
+use verrou_testkit::unique;
 
 async fn table_status(store: &DynamoDbStore, table: &str) -> Option<TableStatus> {
     match store
@@ -37,10 +38,10 @@ async fn a_missing_table_is_created_and_an_existing_one_reused() {
     else {
         return;
     };
-    let table = support::fresh_table("verrou-create");
+    let table = unique("verrou-create");
     assert_eq!(table_status(&default_store, &table).await, None);
 
-    let first = support::options().table_name(&table).build().await.unwrap();
+    let first = support::builder().table_name(&table).build().await.unwrap();
     assert_eq!(first.table_name(), table);
     assert_eq!(
         table_status(&default_store, &table).await,
@@ -53,7 +54,7 @@ async fn a_missing_table_is_created_and_an_existing_one_reused() {
 
     // Built again on the same table: the lock taken above is still there, so
     // the table was reused, not recreated.
-    let second = support::options().table_name(&table).build().await.unwrap();
+    let second = support::builder().table_name(&table).build().await.unwrap();
     assert!(second.is_locked("k").await.unwrap());
     assert_eq!(
         second.acquire("k", "b", TTL).await.unwrap(),
@@ -67,9 +68,9 @@ async fn stores_built_at_the_same_time_on_a_new_table_all_succeed() {
     if verrou_conformance::require_service("dynamodb", support::make_store().await).is_none() {
         return;
     }
-    let table = support::fresh_table("verrou-race");
+    let table = unique("verrou-race");
     let builds = (0..8).map(|_| {
-        let options = support::options().table_name(&table);
+        let options = support::builder().table_name(&table);
         tokio::spawn(options.build())
     });
     let mut stores = Vec::new();
@@ -100,15 +101,15 @@ async fn a_custom_table_keeps_its_locks_apart_from_the_default_table() {
     else {
         return;
     };
-    let custom = support::options()
-        .table_name(support::fresh_table("verrou-custom"))
+    let custom = support::builder()
+        .table_name(unique("verrou-custom"))
         .build()
         .await
         .unwrap();
     assert_eq!(default_store.table_name(), "verrou");
     assert_ne!(custom.table_name(), "verrou");
 
-    let key = support::fresh_table("shared-key");
+    let key = unique("shared-key");
     assert!(matches!(
         custom.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
@@ -129,8 +130,8 @@ async fn a_missing_table_with_creation_off_is_a_clear_store_error() {
     else {
         return;
     };
-    let table = support::fresh_table("verrou-absent");
-    let error = support::options()
+    let table = unique("verrou-absent");
+    let error = support::builder()
         .table_name(&table)
         .create_table(false)
         .build()
@@ -164,7 +165,7 @@ async fn a_table_with_another_key_schema_is_refused() {
     else {
         return;
     };
-    let table = support::fresh_table("verrou-foreign");
+    let table = unique("verrou-foreign");
     default_store
         .client()
         .create_table()
@@ -187,7 +188,7 @@ async fn a_table_with_another_key_schema_is_refused() {
         .send()
         .await
         .unwrap();
-    let error = support::options()
+    let error = support::builder()
         .table_name(&table)
         .build()
         .await
@@ -202,4 +203,59 @@ async fn a_table_with_another_key_schema_is_refused() {
         ),
         "{error:?}"
     );
+}
+
+/// DynamoDB table names may hold `-` and `.`, which SQL stores refuse.
+#[tokio::test]
+async fn a_table_name_with_dashes_and_dots_works() {
+    if verrou_conformance::require_service("dynamodb", support::make_store().await).is_none() {
+        return;
+    }
+    let table = format!("{}.v-2", unique("verrou-dash-dot"));
+    let store = support::builder().table_name(&table).build().await.unwrap();
+    assert_eq!(store.table_name(), table);
+    assert!(matches!(
+        store.acquire("k", "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    store.release("k", "a").await.unwrap();
+}
+
+/// `from_client` starts a builder: the table options apply to a store on the
+/// application's own client as to one with the builder's client.
+#[tokio::test]
+async fn a_given_client_takes_every_table_option() {
+    let Some(default_store) =
+        verrou_conformance::require_service("dynamodb", support::make_store().await)
+    else {
+        return;
+    };
+    let table = unique("verrou-given-client");
+    let margin = Duration::from_millis(250);
+    let missing = DynamoDbStore::from_client(default_store.client().clone())
+        .table_name(&table)
+        .create_table(false)
+        .build()
+        .await;
+    assert!(
+        matches!(missing, Err(LockError::Store { .. })),
+        "{missing:?}"
+    );
+    let store = DynamoDbStore::from_client(default_store.client().clone())
+        .table_name(&table)
+        .clock_skew_margin(margin)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(store.table_name(), table);
+    assert_eq!(store.clock_skew_margin(), margin);
+    assert_eq!(
+        table_status(&default_store, &table).await,
+        Some(TableStatus::Active)
+    );
+    assert!(matches!(
+        store.acquire("k", "a", TTL).await.unwrap(),
+        Acquisition::Acquired { .. }
+    ));
+    store.release("k", "a").await.unwrap();
 }

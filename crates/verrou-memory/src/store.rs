@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use verrou_core::store::{ReleaseWatchers, validate_key};
+use verrou_core::store::ReleaseWatchers;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 /// An in-process lock store. Clones share the same locks.
@@ -95,7 +95,6 @@ impl LockStore for MemoryStore {
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
         let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         let mut table = lock(&self.shared.table);
         if table.locks.get(key).is_some_and(|e| e.is_live(now)) {
@@ -117,7 +116,6 @@ impl LockStore for MemoryStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         {
             let mut table = lock(&self.shared.table);
@@ -138,7 +136,6 @@ impl LockStore for MemoryStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let removed = lock(&self.shared.table).locks.remove(key).is_some();
         if removed {
             self.shared.watchers.notify_all(key);
@@ -147,7 +144,6 @@ impl LockStore for MemoryStore {
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         Ok(lock(&self.shared.table)
             .locks
@@ -157,7 +153,6 @@ impl LockStore for MemoryStore {
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
         let ttl = expiry.duration();
-        validate_key(key, MAX_KEY_BYTES)?;
         let now = Instant::now();
         let mut table = lock(&self.shared.table);
         match table.locks.get_mut(key) {
@@ -181,7 +176,6 @@ impl LockStore for MemoryStore {
     }
 
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
         Ok(Some(self.shared.watchers.watch(key)))
     }
 

@@ -58,6 +58,10 @@ use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::futures::OwnedNotified;
 use tokio::task::AbortHandle;
+use verrou_core::LockError;
+use verrou_core::store::within;
+
+use crate::error::{STORE, store_error};
 
 /// The subscriber connection and the channels it listens to.
 pub(crate) struct Announcements {
@@ -74,7 +78,8 @@ struct Shared {
     /// `SUBSCRIBE`.
     wire: tokio::sync::Mutex<()>,
     runtime: Handle,
-    timeout: Duration,
+    /// Bounds each `SUBSCRIBE`/`UNSUBSCRIBE`; `None`: unbounded.
+    timeout: Option<Duration>,
 }
 
 struct Channel {
@@ -87,12 +92,18 @@ struct Channel {
 impl Announcements {
     /// Connects `subscriber` (a fresh, unconnected client) and starts the
     /// fan-out.
-    pub(crate) async fn connect(subscriber: Client, timeout: Duration) -> Result<Self, FredError> {
-        let connecting = async {
-            subscriber.init().await?;
-            Ok::<_, FredError>(())
-        };
-        if let Err(error) = with_timeout(timeout, connecting).await {
+    pub(crate) async fn connect(
+        subscriber: Client,
+        timeout: Option<Duration>,
+    ) -> Result<Self, LockError> {
+        let connecting = async { subscriber.init().await.map(drop).map_err(store_error) };
+        let connected = within(
+            STORE,
+            timeout,
+            "connecting the release subscriber",
+            connecting,
+        );
+        if let Err(error) = connected.await {
             // Stop its reconnect loop; a dead server must not hold us here.
             let _ = tokio::time::timeout(Duration::from_secs(1), subscriber.quit()).await;
             return Err(error);
@@ -113,13 +124,13 @@ impl Announcements {
 
     /// Registers a waiter on `channel`; the subscription is confirmed by the
     /// server when this returns.
-    pub(crate) async fn watch(&self, channel: &str) -> Result<Watch, FredError> {
+    pub(crate) async fn watch(&self, channel: &str) -> Result<Watch, LockError> {
         let shared = &self.shared;
         if !shared.subscriber.is_connected() {
-            return Err(FredError::new(
+            return Err(store_error(FredError::new(
                 ErrorKind::IO,
                 "release subscriber is not connected",
-            ));
+            )));
         }
         // Fast path: someone already waits on this key, the server knows.
         {
@@ -145,7 +156,7 @@ impl Announcements {
         // Built before the SUBSCRIBE so that a failure below unregisters it.
         let watch = Watch::new(shared, channel, notify);
         if !subscribed {
-            with_timeout(shared.timeout, shared.subscriber.subscribe(channel)).await?;
+            subscribe(shared, channel).await?;
             if let Some(entry) = lock(&shared.channels).get_mut(channel) {
                 entry.subscribed = true;
             }
@@ -197,10 +208,11 @@ async fn resubscribe_on_reconnect(shared: Arc<Shared>) {
         let _wire = shared.wire.lock().await;
         let channels: Vec<String> = lock(&shared.channels).keys().cloned().collect();
         if !channels.is_empty() {
-            if let Err(error) =
-                with_timeout(shared.timeout, shared.subscriber.subscribe(channels)).await
-            {
-                tracing::warn!(%error, "redis: could not resubscribe to release channels; waiters poll");
+            if let Err(error) = subscribe(&shared, channels).await {
+                tracing::warn!(
+                    ?error,
+                    "redis: could not resubscribe to release channels; waiters poll"
+                );
             }
         }
         wake_all(&shared);
@@ -287,21 +299,30 @@ async fn unsubscribe_if_unused(shared: Arc<Shared>, channel: String) {
     if unused && shared.subscriber.is_connected() {
         // A failure leaves a subscription nobody listens to until the next
         // reconnect; messages on it are ignored.
-        let _ = with_timeout(shared.timeout, shared.subscriber.unsubscribe(channel)).await;
+        let unsubscribing = async {
+            shared
+                .subscriber
+                .unsubscribe(channel)
+                .await
+                .map_err(store_error)
+        };
+        let _ = within(STORE, shared.timeout, "unsubscribing", unsubscribing).await;
     }
 }
 
-async fn with_timeout<T>(
-    limit: Duration,
-    future: impl Future<Output = Result<T, FredError>>,
-) -> Result<T, FredError> {
-    match tokio::time::timeout(limit, future).await {
-        Ok(result) => result,
-        Err(_) => Err(FredError::new(
-            ErrorKind::Timeout,
-            format!("no answer from the release subscriber within {limit:?}"),
-        )),
-    }
+/// `SUBSCRIBE`, answered within the subscriber's timeout.
+async fn subscribe<C>(shared: &Shared, channels: C) -> Result<(), LockError>
+where
+    C: Into<fred::types::MultipleStrings> + Send,
+{
+    let subscribing = async {
+        shared
+            .subscriber
+            .subscribe(channels)
+            .await
+            .map_err(store_error)
+    };
+    within(STORE, shared.timeout, "subscribing", subscribing).await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

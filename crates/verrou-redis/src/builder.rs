@@ -10,25 +10,21 @@ use fred::types::config::{
     Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig,
 };
 use verrou_core::LockError;
+use verrou_core::store::within;
 
-use crate::error::{ConnectError, STORE};
+use crate::error::{ConnectError, STORE, store_error};
 use crate::store::{Commands, RedisStore};
 
 /// The default server when neither a URL, a config nor a client is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
-/// The shortest connect or command timeout: tokio's timers tick in whole
-/// milliseconds, so anything shorter cannot be honoured.
+/// The shortest timeout: stores count time in whole milliseconds, and a
+/// zero limit would fail every call (fred would even read it as "no limit").
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// The longest connect or command timeout. A lock operation that may wait
-/// longer is a hang in all but name; fred would also read zero as "no
-/// timeout at all", which is why zero is refused rather than passed on.
-const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// A counter retention above this (about a century) keeps counters forever.
-/// It also keeps the scripts' millisecond and microsecond sums exact in
-/// Lua's doubles (below 2^53).
+/// A counter retention above this (about a century) keeps counters forever,
+/// and a timeout above it is no limit. It also keeps the scripts'
+/// millisecond and microsecond sums exact in Lua's doubles (below 2^53).
 const FOREVER_AFTER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Configures and connects a [`RedisStore`]; see [`RedisStore::builder`].
@@ -50,9 +46,9 @@ pub struct RedisStoreBuilder {
     target: Target,
     prefix: String,
     connect_timeout: Duration,
-    command_timeout: Duration,
+    operation_timeout: Option<Duration>,
     counter_retention: Duration,
-    pool_size: usize,
+    max_connections: usize,
 }
 
 enum Target {
@@ -68,9 +64,9 @@ impl Default for RedisStoreBuilder {
             target: Target::Url(DEFAULT_URL.to_owned()),
             prefix: String::new(),
             connect_timeout: Duration::from_secs(3),
-            command_timeout: Duration::from_secs(5),
+            operation_timeout: Some(Duration::from_secs(5)),
             counter_retention: Duration::from_secs(3600),
-            pool_size: 1,
+            max_connections: 1,
         }
     }
 }
@@ -93,14 +89,15 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Reuse a connected fred client instead of opening a connection. The
-    /// store leaves it open when dropped. See [`RedisStore::from_client`].
+    /// Reuse a connected fred client instead of opening a connection; the
+    /// same as [`RedisStore::from_client`]. The store leaves it open when
+    /// dropped.
     pub fn client(mut self, client: Client) -> Self {
         self.target = Target::Client(client);
         self
     }
 
-    /// Reuse a connected fred pool. See [`RedisStore::from_pool`].
+    /// Reuse a connected fred pool; the same as [`RedisStore::from_pool`].
     pub fn pool(mut self, pool: Pool) -> Self {
         self.target = Target::Pool(pool);
         self
@@ -115,19 +112,32 @@ impl RedisStoreBuilder {
     }
 
     /// How long to wait for the server when connecting, at start-up and on
-    /// each reconnect (default 3 s). [`build`](Self::build) refuses values
-    /// outside 1 ms ..= 1 h.
+    /// each reconnect, and for the release subscriber's `SUBSCRIBE`s
+    /// (default 3 s).
+    ///
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]; `Duration::MAX` (anything above a
+    /// century) means no limit.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long one store operation may wait for its answer, including
-    /// while the connection is being re-established, before it fails with a
-    /// `Store` error (default 5 s). [`build`](Self::build) refuses values
-    /// outside 1 ms ..= 1 h.
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
+    /// How long one store operation may take, including while the
+    /// connection is being re-established (default 5 s; `None`: unbounded).
+    /// An operation that runs out of time fails with a
+    /// [`LockError::Store`] whose source is
+    /// [`TimedOut`](verrou_core::store::TimedOut); a command still queued
+    /// then (the connection was down) is never sent. A
+    /// [`prune`](verrou_core::LockStore::prune) sweep,
+    /// which may scan a large keyspace, bounds each of its commands instead.
+    ///
+    /// Applies to a reused client or pool too, whatever its own settings.
+    /// At least 1 ms, or [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`]; `Some(Duration::MAX)` (anything above a
+    /// century) is the same as `None`.
+    pub fn operation_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.operation_timeout = timeout;
         self
     }
 
@@ -152,25 +162,33 @@ impl RedisStoreBuilder {
 
     /// Open this many connections (per Cluster node) instead of one
     /// (default 1: fred pipelines concurrent commands on one connection,
-    /// which is usually enough). Ignored for `client` and `pool`.
-    pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size.max(1);
+    /// which is usually enough). Zero is [`LockError::InvalidConfig`].
+    /// Ignored for a reused client or pool.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
         self
     }
 
     /// Connects (unless given a client or pool) and returns the store.
     ///
     /// # Errors
-    /// [`LockError::InvalidConfig`] for an unusable URL or a duration out of
-    /// its range (see each option); [`LockError::Store`] naming the address
-    /// when the server cannot be reached within the connect timeout.
+    /// [`LockError::InvalidConfig`] for an unusable URL, a timeout under a
+    /// millisecond or zero connections (see each option), before any
+    /// connection is made; [`LockError::Store`] naming the address when the
+    /// server cannot be reached within the connect timeout.
     pub async fn build(self) -> Result<RedisStore, LockError> {
         let settings = Settings {
             prefix: self.prefix,
-            command_timeout: timeout_in_range("command_timeout", self.command_timeout)?,
-            connect_timeout: timeout_in_range("connect_timeout", self.connect_timeout)?,
+            operation_timeout: limit("operation_timeout", self.operation_timeout)?,
+            connect_timeout: limit("connect_timeout", Some(self.connect_timeout))?,
             counter_retention: retention(self.counter_retention)?,
         };
+        if self.max_connections == 0 {
+            return Err(LockError::invalid_config(
+                STORE,
+                "max_connections must be at least 1",
+            ));
+        }
         let config = match self.target {
             Target::Client(client) => {
                 return Ok(RedisStore::new(Commands::Client(client), false, settings));
@@ -188,13 +206,17 @@ impl RedisStoreBuilder {
         builder
             .set_connection_config(connection_config(settings.connect_timeout))
             .set_performance_config(PerformanceConfig {
-                default_command_timeout: settings.command_timeout,
+                default_command_timeout: fred_limit(settings.operation_timeout),
                 ..PerformanceConfig::default()
             })
             .set_policy(reconnect_policy());
         let build_error = |e: fred::error::Error| LockError::invalid_config(STORE, e.to_string());
-        let commands = if self.pool_size > 1 {
-            Commands::Pool(builder.build_pool(self.pool_size).map_err(build_error)?)
+        let commands = if self.max_connections > 1 {
+            Commands::Pool(
+                builder
+                    .build_pool(self.max_connections)
+                    .map_err(build_error)?,
+            )
         } else {
             Commands::Client(builder.build().map_err(build_error)?)
         };
@@ -206,33 +228,30 @@ impl RedisStoreBuilder {
 /// What the store keeps from the builder besides its connection.
 pub(crate) struct Settings {
     pub(crate) prefix: String,
-    pub(crate) command_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
+    /// `None`: unbounded.
+    pub(crate) operation_timeout: Option<Duration>,
+    /// `None`: unbounded.
+    pub(crate) connect_timeout: Option<Duration>,
     /// `None`: counters are kept forever.
     pub(crate) counter_retention: Option<Duration>,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        let defaults = RedisStoreBuilder::default();
-        Settings {
-            prefix: defaults.prefix,
-            command_timeout: defaults.command_timeout,
-            connect_timeout: defaults.connect_timeout,
-            counter_retention: Some(defaults.counter_retention),
-        }
+/// The one rule for timeouts: under a millisecond is a configuration error,
+/// above a century (`Duration::MAX` included) is no limit (`None`).
+fn limit(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>, LockError> {
+    match timeout {
+        Some(timeout) if timeout < MIN_TIMEOUT => Err(LockError::invalid_config(
+            STORE,
+            format!("{option} must be at least 1 ms, got {timeout:?}"),
+        )),
+        Some(timeout) if timeout > FOREVER_AFTER => Ok(None),
+        timeout => Ok(timeout),
     }
 }
 
-fn timeout_in_range(option: &str, timeout: Duration) -> Result<Duration, LockError> {
-    if (MIN_TIMEOUT..=MAX_TIMEOUT).contains(&timeout) {
-        Ok(timeout)
-    } else {
-        Err(LockError::invalid_config(
-            STORE,
-            format!("{option} must be between 1 ms and 1 h, got {timeout:?}"),
-        ))
-    }
+/// A limit as fred takes it: zero is fred's "no timeout".
+pub(crate) fn fred_limit(limit: Option<Duration>) -> Duration {
+    limit.unwrap_or(Duration::ZERO)
 }
 
 fn retention(retention: Duration) -> Result<Option<Duration>, LockError> {
@@ -252,10 +271,10 @@ fn retention(retention: Duration) -> Result<Option<Duration>, LockError> {
 /// resend of a command whose connection dropped (a resent acquire or release
 /// could report `Held`/`NotOwned` for what the first send did; the caller
 /// gets a `Store` error instead).
-pub(crate) fn connection_config(connect_timeout: Duration) -> ConnectionConfig {
+pub(crate) fn connection_config(connect_timeout: Option<Duration>) -> ConnectionConfig {
     ConnectionConfig {
-        connection_timeout: connect_timeout,
-        internal_command_timeout: connect_timeout,
+        connection_timeout: fred_limit(connect_timeout),
+        internal_command_timeout: fred_limit(connect_timeout),
         max_command_attempts: 1,
         // Names each connection after the client id, so operators (and the
         // tests) can find the store's connections in `CLIENT LIST`.
@@ -269,20 +288,27 @@ pub(crate) fn reconnect_policy() -> ReconnectPolicy {
     ReconnectPolicy::new_exponential(0, 50, 1_000, 2)
 }
 
-async fn connect(commands: &Commands, endpoint: &str, within: Duration) -> Result<(), LockError> {
+async fn connect(
+    commands: &Commands,
+    endpoint: &str,
+    connect_timeout: Option<Duration>,
+) -> Result<(), LockError> {
     let init = async {
         match commands {
             Commands::Client(client) => client.init().await.map(drop),
             Commands::Pool(pool) => pool.init().await.map(drop),
         }
+        .map_err(store_error)
     };
     // fred bounds each connection attempt; this bounds the whole start-up
     // (DNS, several Cluster nodes, the health check).
-    let limit = within.saturating_add(Duration::from_secs(1));
-    let failure = match tokio::time::timeout(limit, init).await {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(source)) => Some(source),
-        Err(_) => None,
+    let whole = connect_timeout.map(|limit| limit.saturating_add(Duration::from_secs(1)));
+    let source = match within(STORE, whole, "connecting", init).await {
+        Ok(()) => return Ok(()),
+        // The driver's error, or `TimedOut`: kept as the source, under a
+        // message that names the server.
+        Err(LockError::Store { source, .. }) => source,
+        Err(other) => return Err(other),
     };
     // Stop the reconnect loop of a client nobody will use.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -296,8 +322,7 @@ async fn connect(commands: &Commands, endpoint: &str, within: Duration) -> Resul
         STORE,
         ConnectError {
             endpoint: endpoint.to_owned(),
-            within,
-            source: failure,
+            source,
         },
     ))
 }
@@ -343,9 +368,9 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("target", &target)
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .field("counter_retention", &self.counter_retention)
-            .field("pool_size", &self.pool_size)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -355,23 +380,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timeouts_outside_their_range_are_invalid_config() {
+    fn timeouts_under_a_millisecond_are_invalid_config_and_huge_ones_no_limit() {
         for bad in [
             Duration::ZERO,
             Duration::from_nanos(1),
             Duration::from_micros(999),
-            Duration::from_secs(3601),
-            Duration::MAX,
         ] {
-            let error = timeout_in_range("command_timeout", bad).unwrap_err();
+            let error = limit("operation_timeout", Some(bad)).unwrap_err();
             assert!(
                 matches!(error, LockError::InvalidConfig { .. }),
                 "{bad:?}: {error:?}"
             );
-            assert!(error.to_string().contains("command_timeout"), "{error}");
+            assert!(error.to_string().contains("operation_timeout"), "{error}");
         }
-        for good in [MIN_TIMEOUT, Duration::from_secs(5), MAX_TIMEOUT] {
-            assert_eq!(timeout_in_range("t", good).unwrap(), good);
+        for good in [MIN_TIMEOUT, Duration::from_secs(5), FOREVER_AFTER] {
+            assert_eq!(limit("t", Some(good)).unwrap(), Some(good));
+        }
+        for unbounded in [None, Some(FOREVER_AFTER + MIN_TIMEOUT), Some(Duration::MAX)] {
+            assert_eq!(limit("t", unbounded).unwrap(), None);
         }
     }
 
@@ -401,7 +427,5 @@ mod tests {
         assert_eq!(redact("hunter2@host"), "***@host");
         assert_eq!(redact("redis://hunter2@host"), "redis://***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-        let debug = format!("{:?}", RedisStore::builder().url("redis://u:s3cret@h:1"));
-        assert!(!debug.contains("s3cret"), "{debug}");
     }
 }

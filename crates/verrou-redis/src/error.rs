@@ -1,9 +1,8 @@
 //! Turning fred's errors into verrou's.
 
 use std::fmt;
-use std::time::Duration;
 
-use verrou_core::LockError;
+use verrou_core::{BoxError, LockError};
 
 pub(crate) const STORE: &str = "redis";
 
@@ -12,26 +11,27 @@ pub(crate) fn store_error(error: fred::error::Error) -> LockError {
     LockError::store(STORE, error)
 }
 
-/// The server named in the configuration could not be reached at start-up.
+/// The server named in the configuration could not be reached at start-up:
+/// the driver's error, or [`TimedOut`](verrou_core::store::TimedOut) when it
+/// never answered.
 #[derive(Debug)]
 pub(crate) struct ConnectError {
     pub(crate) endpoint: String,
-    pub(crate) within: Duration,
-    pub(crate) source: Option<fred::error::Error>,
+    pub(crate) source: BoxError,
 }
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not connect to redis at {}", self.endpoint)?;
-        match &self.source {
-            Some(source) => write!(f, ": {source}"),
-            None => write!(f, ": no answer within {:?}", self.within),
-        }
+        write!(
+            f,
+            "could not connect to redis at {}: {}",
+            self.endpoint, self.source
+        )
     }
 }
 
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
+        Some(&*self.source)
     }
 }

@@ -1,26 +1,29 @@
 //! `RedisStore`: the `LockStore` on Redis, Redis Cluster and compatible servers.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fred::clients::{Client, Pool};
+use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::Value;
 use fred::types::config::{Options, PerformanceConfig};
 use tokio::sync::OnceCell;
-use verrou_core::store::validate_key;
+use verrou_core::store::within;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 use crate::announcements::Announcements;
-use crate::builder::{RedisStoreBuilder, Settings, describe, reconnect_policy};
+use crate::builder::{RedisStoreBuilder, Settings, describe, fred_limit, reconnect_policy};
 use crate::error::{STORE, store_error};
 use crate::keys::LockKeys;
 use crate::prune::sweep;
 use crate::scripts::Scripts;
 
-/// The longest user key accepted, in bytes. Redis itself takes far longer
-/// keys; this keeps the escaped name (at most twice as long) reasonable.
+/// The longest user key the handle accepts, in bytes. Redis itself takes far
+/// longer keys; this keeps the escaped name (at most twice as long)
+/// reasonable.
 const MAX_KEY_BYTES: usize = 1024;
 
 /// A TTL above this many milliseconds (about 285,000 years) is stored as
@@ -42,8 +45,12 @@ struct Inner {
     /// Whether the store opened `commands` itself (and so closes them).
     owned: bool,
     prefix: String,
+    /// At most one send, bounded by the operation timeout (see `bounded`).
     options: Options,
-    connect_timeout: Duration,
+    /// `None`: unbounded.
+    operation_timeout: Option<Duration>,
+    /// Bounds the subscriber's connection and `SUBSCRIBE`s; `None`: unbounded.
+    connect_timeout: Option<Duration>,
     /// How long a counter outlives its last token; `None`: forever.
     counter_retention: Option<Duration>,
     scripts: Scripts,
@@ -91,19 +98,30 @@ impl RedisStore {
         Self::builder().url(url).build().await
     }
 
-    /// A store on a fred client you already have (connected with `init`),
-    /// without a key prefix. Its configuration is used as is, except that
-    /// each store operation is sent at most once and bounded by a 5 s
-    /// timeout. Release announcements use one more connection made from the
-    /// same configuration. Use [`RedisStoreBuilder::client`] for a prefix.
-    pub fn from_client(client: Client) -> Self {
-        Self::new(Commands::Client(client), false, Settings::default())
+    /// A builder for a store on a fred client you already have (connected
+    /// with `init`), with every other option available (prefix, timeouts).
+    /// The client's configuration is used as is, except that each store
+    /// operation is sent at most once and bounded by the
+    /// [operation timeout](RedisStoreBuilder::operation_timeout). Release
+    /// announcements use one more connection made from the same
+    /// configuration. The store leaves the client open when dropped.
+    ///
+    /// ```rust,no_run
+    /// # async fn demo(client: verrou_redis::fred::clients::Client) -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_redis::RedisStore::from_client(client)
+    ///     .prefix("billing:")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_client(client: Client) -> RedisStoreBuilder {
+        Self::builder().client(client)
     }
 
-    /// A store on a fred pool you already have (connected with `init`); see
-    /// [`from_client`](Self::from_client).
-    pub fn from_pool(pool: Pool) -> Self {
-        Self::new(Commands::Pool(pool), false, Settings::default())
+    /// A builder for a store on a fred pool you already have (connected
+    /// with `init`); see [`from_client`](Self::from_client).
+    pub fn from_pool(pool: Pool) -> RedisStoreBuilder {
+        Self::builder().pool(pool)
     }
 
     pub(crate) fn new(commands: Commands, owned: bool, settings: Settings) -> Self {
@@ -115,9 +133,10 @@ impl RedisStore {
                 options: Options {
                     // Never resend: see `builder::connection_config`.
                     max_attempts: Some(1),
-                    timeout: Some(settings.command_timeout),
+                    timeout: Some(fred_limit(settings.operation_timeout)),
                     ..Options::default()
                 },
+                operation_timeout: settings.operation_timeout,
                 connect_timeout: settings.connect_timeout,
                 counter_retention: settings.counter_retention,
                 scripts: Scripts::new(),
@@ -137,19 +156,49 @@ impl RedisStore {
         &self.inner.prefix
     }
 
-    fn keys(&self, key: &str) -> Result<LockKeys, LockError> {
-        validate_key(key, MAX_KEY_BYTES)?;
-        Ok(LockKeys::new(&self.inner.prefix, key))
+    fn keys(&self, key: &str) -> LockKeys {
+        LockKeys::new(&self.inner.prefix, key)
     }
 
     async fn run(
         &self,
+        what: &'static str,
         script: &crate::scripts::Script,
         keys: Vec<&str>,
         args: Vec<Value>,
     ) -> Result<Value, LockError> {
         let client = self.client().with_options(&self.inner.options);
-        script.run(&client, keys, args).await.map_err(store_error)
+        self.bounded(what, script.run(&client, keys, args)).await
+    }
+
+    /// Runs one store operation within the operation timeout, which then
+    /// fails it with a `TimedOut` source, as on every store.
+    ///
+    /// fred bounds each command by the same limit (`options`) too, because
+    /// only its own timeout marks a command it gave up on so that, if it is
+    /// still queued (the connection is down), it is never sent after the
+    /// reconnect: a late acquire would take a lock nobody waits for. fred's
+    /// limit starts a moment after ours, so when fred reports it, ours has
+    /// run out as well: waiting on lets `within` report it.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        operation: impl Future<Output = Result<T, FredError>>,
+    ) -> Result<T, LockError> {
+        let limit = self.inner.operation_timeout;
+        let started = Instant::now();
+        let operation = async {
+            match operation.await {
+                Err(error)
+                    if *error.kind() == ErrorKind::Timeout
+                        && limit.is_some_and(|limit| started.elapsed() >= limit) =>
+                {
+                    std::future::pending().await
+                }
+                result => result.map_err(store_error),
+            }
+        };
+        within(STORE, limit, what, operation).await
     }
 
     async fn announcements(&self) -> Result<&Announcements, LockError> {
@@ -172,9 +221,7 @@ impl RedisStore {
                             .unwrap_or_else(reconnect_policy),
                     ),
                 );
-                Announcements::connect(subscriber, self.inner.connect_timeout)
-                    .await
-                    .map_err(store_error)
+                Announcements::connect(subscriber, self.inner.connect_timeout).await
             })
             .await
     }
@@ -225,9 +272,10 @@ impl LockStore for RedisStore {
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
         let ttl = expiry.duration();
-        let keys = self.keys(key)?;
+        let keys = self.keys(key);
         let reply = self
             .run(
+                "acquire",
                 &self.inner.scripts.acquire,
                 vec![&keys.lock, &keys.fence],
                 vec![
@@ -247,9 +295,10 @@ impl LockStore for RedisStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        let keys = self.keys(key)?;
+        let keys = self.keys(key);
         let reply = self
             .run(
+                "release",
                 &self.inner.scripts.release,
                 vec![&keys.lock],
                 vec![Value::from(owner), Value::from(keys.channel.as_str())],
@@ -263,8 +312,9 @@ impl LockStore for RedisStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        let keys = self.keys(key)?;
+        let keys = self.keys(key);
         self.run(
+            "force_release",
             &self.inner.scripts.force_release,
             vec![&keys.lock],
             vec![Value::from(keys.channel.as_str())],
@@ -274,21 +324,20 @@ impl LockStore for RedisStore {
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        let keys = self.keys(key)?;
+        let keys = self.keys(key);
+        let client = self.client().with_options(&self.inner.options);
         let count: i64 = self
-            .client()
-            .with_options(&self.inner.options)
-            .exists(keys.lock.as_str())
-            .await
-            .map_err(store_error)?;
+            .bounded("is_locked", client.exists(keys.lock.as_str()))
+            .await?;
         Ok(count > 0)
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
         let ttl = expiry.duration();
-        let keys = self.keys(key)?;
+        let keys = self.keys(key);
         let reply = self
             .run(
+                "extend",
                 &self.inner.scripts.extend,
                 vec![&keys.lock],
                 vec![Value::from(owner), ttl_arg(ttl)],
@@ -302,13 +351,8 @@ impl LockStore for RedisStore {
     }
 
     async fn watch_release(&self, key: &str) -> Result<Option<ReleaseWatch>, LockError> {
-        let keys = self.keys(key)?;
-        let watch = self
-            .announcements()
-            .await?
-            .watch(&keys.channel)
-            .await
-            .map_err(store_error)?;
+        let keys = self.keys(key);
+        let watch = self.announcements().await?.watch(&keys.channel).await?;
         Ok(Some(ReleaseWatch::new(watch)))
     }
 

@@ -6,16 +6,17 @@ use std::time::Duration;
 use fred::util::redis_keyslot;
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::{RedisStore, fred};
+use verrou_testkit::Service;
 
 const PREFIX: &str = "verrou-cluster-test:";
 
 /// One key per primary of the local cluster (slots 0-5460, 5461-10922,
 /// 10923-16383, as `redis-cli --cluster create` splits them).
 fn key_per_primary() -> Vec<String> {
-    let run = std::process::id();
+    let run = verrou_testkit::unique("wake");
     let mut keys: Vec<Option<String>> = vec![None; 3];
     for i in 0.. {
-        let key = format!("wake:{run}:{i}");
+        let key = format!("{run}:{i}");
         // The README's layout for a key without braces: `prefix{key}`.
         let slot = redis_keyslot(format!("{PREFIX}{{{key}}}").as_bytes());
         let shard = match slot {
@@ -34,7 +35,7 @@ fn key_per_primary() -> Vec<String> {
 #[tokio::test]
 async fn releases_on_every_primary_wake_their_waiters() {
     let store = RedisStore::builder()
-        .url("redis-cluster://127.0.0.1:7000")
+        .url(Service::RedisCluster.url())
         .prefix(PREFIX)
         .build()
         .await;

@@ -1,9 +1,12 @@
-//! The whole conformance suite against a Redis Cluster (127.0.0.1:7000-7005,
-//! started by `cargo xtask services up`).
+//! The whole conformance suite against a Redis Cluster
+//! ([`Service::RedisCluster`](verrou_testkit::Service::RedisCluster), started
+//! by `cargo xtask services up`).
+
+use verrou_testkit::Service;
 
 async fn make_store() -> Result<verrou_redis::RedisStore, verrou_core::LockError> {
     verrou_redis::RedisStore::builder()
-        .url("redis-cluster://127.0.0.1:7000")
+        .url(Service::RedisCluster.url())
         .prefix("verrou-test:")
         .build()
         .await

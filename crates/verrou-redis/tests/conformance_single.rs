@@ -1,8 +1,11 @@
-//! The whole conformance suite against one Redis server (127.0.0.1:6379).
+//! The whole conformance suite against one Redis server
+//! ([`Service::Redis`](verrou_testkit::Service::Redis)).
+
+use verrou_testkit::Service;
 
 async fn make_store() -> Result<verrou_redis::RedisStore, verrou_core::LockError> {
     verrou_redis::RedisStore::builder()
-        .url("redis://127.0.0.1:6379")
+        .url(Service::Redis.url())
         .prefix("verrou-test:")
         .build()
         .await

@@ -1,19 +1,16 @@
-//! The whole conformance suite against one Valkey server: 127.0.0.1:6390,
-//! which `cargo xtask services up` starts, or `VERROU_VALKEY_URL`.
+//! The whole conformance suite against one Valkey server
+//! ([`Service::Valkey`], which `cargo xtask services up` starts).
 
 use verrou_redis::RedisStore;
 use verrou_redis::fred::interfaces::ClientLike;
 use verrou_redis::fred::types::{ClusterHash, CustomCommand};
-
-fn url() -> String {
-    std::env::var("VERROU_VALKEY_URL").unwrap_or_else(|_| "redis://127.0.0.1:6390".to_owned())
-}
+use verrou_testkit::Service;
 
 /// A store on the Valkey server, refused if the server is not Valkey: a
 /// Redis on that port would pass the suite without testing Valkey at all.
 async fn make_store() -> Result<RedisStore, String> {
     let store = RedisStore::builder()
-        .url(url())
+        .url(Service::Valkey.url())
         .prefix("verrou-test:")
         .build()
         .await

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{PrivateRedis, eventually, free_port};
 use fred::interfaces::ClientLike;
+use verrou_core::store::TimedOut;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_redis::{RedisStore, fred};
 
@@ -19,7 +20,7 @@ fn private_redis() -> Option<PrivateRedis> {
 async fn store_on(server: &PrivateRedis) -> RedisStore {
     RedisStore::builder()
         .url(server.url())
-        .command_timeout(Duration::from_secs(2))
+        .operation_timeout(Some(Duration::from_secs(2)))
         .connect_timeout(Duration::from_secs(2))
         .build()
         .await
@@ -158,7 +159,7 @@ async fn waiters_survive_a_killed_subscriber_connection() {
     assert!(woken, "no announcement after the subscriber reconnected");
 }
 
-/// `SHUTDOWN NOSAVE`: calls fail with `Store` within the command timeout,
+/// `SHUTDOWN NOSAVE`: calls fail with `Store` within the operation timeout,
 /// never hang; once the server is back the same store works again. Without
 /// persistence the restarted server has forgotten every lock and counter,
 /// yet the next token is still higher: tokens come from the server clock,
@@ -268,13 +269,13 @@ async fn waiters_share_one_subscription_per_key() {
     .await;
 }
 
-/// A store on a reused fred client bounds its scripts by the store's command
-/// timeout and sends them once, whatever the client's own settings (here
-/// none: fred's default is no timeout). A paused server shows it: the
-/// acquire fails with `Store` after the timeout instead of waiting out the
-/// pause.
+/// A store on a reused fred client bounds its scripts by the store's
+/// operation timeout and sends them once, whatever the client's own settings
+/// (here none: fred's default is no timeout). A paused server shows it: the
+/// acquire fails with a `Store` error whose source is `TimedOut` after the
+/// timeout instead of waiting out the pause.
 #[tokio::test]
-async fn scripts_on_a_reused_client_keep_the_command_timeout() {
+async fn scripts_on_a_reused_client_keep_the_operation_timeout() {
     let Some(server) = private_redis() else {
         return;
     };
@@ -285,9 +286,8 @@ async fn scripts_on_a_reused_client_keep_the_command_timeout() {
         None,
     );
     client.init().await.unwrap();
-    let store = RedisStore::builder()
-        .client(client.clone())
-        .command_timeout(Duration::from_millis(300))
+    let store = RedisStore::from_client(client.clone())
+        .operation_timeout(Some(Duration::from_millis(300)))
         .build()
         .await
         .unwrap();
@@ -300,7 +300,14 @@ async fn scripts_on_a_reused_client_keep_the_command_timeout() {
         .expect("the acquire hung");
     let elapsed = started.elapsed();
     server.cli(&["client", "unpause"]);
-    assert!(matches!(paused, Err(LockError::Store { .. })), "{paused:?}");
+    let Err(error @ LockError::Store { .. }) = paused else {
+        panic!("expected a Store error, got {paused:?}");
+    };
+    let timed_out = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<TimedOut>());
+    assert!(
+        timed_out.is_some_and(|t| t.what == "acquire" && t.after == Duration::from_millis(300)),
+        "{error:?}"
+    );
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     let _ = client.quit().await;
 }

@@ -10,32 +10,28 @@ use fred::types::config::Config;
 use fred::types::{ClusterHash, CustomCommand, Value};
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::{RedisStore, fred};
+use verrou_testkit::{Service, unique};
 
-const SINGLE: &str = "redis://127.0.0.1:6379";
-const CLUSTER: &str = "redis-cluster://127.0.0.1:7000";
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("verrou-counters:{name}:{}:{nanos}:", std::process::id())
+/// A prefix no other test or run uses.
+fn prefix(name: &str) -> String {
+    format!("{}:", unique(&format!("verrou-counters-{name}")))
 }
 
-async fn inspector(service: &str, url: &str) -> Option<Client> {
-    let client = Client::new(Config::from_url(url).unwrap(), None, None, None);
+async fn inspector(service: Service) -> Option<Client> {
+    let client = Client::new(Config::from_url(&service.url()).unwrap(), None, None, None);
     let connected = match tokio::time::timeout(Duration::from_secs(3), client.init()).await {
         Ok(Ok(_)) => Ok(client),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
-    verrou_conformance::require_service(service, connected)
+    verrou_conformance::require_service(service.name(), connected)
 }
 
-async fn store(url: &str, prefix: &str, retention: Duration) -> RedisStore {
+async fn store(service: Service, prefix: &str, retention: Duration) -> RedisStore {
     RedisStore::builder()
-        .url(url)
+        .url(service.url())
         .prefix(prefix)
         .counter_retention(retention)
         .build()
@@ -94,10 +90,10 @@ async fn names_matching(client: &Client, pattern: &str) -> Vec<String> {
 /// acquisitions come faster than the clock can tell apart.
 #[tokio::test]
 async fn tokens_are_the_server_clock_and_always_rise() {
-    let Some(client) = inspector("redis", SINGLE).await else {
+    let Some(client) = inspector(Service::Redis).await else {
         return;
     };
-    let store = store(SINGLE, &unique("clock"), Duration::from_secs(3600)).await;
+    let store = store(Service::Redis, &prefix("clock"), Duration::from_secs(3600)).await;
     let before = server_micros(&client).await;
     let mut last = 0;
     for _ in 0..300 {
@@ -119,12 +115,12 @@ async fn tokens_are_the_server_clock_and_always_rise() {
 /// next token is still higher.
 #[tokio::test]
 async fn a_counter_expires_once_the_clock_has_passed_it_by_the_retention() {
-    let Some(client) = inspector("redis", SINGLE).await else {
+    let Some(client) = inspector(Service::Redis).await else {
         return;
     };
-    let prefix = unique("expiry");
+    let prefix = prefix("expiry");
     let retention = Duration::from_millis(300);
-    let store = store(SINGLE, &prefix, retention).await;
+    let store = store(Service::Redis, &prefix, retention).await;
     let first = token(&store, "k", "a").await;
     store.release("k", "a").await.unwrap();
     let counter = format!("{prefix}{{k}}:fence");
@@ -166,12 +162,12 @@ async fn a_counter_expires_once_the_clock_has_passed_it_by_the_retention() {
 async fn ten_thousand_distinct_keys_leave_nothing_behind() {
     const KEYS: usize = 10_000;
     const TASKS: usize = 32;
-    let Some(client) = inspector("redis", SINGLE).await else {
+    let Some(client) = inspector(Service::Redis).await else {
         return;
     };
-    let prefix = unique("churn");
+    let prefix = prefix("churn");
     let retention = Duration::from_secs(1);
-    let store = store(SINGLE, &prefix, retention).await;
+    let store = store(Service::Redis, &prefix, retention).await;
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let store = store.clone();
@@ -220,11 +216,11 @@ async fn ten_thousand_distinct_keys_leave_nothing_behind() {
 /// counter, not a key that only looks like a counter.
 #[tokio::test]
 async fn prune_removes_only_free_counters_the_clock_has_passed() {
-    let Some(client) = inspector("redis", SINGLE).await else {
+    let Some(client) = inspector(Service::Redis).await else {
         return;
     };
-    let prefix = unique("prune");
-    let store = store(SINGLE, &prefix, Duration::from_secs(3600)).await;
+    let prefix = prefix("prune");
+    let store = store(Service::Redis, &prefix, Duration::from_secs(3600)).await;
     let name = |key: &str| format!("{prefix}{{{key}}}");
     let set = |key: String, value: &'static str| {
         let client = client.clone();
@@ -277,11 +273,11 @@ async fn prune_removes_only_free_counters_the_clock_has_passed() {
 /// the three shards is removed.
 #[tokio::test]
 async fn prune_reaches_every_primary_of_a_cluster() {
-    let Some(client) = inspector("redis-cluster", CLUSTER).await else {
+    let Some(client) = inspector(Service::RedisCluster).await else {
         return;
     };
-    let prefix = unique("cluster-prune");
-    let store = store(CLUSTER, &prefix, Duration::from_secs(3600)).await;
+    let prefix = prefix("cluster-prune");
+    let store = store(Service::RedisCluster, &prefix, Duration::from_secs(3600)).await;
     // One key per primary of the local cluster (slots split in three).
     let mut per_shard: [Option<String>; 3] = [None, None, None];
     for i in 0.. {
@@ -320,11 +316,11 @@ async fn prune_reaches_every_primary_of_a_cluster() {
 /// without expiry, as earlier versions did, and `prune` leaves them.
 #[tokio::test]
 async fn a_retention_of_forever_keeps_counters() {
-    let Some(client) = inspector("redis", SINGLE).await else {
+    let Some(client) = inspector(Service::Redis).await else {
         return;
     };
-    let prefix = unique("forever");
-    let store = store(SINGLE, &prefix, Duration::MAX).await;
+    let prefix = prefix("forever");
+    let store = store(Service::Redis, &prefix, Duration::MAX).await;
     let first = token(&store, "k", "a").await;
     store.release("k", "a").await.unwrap();
     let counter = format!("{prefix}{{k}}:fence");

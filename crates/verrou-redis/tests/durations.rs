@@ -1,25 +1,29 @@
-//! The extremes of every `Duration` option of the builder: zero, 1 ns, huge
-//! and `Duration::MAX` give a clear `InvalidConfig` (or, for the counter
-//! retention, "forever"), never a panic or a hang; the edges of each range
-//! work.
+//! The extremes of every `Duration` option of the builder: under a
+//! millisecond is `InvalidConfig` (for the counter retention too), huge
+//! values up to `Duration::MAX` mean no limit (or, for the counter
+//! retention, "forever"), never a panic or a hang; 1 ms works.
 
 use std::time::Duration;
 
+use verrou_conformance::builders;
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
+use verrou_redis::fred::clients::Client;
+use verrou_redis::fred::types::config::Config;
 use verrou_redis::{RedisStore, RedisStoreBuilder};
+use verrou_testkit::{Service, unique};
 
-const URL: &str = "redis://127.0.0.1:6379";
-
-const EXTREMES: [Duration; 5] = [
-    Duration::ZERO,
-    Duration::from_nanos(1),
+/// A century and beyond: past what any timeout needs, up to `Duration::MAX`.
+const HUGE: [Duration; 3] = [
     Duration::from_secs(100 * 365 * 24 * 3600),
     Duration::from_secs(u64::MAX),
     Duration::MAX,
 ];
 
 async fn reachable() -> bool {
-    let store = RedisStore::builder().url(URL).build().await;
+    let store = RedisStore::builder()
+        .url(Service::Redis.url())
+        .build()
+        .await;
     verrou_conformance::require_service("redis", store).is_some()
 }
 
@@ -41,52 +45,90 @@ fn assert_invalid_config(option: &str, value: Duration, result: Result<RedisStor
     }
 }
 
+/// Checked before connecting, so no server is needed.
 #[tokio::test]
-async fn extreme_timeouts_are_invalid_config() {
-    if !reachable().await {
-        return;
-    }
-    for value in EXTREMES {
-        let connect = build(RedisStore::builder().url(URL).connect_timeout(value)).await;
-        assert_invalid_config("connect_timeout", value, connect);
-        let command = build(RedisStore::builder().url(URL).command_timeout(value)).await;
-        assert_invalid_config("command_timeout", value, command);
-    }
-    // Also when reusing a client: the store still applies the timeouts.
-    let existing = RedisStore::builder().url(URL).build().await.unwrap();
-    let reused = build(
-        RedisStore::builder()
-            .client(existing.client().clone())
-            .command_timeout(Duration::ZERO),
-    )
+async fn timeouts_under_a_millisecond_are_invalid_config() {
+    let builder = || RedisStore::builder().url(Service::Redis.url());
+    builders::rejects_timeouts_under_a_millisecond("connect_timeout", |limit| {
+        builder().connect_timeout(limit).build()
+    })
     .await;
-    assert_invalid_config("command_timeout", Duration::ZERO, reused);
+    builders::rejects_timeouts_under_a_millisecond("operation_timeout", |limit| {
+        builder().operation_timeout(Some(limit)).build()
+    })
+    .await;
+    // Also on a reused client, whose own settings the store overrides. It
+    // is never connected: the check comes first.
+    let client = Client::new(Config::default(), None, None, None);
+    builders::rejects_timeouts_under_a_millisecond("operation_timeout", |limit| {
+        RedisStore::from_client(client.clone())
+            .operation_timeout(Some(limit))
+            .build()
+    })
+    .await;
+    builders::rejects_timeouts_under_a_millisecond("connect_timeout", |limit| {
+        RedisStore::from_client(client.clone())
+            .connect_timeout(limit)
+            .build()
+    })
+    .await;
 }
 
-/// 1 ms and 1 h are the edges of the range: accepted, and a 1 ms timeout
-/// either makes it on loopback or fails with a `Store` error in time.
+/// Huge timeouts, up to `Duration::MAX`, are no limit: the store connects
+/// and works.
 #[tokio::test]
-async fn timeouts_at_the_edges_of_their_range_work() {
+async fn huge_timeouts_mean_no_limit() {
     if !reachable().await {
         return;
     }
-    let hour = Duration::from_secs(3600);
-    let store = build(
-        RedisStore::builder()
-            .url(URL)
-            .connect_timeout(hour)
-            .command_timeout(hour),
-    )
-    .await
-    .unwrap();
-    assert!(!store.is_locked("verrou-durations:nothing").await.unwrap());
+    let key = unique("verrou-durations-huge");
+    for value in HUGE {
+        for (option, builder) in [
+            (
+                "connect_timeout",
+                RedisStore::builder().connect_timeout(value),
+            ),
+            (
+                "operation_timeout",
+                RedisStore::builder().operation_timeout(Some(value)),
+            ),
+            (
+                "no operation_timeout",
+                RedisStore::builder().operation_timeout(None),
+            ),
+        ] {
+            let store = build(builder.url(Service::Redis.url()))
+                .await
+                .unwrap_or_else(|e| panic!("{option}({value:?}): {e}"));
+            let acquired = store
+                .acquire(&key, "a", Expiry::After(Duration::from_secs(30)))
+                .await
+                .unwrap();
+            assert!(
+                matches!(acquired, Acquisition::Acquired { .. }),
+                "{option}({value:?}): {acquired:?}"
+            );
+            assert!(store.is_locked(&key).await.unwrap());
+            store.release(&key, "a").await.unwrap();
+            // The subscriber is bounded by the connect timeout.
+            assert!(store.watch_release(&key).await.unwrap().is_some());
+        }
+    }
+}
 
+/// 1 ms, the least, is accepted: a call either makes it on loopback or
+/// fails with a `Store` error in time.
+#[tokio::test]
+async fn one_millisecond_timeouts_work_or_fail_in_time() {
+    if !reachable().await {
+        return;
+    }
     let ms = Duration::from_millis(1);
     match build(
         RedisStore::builder()
-            .url(URL)
+            .url(Service::Redis.url())
             .connect_timeout(ms)
-            .command_timeout(ms),
+            .operation_timeout(Some(ms)),
     )
     .await
     {
@@ -113,12 +155,17 @@ async fn counter_retention_extremes_are_invalid_or_forever() {
         return;
     }
     for value in [Duration::ZERO, Duration::from_nanos(1)] {
-        let result = build(RedisStore::builder().url(URL).counter_retention(value)).await;
+        let result = build(
+            RedisStore::builder()
+                .url(Service::Redis.url())
+                .counter_retention(value),
+        )
+        .await;
         assert_invalid_config("counter_retention", value, result);
     }
     // A prefix of its own: a prune sweeps the whole prefix, and with a 1 ms
     // retention it would remove other tests' counters.
-    let prefix = format!("verrou-durations:{}:", std::process::id());
+    let prefix = format!("{}:", unique("verrou-durations"));
     // 1 ms (the least) through a century work as retentions; beyond, the
     // counters are kept forever. Each must acquire with a rising token.
     let mut last = 0;
@@ -131,7 +178,7 @@ async fn counter_retention_extremes_are_invalid_or_forever() {
     ] {
         let store = build(
             RedisStore::builder()
-                .url(URL)
+                .url(Service::Redis.url())
                 .prefix(prefix.as_str())
                 .counter_retention(value),
         )

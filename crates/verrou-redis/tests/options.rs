@@ -6,21 +6,17 @@ use std::time::Duration;
 use fred::interfaces::{ClientLike, KeysInterface};
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::{RedisStore, fred};
+use verrou_testkit::{Service, unique};
 
-const URL: &str = "redis://127.0.0.1:6379";
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("verrou-options:{name}:{}:{nanos}", std::process::id())
+fn url() -> String {
+    Service::Redis.url()
 }
 
 async fn fred_client() -> Option<fred::clients::Client> {
     let client = fred::clients::Client::new(
-        fred::types::config::Config::from_url(URL).unwrap(),
+        fred::types::config::Config::from_url(&url()).unwrap(),
         None,
         None,
         None,
@@ -39,8 +35,11 @@ async fn a_reused_client_is_left_open_when_the_store_is_dropped() {
     let Some(client) = fred_client().await else {
         return;
     };
-    let store = RedisStore::from_client(client.clone());
-    let key = unique("reuse");
+    let store = RedisStore::from_client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    let key = unique("verrou-options-reuse");
     assert!(matches!(
         store.acquire(&key, "a", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
@@ -60,18 +59,18 @@ async fn a_reused_client_is_left_open_when_the_store_is_dropped() {
 async fn a_reused_pool_and_a_built_pool_both_work() {
     let Some(_) = fred_client().await else { return };
     let pool =
-        fred::types::Builder::from_config(fred::types::config::Config::from_url(URL).unwrap())
+        fred::types::Builder::from_config(fred::types::config::Config::from_url(&url()).unwrap())
             .build_pool(3)
             .unwrap();
     pool.init().await.unwrap();
-    let reused = RedisStore::from_pool(pool.clone());
+    let reused = RedisStore::from_pool(pool.clone()).build().await.unwrap();
     let built = RedisStore::builder()
-        .url(URL)
-        .pool_size(3)
+        .url(url())
+        .max_connections(3)
         .build()
         .await
         .unwrap();
-    let key = unique("pool");
+    let key = unique("verrou-options-pool");
     // Same server, no prefix on either: one lock.
     assert!(matches!(
         reused.acquire(&key, "a", TTL).await.unwrap(),
@@ -94,24 +93,24 @@ async fn a_reused_pool_and_a_built_pool_both_work() {
 async fn different_prefixes_are_different_locks() {
     let Some(_) = fred_client().await else { return };
     let a = RedisStore::builder()
-        .url(URL)
+        .url(url())
         .prefix("verrou-a:")
         .build()
         .await
         .unwrap();
     let a_again = RedisStore::builder()
-        .url(URL)
+        .url(url())
         .prefix("verrou-a:")
         .build()
         .await
         .unwrap();
     let b = RedisStore::builder()
-        .url(URL)
+        .url(url())
         .prefix("verrou-b:")
         .build()
         .await
         .unwrap();
-    let key = unique("prefix");
+    let key = unique("verrou-options-prefix");
     assert!(matches!(
         a.acquire(&key, "x", TTL).await.unwrap(),
         Acquisition::Acquired { .. }
@@ -136,9 +135,9 @@ async fn keys_are_laid_out_as_documented() {
     let Some(client) = fred_client().await else {
         return;
     };
-    let prefix = format!("{}:", unique("layout"));
+    let prefix = format!("{}:", unique("verrou-options-layout"));
     let store = RedisStore::builder()
-        .url(URL)
+        .url(url())
         .prefix(prefix.as_str())
         .build()
         .await

@@ -7,32 +7,27 @@ use std::time::Duration;
 
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_redis::RedisStore;
+use verrou_testkit::{Service, unique};
 
-const SINGLE: &str = "redis://127.0.0.1:6379";
-const CLUSTER: &str = "redis-cluster://127.0.0.1:7000";
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
-/// A run id, so that parallel and repeated runs never meet.
-fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
+async fn store(service: Service, prefix: &str) -> Option<RedisStore> {
+    let store = RedisStore::builder()
+        .url(service.url())
+        .prefix(prefix)
+        .build()
+        .await;
+    verrou_conformance::require_service(service.name(), store)
 }
 
-async fn store(service: &str, url: &str, prefix: &str) -> Option<RedisStore> {
-    let store = RedisStore::builder().url(url).prefix(prefix).build().await;
-    verrou_conformance::require_service(service, store)
-}
-
-async fn two_stores_whose_prefix_and_key_concatenate_alike(service: &str, url: &str) {
-    let run = run_id();
+async fn two_stores_whose_prefix_and_key_concatenate_alike(service: Service) {
+    // A run id, so that parallel and repeated runs never meet.
+    let run = unique("verrou-prefixes");
     // `app:` + `eu:1` and `app:eu:` + `1` spell the same text.
-    let Some(app) = store(service, url, &format!("{run}:app:")).await else {
+    let Some(app) = store(service, &format!("{run}:app:")).await else {
         return;
     };
-    let Some(app_eu) = store(service, url, &format!("{run}:app:eu:")).await else {
+    let Some(app_eu) = store(service, &format!("{run}:app:eu:")).await else {
         return;
     };
     let first = app.acquire("eu:1", "one", TTL).await.unwrap();
@@ -53,12 +48,12 @@ async fn two_stores_whose_prefix_and_key_concatenate_alike(service: &str, url: &
 
 #[tokio::test]
 async fn prefix_boundaries_are_kept_on_one_server() {
-    two_stores_whose_prefix_and_key_concatenate_alike("redis", SINGLE).await;
+    two_stores_whose_prefix_and_key_concatenate_alike(Service::Redis).await;
 }
 
 #[tokio::test]
 async fn prefix_boundaries_are_kept_on_a_cluster() {
-    two_stores_whose_prefix_and_key_concatenate_alike("redis-cluster", CLUSTER).await;
+    two_stores_whose_prefix_and_key_concatenate_alike(Service::RedisCluster).await;
 }
 
 /// Prefixes and keys made of the characters that matter to the layout (`{`,
@@ -67,8 +62,9 @@ async fn prefix_boundaries_are_kept_on_a_cluster() {
 /// (prefix, key) pair is held at once by its own owner: each acquire must
 /// succeed (no pair shares a lock with another), and each release must find
 /// its own owner.
-async fn awkward_prefixes_and_keys_are_all_distinct(service: &str, url: &str) {
-    let run = run_id();
+async fn awkward_prefixes_and_keys_are_all_distinct(service: Service) {
+    // A run id, so that parallel and repeated runs never meet.
+    let run = unique("verrou-prefixes");
     let tails = [
         ":", "a", ":a", "a:", ":a:", "{", "}", "{}", "}{", "\\", "\\)", "\\(", ")", "(", "{a}",
         "a}",
@@ -98,7 +94,7 @@ async fn awkward_prefixes_and_keys_are_all_distinct(service: &str, url: &str) {
     };
     let mut stores = Vec::new();
     for prefix in &prefixes {
-        let Some(store) = store(service, url, prefix).await else {
+        let Some(store) = store(service, prefix).await else {
             return;
         };
         stores.push(store);
@@ -126,10 +122,10 @@ async fn awkward_prefixes_and_keys_are_all_distinct(service: &str, url: &str) {
 
 #[tokio::test]
 async fn awkward_prefixes_and_keys_are_distinct_on_one_server() {
-    awkward_prefixes_and_keys_are_all_distinct("redis", SINGLE).await;
+    awkward_prefixes_and_keys_are_all_distinct(Service::Redis).await;
 }
 
 #[tokio::test]
 async fn awkward_prefixes_and_keys_are_distinct_on_a_cluster() {
-    awkward_prefixes_and_keys_are_all_distinct("redis-cluster", CLUSTER).await;
+    awkward_prefixes_and_keys_are_all_distinct(Service::RedisCluster).await;
 }

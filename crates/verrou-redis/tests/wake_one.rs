@@ -13,23 +13,24 @@ use verrou_core::{
     Acquisition, Expiry, LockError, LockFactory, LockStore, ReleaseWatch, RetryPolicy, async_trait,
 };
 use verrou_redis::RedisStore;
+use verrou_testkit::{Service, unique};
 
-const URL: &str = "redis://127.0.0.1:6379";
 const TTL: Duration = Duration::from_secs(30);
 /// Far above every bound below: a waiter that gets the lock in time was
 /// woken by an announcement, not by its own polling.
 const RETRY_DELAY: Duration = Duration::from_secs(60);
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("verrou-wake:{name}:{}:{nanos}:", std::process::id())
+/// A prefix no other test or run uses.
+fn prefix(name: &str) -> String {
+    format!("{}:", unique(&format!("verrou-wake-{name}")))
 }
 
 async fn store(prefix: &str) -> Option<RedisStore> {
-    let store = RedisStore::builder().url(URL).prefix(prefix).build().await;
+    let store = RedisStore::builder()
+        .url(Service::Redis.url())
+        .prefix(prefix)
+        .build()
+        .await;
     verrou_conformance::require_service("redis", store)
 }
 
@@ -50,7 +51,7 @@ async fn watch(store: &RedisStore, key: &str) -> ReleaseWatch {
 /// cancelled at that instant), its wake passes to the other.
 #[tokio::test]
 async fn a_release_wakes_one_waiter_and_a_dropped_one_passes_it_on() {
-    let Some(store) = store(&unique("one")).await else {
+    let Some(store) = store(&prefix("one")).await else {
         return;
     };
     let ttl = Expiry::After(TTL);
@@ -123,7 +124,7 @@ impl LockStore for Counting {
 }
 
 async fn counting_factory(name: &str) -> Option<(Arc<Counting>, LockFactory)> {
-    let inner = store(&unique(name)).await?;
+    let inner = store(&prefix(name)).await?;
     let counting = Arc::new(Counting {
         inner,
         acquires: AtomicU64::new(0),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use verrou_core::{LockError, LockStore};
-use verrou_dynamodb::{DynamoDbOptions, DynamoDbStore};
+use verrou_dynamodb::{DynamoDbStore, DynamoDbStoreBuilder};
 use verrou_memory::MemoryStore;
 use verrou_mysql::{MysqlStore, MysqlStoreBuilder};
 use verrou_postgres::{PostgresStore, PostgresStoreBuilder};
@@ -44,7 +44,7 @@ pub fn mysql() -> MysqlStoreBuilder {
 
 /// A DynamoDB store builder on the emulator ([`Service::DynamoDb`]), with
 /// the dummy credentials an emulator accepts.
-pub fn dynamodb() -> DynamoDbOptions {
+pub fn dynamodb() -> DynamoDbStoreBuilder {
     DynamoDbStore::builder()
         .endpoint(Service::DynamoDb.url())
         .region("us-east-1")
