@@ -4,6 +4,7 @@
 //! `cargo xtask bench --smoke` (one short round, no peer: proves it runs).
 
 mod peer;
+mod progress;
 mod report;
 mod sample;
 mod stats;
@@ -15,8 +16,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use verrou_core::LockFactory;
+use verrou_testkit::StoreKind;
 
 use crate::peer::Peer;
+use crate::progress::Progress;
 use crate::sample::{Sample, Workload};
 use crate::workloads::Keys;
 
@@ -42,7 +45,7 @@ pub struct Settings {
     /// Run Node's Verrou alongside.
     pub peer: bool,
     out: Option<PathBuf>,
-    stores: Vec<String>,
+    stores: Vec<StoreKind>,
 }
 
 impl Settings {
@@ -78,13 +81,7 @@ impl Settings {
                 "--out" => settings.out = Some(value("--out")?.into()),
                 "-h" | "--help" => return Err(String::new()),
                 flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
-                store if stores::ALL.contains(&store) => settings.stores.push(store.to_owned()),
-                store => {
-                    return Err(format!(
-                        "unknown store `{store}` (known: {})",
-                        stores::ALL.join(", ")
-                    ));
-                }
+                store => settings.stores.push(stores::parse(store)?),
             }
         }
         if settings.smoke {
@@ -107,13 +104,34 @@ impl Settings {
             _ => self.secs,
         }
     }
+
+    /// How long one round of `workload` runs: [`Settings::secs_for`], or at
+    /// most 0.3 s in the warm-up round (`counted` false), which only has to
+    /// open connections and fill caches.
+    pub fn round_secs(&self, workload: Workload, counted: bool) -> f64 {
+        if counted {
+            self.secs_for(workload)
+        } else {
+            self.secs_for(workload).min(0.3)
+        }
+    }
+
+    /// Rounds per store, the warm-up included.
+    pub fn all_rounds(&self) -> usize {
+        self.warm_up() + self.rounds
+    }
+
+    /// Discarded warm-up rounds before the counted ones (none in a smoke run).
+    pub fn warm_up(&self) -> usize {
+        usize::from(!self.smoke)
+    }
 }
 
 /// Everything measured on one store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StoreRun {
-    /// The store's name.
-    pub name: String,
+    /// The store.
+    pub kind: StoreKind,
     /// What its floor measures.
     pub floor_label: &'static str,
     /// Our samples, one per round (always `Some`: a failure of ours aborts
@@ -127,11 +145,25 @@ pub struct StoreRun {
     pub error: Option<String>,
 }
 
+impl StoreRun {
+    /// A run of `kind` with nothing measured yet.
+    pub fn new(kind: StoreKind, floor_label: &'static str) -> StoreRun {
+        StoreRun {
+            kind,
+            floor_label,
+            ours: BTreeMap::new(),
+            peer: BTreeMap::new(),
+            notes: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// Why a store was not run at all.
 #[derive(Debug)]
 pub struct Skipped {
-    /// The store's name.
-    pub name: String,
+    /// The store.
+    pub kind: StoreKind,
     /// Why.
     pub reason: String,
 }
@@ -160,10 +192,10 @@ async fn main() -> ExitCode {
 
 async fn run(settings: &Settings) -> Result<(), String> {
     let named = !settings.stores.is_empty();
-    let names: Vec<String> = if named {
+    let kinds: Vec<StoreKind> = if named {
         settings.stores.clone()
     } else {
-        stores::ALL.iter().map(|s| (*s).to_owned()).collect()
+        stores::BENCHED.to_vec()
     };
     let must_run = named || std::env::var("VERROU_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
     let peer_dir = peer::default_dir();
@@ -178,46 +210,52 @@ async fn run(settings: &Settings) -> Result<(), String> {
     let run_id = verrou_core::random_owner().map_err(|e| workloads::describe(&e))?[..8].to_owned();
     let mut runs = Vec::new();
     let mut skipped = Vec::new();
-    for name in &names {
-        let subject = match stores::open(name).await {
+    let mut progress = Progress::new(settings, kinds.len());
+    for &kind in &kinds {
+        let subject = match stores::open(kind).await {
             Ok(subject) => subject,
-            Err(reason) if must_run => return Err(format!("{name}: {reason}")),
+            Err(reason) if must_run => return Err(format!("{kind}: {reason}")),
             Err(reason) => {
-                eprintln!("{name}: skipped: {reason}");
-                skipped.push(Skipped {
-                    name: name.clone(),
-                    reason,
-                });
+                eprintln!("{kind}: skipped: {reason}");
+                progress.skip_store();
+                skipped.push(Skipped { kind, reason });
                 continue;
             }
         };
-        let mut store_run = StoreRun {
-            name: name.clone(),
-            floor_label: subject.floor.label(),
-            ..StoreRun::default()
-        };
+        let mut store_run = StoreRun::new(kind, subject.floor.label());
         let mut peer = match &peer_versions {
             Err(why) => {
                 store_run.notes.push(format!("peer not run: {why}"));
                 None
             }
-            Ok(_) if !stores::PEER.contains(&name.as_str()) => {
+            Ok(_) if !stores::has_peer(kind) => {
                 store_run.notes.push(
                     "Node's Verrou is not wired up for this store in bench/node/peer.mjs".into(),
                 );
                 None
             }
-            Ok(_) => match Peer::start(&peer_dir, name).await {
+            Ok(_) => match Peer::start(&peer_dir, kind.name()).await {
                 Ok(peer) => Some(peer),
                 Err(why) => {
-                    eprintln!("{name}: peer skipped: {why}");
+                    eprintln!("{kind}: peer skipped: {why}");
                     store_run.notes.push(format!("peer not run: {why}"));
                     None
                 }
             },
         };
-        if let Err(e) = run_store(settings, &run_id, &subject, &mut peer, &mut store_run).await {
-            eprintln!("{name}: FAILED: {e}");
+        progress.start_store();
+        let outcome = run_store(
+            settings,
+            &run_id,
+            &subject,
+            &mut peer,
+            &mut store_run,
+            &mut progress,
+        )
+        .await;
+        progress.end_store();
+        if let Err(e) = outcome {
+            eprintln!("{kind}: FAILED: {e}");
             store_run.error = Some(e);
         }
         runs.push(store_run);
@@ -235,7 +273,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
     let failed: Vec<&str> = runs
         .iter()
         .filter(|r| r.error.is_some())
-        .map(|r| r.name.as_str())
+        .map(|r| r.kind.name())
         .collect();
     if failed.is_empty() {
         Ok(())
@@ -252,38 +290,36 @@ async fn run_store(
     subject: &stores::Subject,
     peer: &mut Option<Peer>,
     out: &mut StoreRun,
+    progress: &mut Progress,
 ) -> Result<(), String> {
     let factory = LockFactory::from_arc(subject.store.clone());
-    let warm_up = usize::from(!settings.smoke);
-    for round in 0..warm_up + settings.rounds {
+    let warm_up = settings.warm_up();
+    for round in 0..settings.all_rounds() {
         let counted = round >= warm_up;
         let keys = Keys::new(run_id, round);
         for workload in Workload::ALL {
-            let secs = if counted {
-                settings.secs_for(workload)
-            } else {
-                settings.secs_for(workload).min(0.3)
-            };
+            let secs = settings.round_secs(workload, counted);
+            progress.starting(out.kind, round, workload);
             let mut ours = run_ours(subject, &factory, &keys, workload, secs).await;
             if let Err(first) = &ours {
                 // Other suites on a shared machine kill connections and restart
                 // servers; one retry tells that from a real failure. The smoke
                 // run never retries: there every error must fail the build.
                 if !settings.smoke {
-                    eprintln!("{} {workload}: {first}; retrying once", out.name);
+                    eprintln!("{} {workload}: {first}; retrying once", out.kind);
                     out.notes
                         .push(format!("our `{workload}` was retried once after: {first}"));
                     let fresh = Keys::new(&format!("{run_id}-retry"), round);
                     ours = run_ours(subject, &factory, &fresh, workload, secs).await;
                 }
             }
-            let ours = ours.map_err(|e| format!("{} {workload}: {e}", out.name))?;
+            let ours = ours.map_err(|e| format!("{} {workload}: {e}", out.kind))?;
             let theirs = match peer.as_mut() {
                 Some(p) if workload.has_peer() && !peer_failed(out, workload) => {
                     match p.run(workload, secs, round).await {
                         Ok(sample) => Some(sample),
                         Err(why) => {
-                            eprintln!("{} peer {workload}: {why}", out.name);
+                            eprintln!("{} peer {workload}: {why}", out.kind);
                             out.notes.push(format!("peer failed `{workload}`: {why}"));
                             None
                         }
@@ -291,11 +327,12 @@ async fn run_store(
                 }
                 _ => None,
             };
+            progress.finished(workload, counted);
             if !counted {
                 continue;
             }
-            progress(
-                &out.name,
+            show_result(
+                out.kind,
                 round + 1 - warm_up,
                 settings.rounds,
                 workload,
@@ -332,8 +369,9 @@ fn peer_failed(run: &StoreRun, workload: Workload) -> bool {
     run.notes.iter().any(|n| n.starts_with(&prefix))
 }
 
-fn progress(
-    store: &str,
+/// One workload's figures, as soon as it ran.
+fn show_result(
+    store: StoreKind,
     round: usize,
     rounds: usize,
     workload: Workload,

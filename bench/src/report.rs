@@ -10,6 +10,7 @@ use crate::sample::{Sample, Workload};
 use crate::stats::{median, range};
 use crate::workloads::{CONCURRENT_TASKS, CONTENDED_TASKS, HERD_TASKS, HOLD};
 use crate::{Settings, Skipped, StoreRun};
+use verrou_testkit::StoreKind;
 
 /// The run's circumstances, printed at the top of the report.
 #[derive(Debug)]
@@ -108,11 +109,12 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
     }
     let _ = writeln!(out);
 
+    let peer = meta.peer_name();
     for run in runs {
-        render_store(&mut out, meta, run);
+        render_store(&mut out, &peer, run);
     }
     for skip in skipped {
-        let _ = writeln!(out, "## {}\n\nNot run: {}\n", skip.name, skip.reason);
+        let _ = writeln!(out, "## {}\n\nNot run: {}\n", skip.kind, skip.reason);
     }
     let _ = writeln!(out, "## How it is measured\n");
     let _ = writeln!(
@@ -133,19 +135,271 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
 fn store_args(runs: &[StoreRun], skipped: &[Skipped]) -> String {
     let names: Vec<&str> = runs
         .iter()
-        .map(|r| r.name.as_str())
-        .chain(skipped.iter().map(|s| s.name.as_str()))
+        .map(|r| r.kind.name())
+        .chain(skipped.iter().map(|s| s.kind.name()))
         .collect();
-    if names.len() == crate::stores::ALL.len() {
+    if names.len() == crate::stores::BENCHED.len() {
         String::new()
     } else {
         format!(" {}", names.join(" "))
     }
 }
 
-fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
-    let peer = meta.peer_name();
-    let _ = writeln!(out, "## {}\n", run.name);
+/// One row of a store's table: what it shows and how to read it from the
+/// results. Every row has the same columns: our median over rounds, our
+/// spread over rounds, the peer's median, and ours compared with the peer's.
+#[derive(Debug, Clone)]
+struct Metric {
+    label: String,
+    /// The workload whose samples the row reads.
+    workload: Workload,
+    /// How one round's figure is read from one side's sample, and shown.
+    figure: Figure,
+    /// Which way is better when ours is compared with the peer's (the last
+    /// column); `None` where the row has no comparison: no peer runs the
+    /// workload, or the figure is already a ratio.
+    better: Option<Better>,
+    /// Which stores have the row.
+    stores: Stores,
+}
+
+/// What a row reads from a sample, and in what unit it is shown.
+#[derive(Debug, Clone, Copy)]
+enum Figure {
+    /// Operations per second, as `12,345/s`.
+    Rate,
+    /// Median latency, shown with the 99th percentile as `p50 / p99`.
+    Latency,
+    /// A ratio, as `0.85×`, of the side's sample to our floor sample of the
+    /// same round: `f(floor, sample)`.
+    VsFloor(fn(&Sample, &Sample) -> Option<f64>),
+}
+
+/// Which way is better for a figure.
+#[derive(Debug, Clone, Copy)]
+enum Better {
+    /// More is better: the comparison is ours ÷ theirs, as a ratio.
+    More,
+    /// Less is better: the comparison is in words (`p50 2.0× faster`).
+    Less,
+}
+
+/// The stores a row applies to.
+#[derive(Debug, Clone, Copy)]
+enum Stores {
+    /// Every store.
+    All,
+    /// Memory, whose floor is a mutex lock + unlock: compared as time.
+    Memory,
+    /// Stores with a server, whose floor is one round trip.
+    Servers,
+}
+
+impl Stores {
+    fn include(self, kind: StoreKind) -> bool {
+        match self {
+            Stores::All => true,
+            Stores::Memory => kind == StoreKind::Memory,
+            Stores::Servers => kind != StoreKind::Memory,
+        }
+    }
+}
+
+/// Every row a store's table may have, in order.
+fn metrics(floor_label: &str) -> Vec<Metric> {
+    use Better::{Less, More};
+    use Figure::{Latency, Rate, VsFloor};
+    use Workload::{Concurrent, Contended, Floor, Herd, Sequential};
+    let row = |label: &str, workload, figure, better, stores| Metric {
+        label: label.to_owned(),
+        workload,
+        figure,
+        better,
+        stores,
+    };
+    vec![
+        // The floor and the herd are ours only (see `Workload::has_peer`).
+        row(
+            &format!("floor: {floor_label}"),
+            Floor,
+            Rate,
+            None,
+            Stores::All,
+        ),
+        row("└ latency p50 / p99", Floor, Latency, None, Stores::All),
+        row(
+            "sequential acquire+release",
+            Sequential,
+            Rate,
+            Some(More),
+            Stores::All,
+        ),
+        row(
+            "└ latency p50 / p99",
+            Sequential,
+            Latency,
+            Some(Less),
+            Stores::All,
+        ),
+        // No server: the floor is one mutex lock+unlock, compared as time.
+        row(
+            "└ time vs floor (acquire+release ÷ lock+unlock)",
+            Sequential,
+            VsFloor(time_vs_floor),
+            None,
+            Stores::Memory,
+        ),
+        row(
+            "└ vs floor (ops/s ÷ floor/2)",
+            Sequential,
+            VsFloor(vs_floor),
+            None,
+            Stores::Servers,
+        ),
+        // The same ratio from medians, which one stall of the machine cannot
+        // move: 2 × floor p50 ÷ acquire+release p50.
+        row(
+            "└ vs floor by p50 (2 × floor p50 ÷ p50)",
+            Sequential,
+            VsFloor(|floor, seq| Some(2.0 * floor.p50_us? / seq.p50_us?)),
+            None,
+            Stores::Servers,
+        ),
+        row(
+            &format!("{CONCURRENT_TASKS} concurrent acquire+release"),
+            Concurrent,
+            Rate,
+            Some(More),
+            Stores::All,
+        ),
+        row(
+            &format!("{CONTENDED_TASKS}-way contended: acquisitions"),
+            Contended,
+            Rate,
+            Some(More),
+            Stores::All,
+        ),
+        row(
+            "└ hand-off p50 / p99",
+            Contended,
+            Latency,
+            Some(Less),
+            Stores::All,
+        ),
+        row(
+            &format!("{HERD_TASKS} waiting on one key: hand-offs"),
+            Herd,
+            Rate,
+            None,
+            Stores::All,
+        ),
+        row("└ hand-off p50 / p99", Herd, Latency, None, Stores::All),
+    ]
+}
+
+/// Acquire+release ops/s against two floor round trips: 1.0× would be a
+/// perfect client (stores with a server).
+fn vs_floor(floor: &Sample, seq: &Sample) -> Option<f64> {
+    Some(seq.per_sec() / (floor.per_sec() / 2.0))
+}
+
+/// How many times longer an acquire+release takes than the floor's mutex
+/// lock+unlock (memory).
+fn time_vs_floor(floor: &Sample, seq: &Sample) -> Option<f64> {
+    Some(floor.per_sec() / seq.per_sec())
+}
+
+impl Figure {
+    /// One round's figure from `sample`, `floor` being our floor sample of
+    /// the same round.
+    fn read(self, sample: &Sample, floor: Option<&Sample>) -> Option<f64> {
+        let value = match self {
+            Figure::Rate => Some(sample.per_sec()),
+            Figure::Latency => sample.p50_us,
+            Figure::VsFloor(f) => f(floor?, sample),
+        };
+        value.filter(|v| v.is_finite())
+    }
+
+    fn show(self, value: f64) -> String {
+        match self {
+            Figure::Rate => fmt_rate(value),
+            Figure::Latency => fmt_latency(value),
+            Figure::VsFloor(_) => fmt_ratio(value),
+        }
+    }
+}
+
+/// One row's cells for one store.
+fn render_row(run: &StoreRun, metric: &Metric) -> String {
+    let figure = metric.figure;
+    let floors = run.ours(Workload::Floor);
+    // Each round's figure, on one side; the peer's ratios to the floor take
+    // our floor of the same round (the peer has none).
+    let figures = |samples: &[Option<Sample>]| -> Vec<Option<f64>> {
+        samples
+            .iter()
+            .enumerate()
+            .map(|(round, sample)| {
+                let floor = floors.get(round).and_then(Option::as_ref);
+                figure.read(sample.as_ref()?, floor)
+            })
+            .collect()
+    };
+    let ours = figures(run.ours(metric.workload));
+    let theirs = figures(run.theirs(metric.workload));
+    let shown = |values: &[Option<f64>], samples: &[Option<Sample>]| match figure {
+        // p50 / p99: the p99 is shown beside the p50, never compared.
+        Figure::Latency => {
+            let p99 = median(samples.iter().flatten().filter_map(|s| s.p99_us));
+            match median(values.iter().flatten().copied()) {
+                None => "—".to_owned(),
+                Some(p50) => format!("{} / {}", fmt_latency(p50), fmt_opt(p99, fmt_latency)),
+            }
+        }
+        _ => fmt_opt(median(values.iter().flatten().copied()), |v| figure.show(v)),
+    };
+    let spread = match range(ours.iter().flatten().copied()) {
+        Some((lo, hi)) if ours.len() > 1 => format!("{}–{}", figure.show(lo), figure.show(hi)),
+        _ => String::new(),
+    };
+    let compared = metric.better.map(|better| {
+        let ratio = median(
+            ours.iter()
+                .zip(&theirs)
+                .filter_map(|(o, t)| Some((*o)? / (*t)?)),
+        );
+        match better {
+            Better::More => fmt_opt(ratio, fmt_ratio),
+            Better::Less => fmt_opt(ratio, faster_or_slower),
+        }
+    });
+    let theirs = if metric.workload.has_peer() {
+        shown(&theirs, run.theirs(metric.workload))
+    } else {
+        "—".to_owned()
+    };
+    let cells = [
+        metric.label.clone(),
+        shown(&ours, run.ours(metric.workload)),
+        spread,
+        theirs,
+        compared.unwrap_or_default(),
+    ];
+    let mut line = String::from("|");
+    for cell in cells {
+        if cell.is_empty() {
+            line.push_str(" |");
+        } else {
+            let _ = write!(line, " {cell} |");
+        }
+    }
+    line
+}
+
+/// A store's section: its table, then its notes.
+fn render_store(out: &mut String, peer: &str, run: &StoreRun) {
+    let _ = writeln!(out, "## {}\n", run.kind);
     if let Some(error) = &run.error {
         let _ = writeln!(
             out,
@@ -157,165 +411,11 @@ fn render_store(out: &mut String, meta: &Meta, run: &StoreRun) {
         "| measure | verrou | spread over rounds | {peer} | verrou ÷ {peer} |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|");
-    let per_sec = |s: &Sample| Some(s.per_sec());
-    let p50 = |s: &Sample| s.p50_us;
-    let p99 = |s: &Sample| s.p99_us;
-
-    let mut row = |label: String, workload: Workload, with_peer: bool| {
-        let ours = med(run.ours(workload), per_sec);
-        let theirs = if with_peer {
-            med(run.theirs(workload), per_sec)
-        } else {
-            None
-        };
-        let _ = writeln!(
-            out,
-            "| {label} | {} | {} | {} | {} |",
-            fmt_opt(ours, fmt_rate),
-            spread(run.ours(workload), per_sec, fmt_rate),
-            fmt_opt(theirs, fmt_rate),
-            fmt_opt(run.ratio_to_peer(workload, per_sec), fmt_ratio)
-        );
-        let latency = |samples: &[Option<Sample>]| -> Option<String> {
-            Some(format!(
-                "{} / {}",
-                fmt_latency(med(samples, p50)?),
-                fmt_latency(med(samples, p99)?)
-            ))
-        };
-        if let Some(ours_latency) = latency(run.ours(workload)) {
-            let what = if workload == Workload::Contended {
-                "hand-off"
-            } else {
-                "latency"
-            };
-            let _ = writeln!(
-                out,
-                "| └ {what} p50 / p99 | {ours_latency} | | {} | {} |",
-                latency(run.theirs(workload)).unwrap_or_else(|| "—".into()),
-                fmt_opt(run.ratio_to_peer(workload, p50), faster_or_slower)
-            );
+    for metric in metrics(run.floor_label) {
+        if metric.stores.include(run.kind) {
+            let _ = writeln!(out, "{}", render_row(run, &metric));
         }
-    };
-    row(
-        format!("floor: {}", run.floor_label),
-        Workload::Floor,
-        false,
-    );
-    row(
-        "sequential acquire+release".into(),
-        Workload::Sequential,
-        true,
-    );
-    if run.name == "memory" {
-        // No server: the floor is one mutex lock+unlock, compared as time.
-        let slowdown = |samples: &[Option<Sample>]| {
-            per_round(run.ours(Workload::Floor), samples, |floor, seq| {
-                floor.per_sec() / seq.per_sec()
-            })
-        };
-        let _ = writeln!(
-            out,
-            "| └ time vs floor (acquire+release ÷ lock+unlock) | {} | {} | {} | |",
-            fmt_opt(median(slowdown(run.ours(Workload::Sequential))), fmt_ratio),
-            fmt_opt(range(slowdown(run.ours(Workload::Sequential))), fmt_range),
-            fmt_opt(
-                median(slowdown(run.theirs(Workload::Sequential))),
-                fmt_ratio
-            ),
-        );
-    } else {
-        let vs_floor = |samples: &[Option<Sample>]| {
-            per_round(run.ours(Workload::Floor), samples, |floor, seq| {
-                seq.per_sec() / (floor.per_sec() / 2.0)
-            })
-        };
-        let _ = writeln!(
-            out,
-            "| └ vs floor (ops/s ÷ floor/2) | {} | {} | {} | |",
-            fmt_opt(median(vs_floor(run.ours(Workload::Sequential))), fmt_ratio),
-            fmt_opt(range(vs_floor(run.ours(Workload::Sequential))), fmt_range),
-            fmt_opt(
-                median(vs_floor(run.theirs(Workload::Sequential))),
-                fmt_ratio
-            ),
-        );
-        // The same ratio from medians, which one stall of the machine cannot
-        // move: 2 × floor p50 ÷ acquire+release p50.
-        let vs_floor_p50 = |samples: &[Option<Sample>]| {
-            per_round(run.ours(Workload::Floor), samples, |floor, seq| {
-                match (floor.p50_us, seq.p50_us) {
-                    (Some(f), Some(s)) if s > 0.0 => 2.0 * f / s,
-                    _ => f64::NAN,
-                }
-            })
-        };
-        let _ = writeln!(
-            out,
-            "| └ vs floor by p50 (2 × floor p50 ÷ p50) | {} | {} | {} | |",
-            fmt_opt(
-                median(vs_floor_p50(run.ours(Workload::Sequential))),
-                fmt_ratio
-            ),
-            fmt_opt(
-                range(vs_floor_p50(run.ours(Workload::Sequential))),
-                fmt_range
-            ),
-            fmt_opt(
-                median(vs_floor_p50(run.theirs(Workload::Sequential))),
-                fmt_ratio
-            ),
-        );
     }
-    let mut row = |label: String, workload: Workload| {
-        let ours = med(run.ours(workload), per_sec);
-        let theirs = med(run.theirs(workload), per_sec);
-        let _ = writeln!(
-            out,
-            "| {label} | {} | {} | {} | {} |",
-            fmt_opt(ours, fmt_rate),
-            spread(run.ours(workload), per_sec, fmt_rate),
-            fmt_opt(theirs, fmt_rate),
-            fmt_opt(run.ratio_to_peer(workload, per_sec), fmt_ratio)
-        );
-    };
-    row(
-        format!("{CONCURRENT_TASKS} concurrent acquire+release"),
-        Workload::Concurrent,
-    );
-    row(
-        format!("{CONTENDED_TASKS}-way contended: acquisitions"),
-        Workload::Contended,
-    );
-    let ours = med(run.ours(Workload::Contended), p50);
-    let theirs = med(run.theirs(Workload::Contended), p50);
-    let _ = writeln!(
-        out,
-        "| └ hand-off p50 / p99 | {} / {} | {} | {} / {} | {} |",
-        fmt_opt(ours, fmt_latency),
-        fmt_opt(med(run.ours(Workload::Contended), p99), fmt_latency),
-        spread(run.ours(Workload::Contended), p50, fmt_latency),
-        fmt_opt(theirs, fmt_latency),
-        fmt_opt(med(run.theirs(Workload::Contended), p99), fmt_latency),
-        fmt_opt(
-            run.ratio_to_peer(Workload::Contended, p50),
-            faster_or_slower
-        )
-    );
-    // Ours only (see `Workload::has_peer`).
-    let _ = writeln!(
-        out,
-        "| {HERD_TASKS} waiting on one key: hand-offs | {} | {} | — | |",
-        fmt_opt(med(run.ours(Workload::Herd), per_sec), fmt_rate),
-        spread(run.ours(Workload::Herd), per_sec, fmt_rate),
-    );
-    let _ = writeln!(
-        out,
-        "| └ hand-off p50 / p99 | {} / {} | {} | — | |",
-        fmt_opt(med(run.ours(Workload::Herd), p50), fmt_latency),
-        fmt_opt(med(run.ours(Workload::Herd), p99), fmt_latency),
-        spread(run.ours(Workload::Herd), p50, fmt_latency),
-    );
     let _ = writeln!(out);
     for note in &run.notes {
         let _ = writeln!(out, "- {note}");
@@ -363,20 +463,9 @@ fn med(samples: &[Option<Sample>], f: impl Fn(&Sample) -> Option<f64>) -> Option
     median(samples.iter().flatten().filter_map(f))
 }
 
-fn spread(
-    samples: &[Option<Sample>],
-    f: impl Fn(&Sample) -> Option<f64>,
-    show: fn(f64) -> String,
-) -> String {
-    match range(samples.iter().flatten().filter_map(f)) {
-        Some((lo, hi)) if samples.len() > 1 => format!("{}–{}", show(lo), show(hi)),
-        _ => String::new(),
-    }
-}
-
 /// A goal from the project brief, checked against this run.
 struct Target {
-    store: String,
+    store: StoreKind,
     what: &'static str,
     goal: Goal,
     measured: Option<f64>,
@@ -442,43 +531,48 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
         let seq = run.ours(Workload::Sequential);
         let mut add = |what, goal, measured| {
             targets.push(Target {
-                store: run.name.clone(),
+                store: run.kind,
                 what,
                 goal,
                 measured,
             });
         };
-        let name = run.name.as_str();
-        if matches!(name, "redis" | "postgres" | "mysql") {
+        let kind = run.kind;
+        if matches!(
+            kind,
+            StoreKind::Redis | StoreKind::Postgres | StoreKind::Mysql
+        ) {
             add(
                 "sequential acquire+release vs two round trips",
                 Goal::AtLeastRatio(0.85),
                 median(per_round(floor, seq, |f, s| {
-                    s.per_sec() / (f.per_sec() / 2.0)
+                    vs_floor(f, s).unwrap_or(f64::NAN)
                 })),
             );
         }
-        if name == "memory" {
+        if kind == StoreKind::Memory {
             add(
                 "uncontended acquire+release time vs tokio Mutex lock+unlock",
                 Goal::AtMostRatio(3.0),
-                median(per_round(floor, seq, |f, s| f.per_sec() / s.per_sec())),
+                median(per_round(floor, seq, |f, s| {
+                    time_vs_floor(f, s).unwrap_or(f64::NAN)
+                })),
             );
         }
-        match name {
-            "redis" => add(
+        match kind {
+            StoreKind::Redis => add(
                 "64 concurrent vs Node Verrou",
                 Goal::AtLeastRatio(2.0),
                 run.ratio_to_peer(Workload::Concurrent, per_sec),
             ),
-            "postgres" => add(
+            StoreKind::Postgres => add(
                 "64 concurrent vs Node Verrou",
                 Goal::AtLeastRatio(5.0),
                 run.ratio_to_peer(Workload::Concurrent, per_sec),
             ),
             _ => {}
         }
-        if matches!(name, "memory" | "redis") {
+        if matches!(kind, StoreKind::Memory | StoreKind::Redis) {
             add(
                 "16-way hand-off p50",
                 Goal::AtMostMicros(2000.0),
@@ -521,10 +615,6 @@ fn faster_or_slower(time_ratio: f64) -> String {
     } else {
         format!("p50 {} slower", fmt_ratio(time_ratio))
     }
-}
-
-fn fmt_range((lo, hi): (f64, f64)) -> String {
-    format!("{}–{}", fmt_ratio(lo), fmt_ratio(hi))
 }
 
 /// `0.85×`, `12×`.
@@ -582,10 +672,140 @@ mod tests {
         assert_eq!(fmt_latency(0.083), "0.08 µs");
     }
 
+    fn sample(ops: u64, secs: f64, latency: Option<(f64, f64)>) -> Option<Sample> {
+        Some(Sample {
+            ops,
+            secs,
+            p50_us: latency.map(|(p50, _)| p50),
+            p99_us: latency.map(|(_, p99)| p99),
+        })
+    }
+
+    /// Two rounds of every workload, with the peer's samples where it runs
+    /// them (its second contended round failed).
+    fn two_rounds(kind: StoreKind, floor_label: &'static str) -> StoreRun {
+        let mut run = StoreRun::new(kind, floor_label);
+        let ours = [
+            (
+                Workload::Floor,
+                vec![
+                    sample(1000, 0.1, Some((80.0, 120.0))),
+                    sample(1200, 0.1, Some((70.0, 100.0))),
+                ],
+            ),
+            (
+                Workload::Sequential,
+                vec![
+                    sample(400, 0.1, Some((240.0, 400.0))),
+                    sample(500, 0.1, Some((200.0, 300.0))),
+                ],
+            ),
+            (
+                Workload::Concurrent,
+                vec![sample(3000, 0.1, None), sample(3200, 0.1, None)],
+            ),
+            (
+                Workload::Contended,
+                vec![
+                    sample(2000, 0.2, Some((90.0, 150.0))),
+                    sample(2200, 0.2, Some((80.0, 140.0))),
+                ],
+            ),
+            (
+                Workload::Herd,
+                vec![
+                    sample(800, 0.1, Some((120.0, 400.0))),
+                    sample(900, 0.1, Some((110.0, 380.0))),
+                ],
+            ),
+        ];
+        let theirs = [
+            (
+                Workload::Sequential,
+                vec![
+                    sample(200, 0.1, Some((480.0, 900.0))),
+                    sample(250, 0.1, Some((400.0, 800.0))),
+                ],
+            ),
+            (
+                Workload::Concurrent,
+                vec![sample(1000, 0.1, None), sample(800, 0.1, None)],
+            ),
+            (
+                Workload::Contended,
+                vec![sample(10, 0.2, Some((250_000.0, 260_000.0))), None],
+            ),
+        ];
+        run.ours.extend(ours);
+        run.peer.extend(theirs);
+        run
+    }
+
+    fn table(run: &StoreRun) -> Vec<String> {
+        let mut out = String::new();
+        render_store(&mut out, "Node Verrou 0.5", run);
+        out.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_server_store_renders_every_row_from_its_rounds() {
+        let run = two_rounds(StoreKind::Redis, "Redis PING");
+        let expected = [
+            "## redis",
+            "",
+            "| measure | verrou | spread over rounds | Node Verrou 0.5 | verrou ÷ Node Verrou 0.5 |",
+            "|---|---|---|---|---|",
+            "| floor: Redis PING | 11,000/s | 10,000/s–12,000/s | — | |",
+            "| └ latency p50 / p99 | 75 µs / 110 µs | 70 µs–80 µs | — | |",
+            "| sequential acquire+release | 4,500/s | 4,000/s–5,000/s | 2,250/s | 2.00× |",
+            "| └ latency p50 / p99 | 220 µs / 350 µs | 200 µs–240 µs | 440 µs / 850 µs | p50 2.00× faster |",
+            "| └ vs floor (ops/s ÷ floor/2) | 0.82× | 0.80×–0.83× | 0.41× | |",
+            "| └ vs floor by p50 (2 × floor p50 ÷ p50) | 0.68× | 0.67×–0.70× | 0.34× | |",
+            "| 64 concurrent acquire+release | 31,000/s | 30,000/s–32,000/s | 9,000/s | 3.50× |",
+            "| 16-way contended: acquisitions | 10,500/s | 10,000/s–11,000/s | 50/s | 200× |",
+            "| └ hand-off p50 / p99 | 85 µs / 145 µs | 80 µs–90 µs | 250.00 ms / 260.00 ms | p50 2778× faster |",
+            "| 1000 waiting on one key: hand-offs | 8,500/s | 8,000/s–9,000/s | — | |",
+            "| └ hand-off p50 / p99 | 115 µs / 390 µs | 110 µs–120 µs | — | |",
+            "",
+        ];
+        assert_eq!(table(&run), expected);
+    }
+
+    #[test]
+    fn memory_compares_its_time_with_the_mutex_floor() {
+        let run = two_rounds(StoreKind::Memory, "tokio::sync::Mutex lock+unlock");
+        let rows = table(&run);
+        // floor ÷ sequential per round: 10,000 ÷ 4,000 and 12,000 ÷ 5,000;
+        // the peer's sequential against our floor of the same round.
+        assert!(
+            rows.contains(
+                &"| └ time vs floor (acquire+release ÷ lock+unlock) | 2.45× | 2.40×–2.50× | 4.90× | |"
+                    .to_owned()
+            ),
+            "{rows:#?}"
+        );
+        assert!(!rows.iter().any(|r| r.contains("floor/2")), "{rows:#?}");
+    }
+
+    #[test]
+    fn a_failed_store_says_so_and_shows_dashes_for_what_it_did_not_measure() {
+        let mut run = StoreRun::new(StoreKind::Postgres, "Postgres SELECT 1");
+        run.error = Some("sequential: connection refused".into());
+        run.notes.push("peer not run: not requested".into());
+        let rows = table(&run);
+        assert_eq!(
+            rows[2],
+            "**FAILED** (figures below stop at the failure): sequential: connection refused"
+        );
+        assert!(rows.contains(&"| sequential acquire+release | — | | — | — |".to_owned()));
+        assert!(rows.contains(&"| └ hand-off p50 / p99 | — | | — | — |".to_owned()));
+        assert!(rows.contains(&"- peer not run: not requested".to_owned()));
+    }
+
     #[test]
     fn a_missed_target_says_by_how_much() {
         let target = Target {
-            store: "redis".into(),
+            store: StoreKind::Redis,
             what: "x",
             goal: Goal::AtLeastRatio(2.0),
             measured: Some(1.5),

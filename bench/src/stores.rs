@@ -1,14 +1,14 @@
 //! Every store the bench knows: how to open it, and its "floor" — the bare
 //! round trip that one acquire + release must make twice at least.
 //!
-//! Stores connect to the local services (`cargo xtask services up`) with the
-//! same defaults and environment variables as their tests. The floor runs on
-//! the store's own client: for the SQL stores, on one connection taken from
-//! the store's pool and kept, so the floor is the bare round trip and any
-//! pool overhead of the store counts against the store.
+//! Stores connect to the local services (`cargo xtask services up`) through
+//! `verrou-testkit`, with the same addresses, environment variables and
+//! connect timeout as their tests. The floor runs on the store's own client:
+//! for the SQL stores, on one connection taken from the store's pool and
+//! kept, so the floor is the bare round trip and any pool overhead of the
+//! store counts against the store.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use verrou_core::{BoxError, LockStore};
 use verrou_dynamodb::DynamoDbStore;
@@ -21,19 +21,48 @@ use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::Object;
 use verrou_redis::RedisStore;
 use verrou_redis::fred::interfaces::ClientLike;
+use verrou_testkit::{Service, StoreKind};
 
-/// Every store the bench can run, in report order.
-pub const ALL: &[&str] = &[
-    "memory",
-    "redis",
-    "redis-cluster",
-    "postgres",
-    "mysql",
-    "dynamodb",
+/// Every store the bench runs, in report order: those with a floor below.
+/// (SQLite has none yet: its round trip is a file, not a server.)
+pub const BENCHED: [StoreKind; 7] = [
+    StoreKind::Memory,
+    StoreKind::Redis,
+    StoreKind::RedisCluster,
+    StoreKind::Valkey,
+    StoreKind::Postgres,
+    StoreKind::Mysql,
+    StoreKind::DynamoDb,
 ];
 
-/// Stores for which `bench/node/peer.mjs` wires up a Node Verrou driver.
-pub const PEER: &[&str] = &["memory", "redis", "postgres", "mysql", "dynamodb"];
+/// Whether `bench/node/peer.mjs` wires up a Node Verrou driver for `kind`.
+pub fn has_peer(kind: StoreKind) -> bool {
+    matches!(
+        kind,
+        StoreKind::Memory
+            | StoreKind::Redis
+            | StoreKind::Postgres
+            | StoreKind::Mysql
+            | StoreKind::DynamoDb
+    )
+}
+
+/// The store called `name`, if the bench runs it.
+///
+/// # Errors
+/// An unknown name, or a store the bench has no floor for.
+pub fn parse(name: &str) -> Result<StoreKind, String> {
+    let kind: StoreKind = name.parse()?;
+    if BENCHED.contains(&kind) {
+        Ok(kind)
+    } else {
+        let known: Vec<_> = BENCHED.iter().map(|k| k.name()).collect();
+        Err(format!(
+            "the bench does not run `{name}` (it runs: {})",
+            known.join(", ")
+        ))
+    }
+}
 
 /// Connections of the SQL stores' pools; `bench/node/peer.mjs` gives knex
 /// the same number so that the 64 concurrent tasks queue on equal pools.
@@ -54,6 +83,8 @@ pub enum Floor {
     Memory(tokio::sync::Mutex<()>),
     /// `PING` on the store's connection (one node of a Cluster).
     Redis(RedisStore),
+    /// The same on Valkey.
+    Valkey(RedisStore),
     /// `SELECT 1`, prepared once, on a connection kept from the store's pool.
     Postgres(Box<Kept<PostgresStore, Object>>),
     /// `SELECT 1` (prepared once: mysql_async caches statements per
@@ -70,6 +101,7 @@ impl Floor {
         match self {
             Floor::Memory(_) => "tokio::sync::Mutex lock+unlock",
             Floor::Redis(_) => "Redis PING",
+            Floor::Valkey(_) => "Valkey PING",
             Floor::Postgres(_) => "Postgres SELECT 1",
             Floor::Mysql(_) => "MariaDB SELECT 1",
             Floor::DynamoDb(_) => "DynamoDB GetItem",
@@ -80,7 +112,7 @@ impl Floor {
     pub async fn round_trip(&self) -> Result<(), BoxError> {
         match self {
             Floor::Memory(mutex) => drop(mutex.lock().await),
-            Floor::Redis(store) => {
+            Floor::Redis(store) | Floor::Valkey(store) => {
                 let _: String = store.client().ping(None).await?;
             }
             Floor::Postgres(kept) => {
@@ -134,46 +166,33 @@ impl<S, C> Kept<S, C> {
     }
 }
 
-/// Opens the store called `name` on the local service.
+/// Opens the store `kind` on its local service.
 ///
 /// # Errors
-/// An unknown name, or the service cannot be reached.
-pub async fn open(name: &str) -> Result<Subject, String> {
+/// A store the bench does not run, or the service cannot be reached.
+pub async fn open(kind: StoreKind) -> Result<Subject, String> {
     let describe = |e: verrou_core::LockError| crate::workloads::describe(&e);
-    let (store, floor): (Arc<dyn LockStore>, Floor) = match name {
-        "memory" => (
+    let (store, floor): (Arc<dyn LockStore>, Floor) = match kind {
+        StoreKind::Memory => (
             Arc::new(MemoryStore::new()),
             Floor::Memory(tokio::sync::Mutex::new(())),
         ),
-        "redis" => {
-            let store = RedisStore::builder()
-                .url(env_or("VERROU_REDIS_URL", "redis://127.0.0.1:6379"))
-                .connect_timeout(Duration::from_secs(2))
+        StoreKind::Redis | StoreKind::RedisCluster | StoreKind::Valkey => {
+            let service = kind.service().ok_or("a Redis store without a server")?;
+            let store = verrou_testkit::redis(service)
                 .build()
                 .await
                 .map_err(describe)?;
-            (Arc::new(store.clone()), Floor::Redis(store))
+            let floor = if service == Service::Valkey {
+                Floor::Valkey(store.clone())
+            } else {
+                Floor::Redis(store.clone())
+            };
+            (Arc::new(store), floor)
         }
-        "redis-cluster" => {
-            let store = RedisStore::builder()
-                .url(env_or(
-                    "VERROU_REDIS_CLUSTER_URL",
-                    "redis-cluster://127.0.0.1:7000",
-                ))
-                .connect_timeout(Duration::from_secs(2))
-                .build()
-                .await
-                .map_err(describe)?;
-            (Arc::new(store.clone()), Floor::Redis(store))
-        }
-        "postgres" => {
-            let store = PostgresStore::builder()
-                .url(&env_or(
-                    "VERROU_POSTGRES_URL",
-                    "postgres://postgres@127.0.0.1:5432/test",
-                ))
+        StoreKind::Postgres => {
+            let store = verrou_testkit::postgres()
                 .max_connections(POOL + 1)
-                .connect_timeout(Duration::from_secs(2))
                 .build()
                 .await
                 .map_err(describe)?;
@@ -182,14 +201,9 @@ pub async fn open(name: &str) -> Result<Subject, String> {
                 Floor::Postgres(Box::new(Kept::new(store))),
             )
         }
-        "mysql" => {
-            let store = MysqlStore::builder()
-                .url(&env_or(
-                    "VERROU_MYSQL_URL",
-                    "mysql://root@127.0.0.1:3306/test",
-                ))
+        StoreKind::Mysql => {
+            let store = verrou_testkit::mysql()
                 .max_connections(POOL + 1)
-                .connect_timeout(Duration::from_secs(2))
                 .build()
                 .await
                 .map_err(describe)?;
@@ -198,23 +212,11 @@ pub async fn open(name: &str) -> Result<Subject, String> {
                 Floor::Mysql(Box::new(Kept::new(store))),
             )
         }
-        "dynamodb" => {
-            let store = DynamoDbStore::builder()
-                .endpoint(env_or("VERROU_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"))
-                .region("us-east-1")
-                .credentials("verrou-bench", "verrou-bench-secret")
-                .connect_timeout(Duration::from_secs(1))
-                .build()
-                .await
-                .map_err(describe)?;
+        StoreKind::DynamoDb => {
+            let store = verrou_testkit::dynamodb().build().await.map_err(describe)?;
             (Arc::new(store.clone()), Floor::DynamoDb(store))
         }
-        other => {
-            return Err(format!(
-                "unknown store `{other}` (known: {})",
-                ALL.join(", ")
-            ));
-        }
+        other => return Err(format!("the bench has no floor for `{other}`")),
     };
     let floor = Arc::new(floor);
     // One round trip now, so that a store whose server is down is reported
@@ -227,11 +229,4 @@ pub async fn open(name: &str) -> Result<Subject, String> {
         )
     })?;
     Ok(Subject { store, floor })
-}
-
-fn env_or(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
 }
