@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 /// Microseconds since the Unix epoch on this machine's wall clock. Every
 /// worker runs on the same machine as the store, so all of them (and the
 /// servers) read the same clock; a worker whose clock was deliberately set
-/// ahead takes the offset back off (see [`skew`](super::skew)).
+/// ahead takes the offset back off (see `skew`).
 pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-        .saturating_sub(super::skew::ahead_us())
+        .saturating_sub(crate::skew::ahead_us())
 }
 
 /// What the fenced resource said to a read or a write.
@@ -249,20 +249,4 @@ pub fn read_history(path: &Path) -> std::io::Result<Vec<Event>> {
         }
     }
     Ok(events)
-}
-
-/// A fault the runner injected, logged to `faults.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Fault {
-    /// `kill9`, `sigstop`, `kill_connections`, `restart`, `failover`, `crash`
-    /// (thread), `stall` (thread).
-    pub kind: String,
-    /// The worker it hit, if any.
-    pub w: Option<u32>,
-    /// When it was injected (µs).
-    pub at: u64,
-    /// When it ended (µs): `SIGCONT` sent, server back up.
-    pub until: Option<u64>,
-    /// The key the worker held at the time, if known.
-    pub key: Option<String>,
 }

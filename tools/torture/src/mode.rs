@@ -1,30 +1,28 @@
 //! The two runs every store gets.
 //!
 //! The plain run keeps each hold far inside the TTL. The renewal run
-//! (`<store>-renewal`) has every lease renewed in the background
+//! (`<store>-renewal`, [`Mode::Renewal`]) has every lease renewed in the background
 //! (`LeasePolicy::renewing()`) while its hold works for two to three TTLs,
 //! each access gated on the lost signal; holders stopped past their TTL in
 //! the middle of a hold must see the signal before they write again.
 
 use std::time::Duration;
 
-use super::renewing_hold::RenewalWork;
+use crate::renewing_hold::RenewalWork;
 
-/// Appended to a store's name for its renewal run, the way
-/// `redis-volatile` names the other variant.
-pub const RENEWAL_SUFFIX: &str = "-renewal";
-
-/// The store and whether the run renews: `redis-renewal` → `("redis", true)`.
-pub fn parse(name: &str) -> (&str, bool) {
-    match name.strip_suffix(RENEWAL_SUFFIX) {
-        Some(store) => (store, true),
-        None => (name, false),
-    }
+/// How the leases of a run live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Each hold brief, far inside the TTL; no renewal.
+    Plain,
+    /// Every lease renewed in the background while its hold works for
+    /// several TTLs ([`WORK`]), on fewer keys ([`KEYS`]).
+    Renewal,
 }
 
-/// The name of `store`'s renewal run.
-pub fn renewal_name(store: &str) -> String {
-    format!("{store}{RENEWAL_SUFFIX}")
+impl Mode {
+    /// Appended to a store's name for its renewal run (`redis-renewal`).
+    pub const SUFFIX: &str = "-renewal";
 }
 
 /// The work of one renewing hold: 20 to 30 steps of 40 ms (0.8 to 1.2 s, two

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::history::{Event, Fault, now_us};
-use super::runner::{Plan, count_ops, stall_for};
-use super::skew;
-use super::stores::StoreSetup;
-use super::worker::{Rng, WorkerConfig};
+use crate::fault::{Fault, FaultLog, InjectedFault};
+use crate::history::{Event, now_us};
+use crate::mode::Mode;
+use crate::runner::{Plan, count_ops, stall_for};
+use crate::setup::StoreSetup;
+use crate::skew;
+use crate::worker::{Rng, WorkerConfig};
 
 struct ProcWorker {
     id: u32,
@@ -20,21 +22,22 @@ struct ProcWorker {
     done: bool,
 }
 
-pub(super) fn run_processes(
+pub(crate) fn run_processes(
     plan: &Plan,
     setup: &mut StoreSetup,
     exe: &Path,
-) -> Result<Vec<Fault>, String> {
+    faults: &mut FaultLog,
+) -> Result<(), String> {
     // Workers connect with the run's name (`redis-renewal` renews leases).
-    let (name, url) = (plan.store.clone(), setup.url.clone());
+    let (case, url) = (plan.case, setup.url.clone());
     let spawn = |config: WorkerConfig| -> Result<ProcWorker, String> {
         let err = File::create(config.history.with_extension("err")).map_err(|e| e.to_string())?;
         let mut command = Command::new(exe);
-        if skew::applies(&name, config.id) {
+        if skew::applies(case.target, config.id) {
             skew::apply(&mut command)?;
         }
         let child = command
-            .args(config.to_args(&name, &url))
+            .args(config.to_args(case, &url))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
@@ -51,7 +54,7 @@ pub(super) fn run_processes(
     for id in 0..plan.workers {
         workers.push(spawn(plan.worker(id, plan.ops_per_worker))?);
     }
-    let result = drive_processes(plan, setup, &mut workers, &spawn);
+    let result = drive_processes(plan, setup, &mut workers, &spawn, faults);
     // Never leave a stopped or running worker behind. Only workers not yet
     // reaped are signalled: a reaped worker's pid may belong to someone else.
     for worker in workers.iter_mut().filter(|w| !w.done) {
@@ -67,16 +70,17 @@ fn drive_processes(
     setup: &mut StoreSetup,
     workers: &mut Vec<ProcWorker>,
     spawn: &dyn Fn(WorkerConfig) -> Result<ProcWorker, String>,
-) -> Result<Vec<Fault>, String> {
-    let mut rotation = vec!["kill9", "stop"];
-    if plan.renewal.is_some() {
+    faults: &mut FaultLog,
+) -> Result<(), String> {
+    let mut rotation = setup.faults().to_vec();
+    if plan.case.mode == Mode::Renewal {
         // The renewal run is about holders stopped past their TTL: twice
         // as many stops.
-        rotation.push("stop");
+        if let Some(i) = rotation.iter().position(|&f| f == Fault::Stop) {
+            rotation.insert(i, Fault::Stop);
+        }
     }
-    rotation.extend(setup.store_faults());
     let mut next_id = plan.workers;
-    let mut faults = Vec::new();
     let mut rng = Rng::seeded();
     let started = Instant::now();
     let mut turn = 0usize;
@@ -101,7 +105,7 @@ fn drive_processes(
             return Err(failure);
         }
         if !more {
-            return Ok(faults);
+            return Ok(());
         }
         if started.elapsed() > plan.deadline {
             return Err(format!("not finished after {:?}", plan.deadline));
@@ -109,12 +113,12 @@ fn drive_processes(
         let kind = rotation[turn % rotation.len()];
         turn += 1;
         match kind {
-            "kill9" | "stop" => {
+            Fault::Kill9 | Fault::Stop => {
                 let Some(i) = find_holder(workers, &mut rng) else {
                     continue;
                 };
                 let pid = workers[i].child.id();
-                if kind == "kill9" {
+                if kind == Fault::Kill9 {
                     let at = now_us();
                     let _ = workers[i].child.kill();
                     let _ = workers[i].child.wait();
@@ -122,13 +126,13 @@ fn drive_processes(
                     let key = held_key(&workers[i].config.history);
                     let done_ops = count_ops(&workers[i].config.history);
                     let remaining = plan.left_after_kill(workers[i].config.ops, done_ops);
-                    faults.push(Fault {
-                        kind: "kill9".into(),
+                    faults.record(InjectedFault {
+                        kind,
                         w: Some(workers[i].id),
                         at,
                         until: None,
                         key,
-                    });
+                    })?;
                     if remaining > 0 {
                         workers.push(spawn(plan.worker(next_id, remaining))?);
                         next_id += 1;
@@ -143,25 +147,25 @@ fn drive_processes(
                     std::thread::sleep(stall);
                     let until = now_us();
                     signal(pid, "CONT")?;
-                    faults.push(Fault {
-                        kind: "sigstop".into(),
+                    faults.record(InjectedFault {
+                        kind,
                         w: Some(workers[i].id),
                         at,
                         until: Some(until),
                         key: None,
-                    });
+                    })?;
                 }
             }
             store_fault => {
                 let at = now_us();
                 setup.inject(store_fault)?;
-                faults.push(Fault {
-                    kind: store_fault.into(),
+                faults.record(InjectedFault {
+                    kind: store_fault,
                     w: None,
                     at,
                     until: Some(now_us()),
                     key: None,
-                });
+                })?;
             }
         }
     }

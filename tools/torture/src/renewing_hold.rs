@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use verrou_core::{LockGuard, LossReason, LostSignal};
 
-use super::history::{Access, Event, Op, Release, Step, now_us};
-use super::resource::Outcome;
-use super::worker::{HoldContext, HoldEnd, Rng, transfer};
+use crate::history::{Access, Event, Op, Release, Step, now_us};
+use crate::resource::Outcome;
+use crate::worker::{HoldContext, HoldEnd, Rng, transfer};
 
 /// How long a renewing hold works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ fn check_signal(lost: &LostSignal, guard: &LockGuard) -> Result<Vouched, LossRea
 /// (renewals run then), takes the runner's thread faults, and moves money:
 /// the signal is checked before the read and again before the write, and a
 /// lost signal ends the hold without touching the resource again.
-pub(super) async fn hold(
+pub(crate) async fn hold(
     guard: LockGuard,
     mut op: Op,
     work: &RenewalWork,

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::checker::RenewalFindings;
-use super::runner::StoreRun;
+use crate::checker::RenewalFindings;
+use crate::runner::StoreRun;
 
 /// Renders the report of every store run.
 pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
@@ -45,7 +45,7 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
         let _ = writeln!(
             out,
             "| {} | {workers} | {} | {faults} | {} ({explained}) | {} / {} | {} | {} | {secs:.0} s | {:.0} |",
-            run.store,
+            run.case,
             f.ops,
             f.overlaps,
             f.reads_rejected,
@@ -68,7 +68,7 @@ pub fn render(runs: &[StoreRun], short: bool, machine: &str) -> String {
             (false, true) => "FAIL, as expected (a demonstration of a misconfiguration)",
             (false, false) => "FAIL",
         };
-        let _ = writeln!(out, "## {} — {verdict}\n", run.store);
+        let _ = writeln!(out, "## {} — {verdict}\n", run.case);
         if let Some(failure) = &run.failure {
             let _ = writeln!(out, "- **run failed:** {failure}");
         }
@@ -153,7 +153,7 @@ fn renewal_table(out: &mut String, runs: &[StoreRun]) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} ({}) | {} ({}) | {} | {} | {} | {} |",
-            run.store,
+            run.case,
             r.holds,
             r.renewals,
             r.losses_signalled,

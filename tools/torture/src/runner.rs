@@ -7,15 +7,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::checker::{Findings, check};
-use super::history::{Event, read_history};
-use super::mode;
-use super::processes::run_processes;
-use super::renewing_hold::RenewalWork;
-use super::resource::FencedResource;
-use super::stores::StoreSetup;
-use super::threads::run_threads;
-use super::worker::{Rng, WorkerConfig};
+use crate::case::Case;
+use crate::checker::{Findings, check};
+use crate::fault::FaultLog;
+use crate::history::{Event, read_history};
+use crate::mode;
+use crate::processes::run_processes;
+use crate::progress::Progress;
+use crate::renewing_hold::RenewalWork;
+use crate::resource::FencedResource;
+use crate::setup::StoreSetup;
+use crate::threads::run_threads;
+use crate::worker::{Rng, WorkerConfig};
 
 /// How a run is sized.
 #[derive(Debug, Clone)]
@@ -28,13 +31,15 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// The worker executable.
     pub worker_exe: PathBuf,
+    /// Print a progress line this often while a store runs (`None`: quiet).
+    pub progress: Option<Duration>,
 }
 
 /// One store's result.
 #[derive(Debug)]
 pub struct StoreRun {
-    /// The store.
-    pub store: String,
+    /// The run.
+    pub case: Case,
     /// What the checker found.
     pub findings: Findings,
     /// Wall time of the run.
@@ -71,14 +76,13 @@ impl StoreRun {
 const TTL: Duration = Duration::from_millis(400);
 const MAX_PAUSE: Duration = Duration::from_millis(3);
 
-/// Runs the torture against `store` (`<name>-renewal` for a store's renewal
-/// run, see [`mode`]).
-pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
-    let (base, renewing) = mode::parse(store);
+/// Runs the torture of `case`: its target's store, plain or renewing.
+pub fn run_store(case: Case, opts: &RunOptions) -> StoreRun {
+    let renewing = case.renewing();
     let started = Instant::now();
-    let dir = opts.out.join(store);
+    let dir = opts.out.join(case.to_string());
     let mut run = StoreRun {
-        store: store.to_owned(),
+        case,
         findings: Findings::default(),
         elapsed: Duration::ZERO,
         workers: 0,
@@ -94,7 +98,7 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
         run.failure = Some(format!("cannot create {}: {e}", dir.display()));
         return run;
     }
-    let mut setup = match StoreSetup::start(base, !opts.short, &dir) {
+    let mut setup = match StoreSetup::start(case.target, !opts.short, &dir) {
         Ok(setup) => setup,
         Err(e) => {
             run.failure = Some(e);
@@ -103,17 +107,17 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
     };
     run.notes = setup.notes.clone();
     run.expect_violations = setup.expect_violations;
-    run.processes = !setup.threads;
+    run.processes = !setup.threads();
     if renewing {
         run.notes.push(format!(
             "renewal run: `LeasePolicy::renewing()` (renewed every TTL/3, drift margin TTL/100 + 1 ms); each hold works {} to {} steps of {} ms (two to three TTLs), checking the guard's lost signal before every read and write; holders are {} past their TTL in mid-hold",
             mode::WORK.min_steps,
             mode::WORK.max_steps,
             mode::WORK.step.as_millis(),
-            if setup.threads { "stalled (the whole thread)" } else { "stopped with SIGSTOP" },
+            if setup.threads() { "stalled (the whole thread)" } else { "stopped with SIGSTOP" },
         ));
     }
-    let workers = if setup.threads { 8 } else { 6 };
+    let workers = if setup.threads() { 8 } else { 6 };
     let key_count = if renewing { mode::KEYS } else { 4 };
     run.workers = workers;
     run.keys = key_count;
@@ -133,7 +137,7 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
                 opts.ops.min(setup.max_ops.unwrap_or(u64::MAX))
             };
             let plan = Plan {
-                store: store.to_owned(),
+                case,
                 keys: keys.clone(),
                 prefix: format!("torture:{:x}:", Rng::seeded().below(u64::MAX)),
                 ops_per_worker: ops.div_ceil(u64::from(workers)),
@@ -151,11 +155,20 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
                     Duration::from_secs(30 * 60)
                 },
             };
-            if setup.threads {
-                run_threads(&plan, &setup)
-            } else {
-                run_processes(&plan, &mut setup, &opts.worker_exe)
-            }
+            let mut faults = FaultLog::create(&dir.join("faults.jsonl"))?;
+            let progress = opts
+                .progress
+                .map(|every| Progress::new(case, ops, &dir, TTL, every));
+            std::thread::scope(|scope| {
+                // Stopped when `_watching` drops, as the run ends.
+                let _watching = progress.map(|p| p.watch(scope));
+                if setup.threads() {
+                    run_threads(&plan, &setup, &mut faults)
+                } else {
+                    run_processes(&plan, &mut setup, &opts.worker_exe, &mut faults)
+                }
+            })?;
+            Ok(faults.into_faults())
         });
     setup.stop();
     let faults = match result {
@@ -183,33 +196,27 @@ pub fn run_store(store: &str, opts: &RunOptions) -> StoreRun {
             Err(e) => run.failure = Some(format!("resource {key}: {e}")),
         }
     }
-    let faults_log = faults
-        .iter()
-        .filter_map(|f| serde_json::to_string(f).ok())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let _ = std::fs::write(dir.join("faults.jsonl"), faults_log);
     run.findings = check(events, &faults, &records, TTL.as_micros() as u64);
     run.elapsed = started.elapsed();
     run
 }
 
-pub(super) struct Plan {
-    /// The run's name, which workers connect with (`redis-renewal`).
-    pub(super) store: String,
-    pub(super) keys: Vec<String>,
-    pub(super) prefix: String,
-    pub(super) ops_per_worker: u64,
-    pub(super) workers: u32,
-    pub(super) dir: PathBuf,
-    pub(super) fault_every: Duration,
-    pub(super) deadline: Duration,
+pub(crate) struct Plan {
+    /// The run, which workers connect with (`redis-renewal`).
+    pub(crate) case: Case,
+    pub(crate) keys: Vec<String>,
+    pub(crate) prefix: String,
+    pub(crate) ops_per_worker: u64,
+    pub(crate) workers: u32,
+    pub(crate) dir: PathBuf,
+    pub(crate) fault_every: Duration,
+    pub(crate) deadline: Duration,
     /// The renewal run's work per hold (`None`: the plain run).
-    pub(super) renewal: Option<RenewalWork>,
+    pub(crate) renewal: Option<RenewalWork>,
 }
 
 impl Plan {
-    pub(super) fn worker(&self, id: u32, ops: u64) -> WorkerConfig {
+    pub(crate) fn worker(&self, id: u32, ops: u64) -> WorkerConfig {
         WorkerConfig {
             id,
             keys: self.keys.clone(),
@@ -231,13 +238,13 @@ impl Plan {
     /// the hold that died could have the last worker killed again and again
     /// before it finishes one: there the dead hold counts as done, and every
     /// kill brings the run closer to its end.
-    pub(super) fn left_after_kill(&self, ops: u64, done: u64) -> u64 {
+    pub(crate) fn left_after_kill(&self, ops: u64, done: u64) -> u64 {
         ops.saturating_sub(done)
             .saturating_sub(u64::from(self.renewal.is_some()))
     }
 
     /// Sleeps `fault_every` in small steps; `false` once `done()` holds.
-    pub(super) fn wait_for_fault(&self, mut done: impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_for_fault(&self, mut done: impl FnMut() -> bool) -> bool {
         let until = Instant::now() + self.fault_every;
         while Instant::now() < until {
             if done() {
@@ -250,11 +257,11 @@ impl Plan {
 }
 
 /// How long a stopped or stalled holder sleeps: past its TTL, by a random margin.
-pub(super) fn stall_for(rng: &mut Rng) -> Duration {
+pub(crate) fn stall_for(rng: &mut Rng) -> Duration {
     TTL + Duration::from_millis(150 + rng.below(350))
 }
 
-pub(super) fn count_ops(path: &Path) -> u64 {
+pub(crate) fn count_ops(path: &Path) -> u64 {
     read_history(path)
         .unwrap_or_default()
         .iter()

@@ -12,6 +12,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use verrou_testkit::StoreKind;
+
+use crate::case::Target;
+
 /// How far ahead a skewed worker's wall clock runs: more than the torture
 /// TTL, so that without a margin it sees every running lease as over.
 pub const AHEAD: Duration = Duration::from_millis(500);
@@ -26,10 +30,10 @@ const LIBFAKETIME: &[&str] = &[
     "/usr/local/lib/faketime/libfaketimeMT.so.1",
 ];
 
-/// Whether worker `id` of a run against `store` runs with its clock ahead:
+/// Whether worker `id` of a run against `target` runs with its clock ahead:
 /// every other worker, on the DynamoDB runs (renewing or not).
-pub fn applies(store: &str, id: u32) -> bool {
-    super::mode::parse(store).0 == "dynamodb" && id.is_multiple_of(2)
+pub fn applies(target: Target, id: u32) -> bool {
+    target == Target::Store(StoreKind::DynamoDb) && id.is_multiple_of(2)
 }
 
 /// Sets `command`'s wall clock [`AHEAD`].

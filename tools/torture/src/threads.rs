@@ -8,10 +8,12 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::history::{Fault, now_us};
-use super::runner::{Plan, count_ops, stall_for};
-use super::stores::{StoreSetup, connect};
-use super::worker::{Rng, ThreadControl, WorkerConfig, run_worker};
+use crate::fault::{Fault, FaultLog, InjectedFault};
+use crate::history::now_us;
+use crate::runner::{Plan, count_ops, stall_for};
+use crate::setup::StoreSetup;
+use crate::stores::connect;
+use crate::worker::{Rng, ThreadControl, WorkerConfig, run_worker};
 
 struct ThreadWorker {
     id: u32,
@@ -21,13 +23,17 @@ struct ThreadWorker {
     control: Arc<ThreadControl>,
 }
 
-pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>, String> {
+pub(crate) fn run_threads(
+    plan: &Plan,
+    setup: &StoreSetup,
+    faults: &mut FaultLog,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     // Workers connect with the run's name (`memory-renewal` renews leases).
-    let locks = runtime.block_on(connect(&plan.store, &setup.url))?;
+    let locks = runtime.block_on(connect(plan.case, &setup.url))?;
     let spawn = |config: WorkerConfig| {
         let control = Arc::new(ThreadControl::default());
         let (locks, thread_control) = (locks.clone(), control.clone());
@@ -50,8 +56,8 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
     let mut workers: Vec<ThreadWorker> = (0..plan.workers)
         .map(|id| spawn(plan.worker(id, plan.ops_per_worker)))
         .collect();
+    let rotation = setup.faults();
     let mut next_id = plan.workers;
-    let mut faults = Vec::new();
     let mut rng = Rng::seeded();
     let started = Instant::now();
     let mut turn = 0;
@@ -76,10 +82,11 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
             continue;
         }
         let i = holders[rng.below(holders.len() as u64) as usize];
-        // Crash and stall take turns among the faults actually injected.
+        // The faults take turns among those actually injected.
+        let kind = rotation[turn % rotation.len()];
         turn += 1;
         let at = now_us();
-        if turn % 2 == 0 {
+        if kind == Fault::Crash {
             // A crash: the worker abandons its lock; a fresh worker replaces it
             // so the load stays the same.
             workers[i].control.crash.store(true, Ordering::SeqCst);
@@ -87,34 +94,36 @@ pub(super) fn run_threads(plan: &Plan, setup: &StoreSetup) -> Result<Vec<Fault>,
             // The replacement does what is left of the crashed worker's share.
             let left = plan.left_after_kill(workers[i].ops, done);
             workers.push(spawn(plan.worker(next_id, left)));
-            faults.push(Fault {
-                kind: "crash".into(),
+            faults.record(InjectedFault {
+                kind,
                 w: Some(workers[i].id),
                 at,
                 until: None,
                 key: None,
-            });
+            })?;
             next_id += 1;
-        } else {
+        } else if kind == Fault::Stall {
             let stall = stall_for(&mut rng);
             workers[i]
                 .control
                 .stall_ms
                 .store(stall.as_millis() as u64, Ordering::SeqCst);
-            faults.push(Fault {
-                kind: "stall".into(),
+            faults.record(InjectedFault {
+                kind,
                 w: Some(workers[i].id),
                 at,
                 until: Some(at + stall.as_micros() as u64),
                 key: None,
-            });
+            })?;
             std::thread::sleep(stall);
+        } else {
+            return Err(format!("{kind} is not a fault of worker threads"));
         }
     }
     for worker in &mut workers {
         join(worker)?;
     }
-    Ok(faults)
+    Ok(())
 }
 
 /// Joins a worker thread; returns how many operations its history shows.

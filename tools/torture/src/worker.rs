@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use verrou_core::{Lock, LockError, LockFactory, LockGuard, RetryPolicy};
 
-use super::history::{Access, Event, HistoryWriter, Op, Release, now_us};
-use super::renewing_hold::{self, RenewalWork};
-use super::resource::{ACCOUNTS, FencedResource, Outcome};
+use crate::case::Case;
+use crate::history::{Access, Event, HistoryWriter, Op, Release, now_us};
+use crate::renewing_hold::{self, RenewalWork};
+use crate::resource::{ACCOUNTS, FencedResource, Outcome};
 
 /// What a worker does.
 #[derive(Debug, Clone)]
@@ -55,30 +56,30 @@ pub struct ThreadControl {
 
 /// What a hold needs besides its lock: the worker's config, the resource,
 /// the runner's controls (threads), the history and the randomness.
-pub(super) struct HoldContext<'a> {
-    pub(super) config: &'a WorkerConfig,
-    pub(super) resource: &'a FencedResource,
-    pub(super) control: Option<&'a ThreadControl>,
-    pub(super) history: &'a mut HistoryWriter,
-    pub(super) rng: &'a mut Rng,
+pub(crate) struct HoldContext<'a> {
+    pub(crate) config: &'a WorkerConfig,
+    pub(crate) resource: &'a FencedResource,
+    pub(crate) control: Option<&'a ThreadControl>,
+    pub(crate) history: &'a mut HistoryWriter,
+    pub(crate) rng: &'a mut Rng,
 }
 
 impl HoldContext<'_> {
-    pub(super) fn log(&mut self, event: &Event) -> Result<(), String> {
+    pub(crate) fn log(&mut self, event: &Event) -> Result<(), String> {
         self.history
             .log(event)
             .map_err(|e| format!("worker {}: {e}", self.config.id))
     }
 
     /// Tells the runner (threads) whether this worker holds a lock.
-    pub(super) fn set_holding(&self, holding: bool) {
+    pub(crate) fn set_holding(&self, holding: bool) {
         if let Some(control) = self.control {
             control.holding.store(holding, Ordering::SeqCst);
         }
     }
 
     /// Logs the end of a release.
-    pub(super) fn log_released(
+    pub(crate) fn log_released(
         &mut self,
         n: u64,
         result: Result<(), LockError>,
@@ -100,7 +101,7 @@ impl HoldContext<'_> {
 
 /// How a hold ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum HoldEnd {
+pub(crate) enum HoldEnd {
     /// Released (or the release was tried): on to the next operation.
     Released,
     /// The thread "crashed" holding the lock: the worker stops.
@@ -232,7 +233,7 @@ async fn brief_hold(lock: Lock, mut op: Op, cx: &mut HoldContext<'_>) -> Result<
 }
 
 /// The balances after moving a random amount between two random accounts.
-pub(super) fn transfer(accounts: [i64; ACCOUNTS], rng: &mut Rng) -> [i64; ACCOUNTS] {
+pub(crate) fn transfer(accounts: [i64; ACCOUNTS], rng: &mut Rng) -> [i64; ACCOUNTS] {
     let from = rng.below(ACCOUNTS as u64) as usize;
     let to = (from + 1 + rng.below(ACCOUNTS as u64 - 1) as usize) % ACCOUNTS;
     let amount = 1 + rng.below(50) as i64;
@@ -350,10 +351,11 @@ impl Rng {
 }
 
 impl WorkerConfig {
-    /// The command line of a worker process: `key=value` words, store first.
-    pub fn to_args(&self, store: &str, url: &str) -> Vec<String> {
+    /// The command line of a worker process: `key=value` words, the run
+    /// (`store=redis-renewal`) first.
+    pub fn to_args(&self, case: Case, url: &str) -> Vec<String> {
         let mut args = vec![
-            format!("store={store}"),
+            format!("store={case}"),
             format!("url={url}"),
             format!("id={}", self.id),
             format!("keys={}", self.keys.join(",")),
@@ -371,11 +373,12 @@ impl WorkerConfig {
         args
     }
 
-    /// Parses [`to_args`](Self::to_args); returns the store, its url and the config.
+    /// Parses [`to_args`](Self::to_args); returns the run, its store's url
+    /// and the config.
     ///
     /// # Errors
     /// A missing or malformed word.
-    pub fn from_args(args: &[String]) -> Result<(String, String, Self), String> {
+    pub fn from_args(args: &[String]) -> Result<(Case, String, Self), String> {
         let get = |name: &str| {
             args.iter()
                 .find_map(|a| a.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
@@ -400,6 +403,6 @@ impl WorkerConfig {
                 Err(_) => None,
             },
         };
-        Ok((get("store")?, get("url")?, config))
+        Ok((get("store")?.parse()?, get("url")?, config))
     }
 }

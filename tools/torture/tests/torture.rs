@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use verrou_integration_tests::torture::runner::{RunOptions, run_store};
+use verrou_testkit::StoreKind;
+use verrou_torture::case::{Case, Target};
+use verrou_torture::runner::{RunOptions, run_store};
 
 fn options(ops: u64) -> RunOptions {
     RunOptions {
@@ -10,12 +12,13 @@ fn options(ops: u64) -> RunOptions {
         short: true,
         out: std::env::temp_dir().join(format!("verrou-torture-test-{}", std::process::id())),
         worker_exe: PathBuf::from(env!("CARGO_BIN_EXE_torture_worker")),
+        progress: None,
     }
 }
 
 #[test]
 fn the_memory_store_survives_a_short_torture() {
-    let run = run_store("memory", &options(600));
+    let run = run_store(Case::plain(Target::Store(StoreKind::Memory)), &options(600));
     assert!(run.failure.is_none(), "{:?}", run.failure);
     assert!(run.findings.ops >= 600);
     assert_eq!(
@@ -29,7 +32,7 @@ fn the_memory_store_survives_a_short_torture() {
 
 #[test]
 fn a_store_that_grants_every_acquire_is_caught() {
-    let run = run_store("broken", &options(300));
+    let run = run_store(Case::plain(Target::Broken), &options(300));
     assert!(run.failure.is_none(), "{:?}", run.failure);
     let f = &run.findings;
     assert!(
@@ -48,7 +51,10 @@ fn a_store_that_grants_every_acquire_is_caught() {
 
 #[test]
 fn renewing_holders_on_the_memory_store_never_write_unsignalled() {
-    let run = run_store("memory-renewal", &options(24));
+    let run = run_store(
+        Case::renewal(Target::Store(StoreKind::Memory)),
+        &options(24),
+    );
     assert!(run.failure.is_none(), "{:?}", run.failure);
     let f = &run.findings;
     assert_eq!(f.violation_total(), 0, "{:#?}", f.violations);

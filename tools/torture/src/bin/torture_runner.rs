@@ -4,15 +4,20 @@
 //!
 //! Without stores, every store gets its plain run then its renewal run
 //! (`<store>-renewal`); `--renewal` keeps only the renewal runs (of the
-//! stores named, or of all).
+//! stores named, or of all). The full run prints a progress line every
+//! five seconds; the short run (CI) a line per store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use verrou_integration_tests::torture::mode::{self, renewal_name};
-use verrou_integration_tests::torture::report::render;
-use verrou_integration_tests::torture::runner::{RunOptions, run_store, write_file};
-use verrou_integration_tests::torture::stores::ALL;
+use verrou_torture::case::{Case, Target};
+use verrou_torture::mode;
+use verrou_torture::report::render;
+use verrou_torture::runner::{RunOptions, run_store, write_file};
+
+/// How often the full run says how far a store has got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     match run() {
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool, String> {
-    let mut stores = Vec::new();
+    let mut cases = Vec::new();
     let mut short = false;
     let mut renewal_only = false;
     let mut ops = None;
@@ -39,23 +44,23 @@ fn run() -> Result<bool, String> {
                 let n = args.next().ok_or("--ops needs a number")?;
                 ops = Some(n.parse::<u64>().map_err(|e| format!("--ops {n}: {e}"))?);
             }
-            name if !name.starts_with('-') => stores.push(name.to_owned()),
+            name if !name.starts_with('-') => cases.push(name.parse::<Case>()?),
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if stores.is_empty() {
-        stores = ALL
+    if cases.is_empty() {
+        cases = Target::ALL
             .iter()
-            .flat_map(|s| [(*s).to_owned(), renewal_name(s)])
+            .flat_map(|&target| [Case::plain(target), Case::renewal(target)])
             .collect();
     }
     if renewal_only {
         // `redis` and `redis-renewal` alike name `redis-renewal`.
-        stores = stores
+        cases = cases
             .iter()
-            .map(|s| renewal_name(mode::parse(s).0))
+            .map(|case| Case::renewal(case.target))
             .collect();
-        stores.dedup();
+        cases.dedup();
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin_dir = exe.parent().ok_or("no executable directory")?;
@@ -69,21 +74,22 @@ fn run() -> Result<bool, String> {
         short,
         out: out.clone(),
         worker_exe: bin_dir.join("torture_worker"),
+        // The short run (CI) stays at a line per store.
+        progress: (!short).then_some(PROGRESS_EVERY),
     };
     let mut runs = Vec::new();
-    for store in &stores {
-        let size = if mode::parse(store).1 {
-            format!("{} renewing holds", mode::holds(opts.ops, short))
-        } else {
-            format!("{} lock operations", opts.ops)
-        };
+    for &case in &cases {
+        if !short {
+            let size = if case.renewing() {
+                format!("{} renewing holds", mode::holds(opts.ops, short))
+            } else {
+                format!("{} lock operations", opts.ops)
+            };
+            eprintln!("torture: {case}: {size}");
+        }
+        let run = run_store(case, &opts);
         eprintln!(
-            "torture: {store}: {size}{}",
-            if short { " (short)" } else { "" }
-        );
-        let run = run_store(store, &opts);
-        eprintln!(
-            "torture: {store}: {} ops in {:.1} s, {} violations{}",
+            "torture: {case}: {} ops in {:.1} s, {} violations{}",
             run.findings.ops,
             run.elapsed.as_secs_f64(),
             run.findings.violation_total(),
@@ -104,12 +110,16 @@ fn run() -> Result<bool, String> {
         write_file(&out.join(name), &report).map_err(|e| e.to_string())?;
         write_file(&out.join("report.md"), &report).map_err(|e| e.to_string())?;
     }
-    println!("{}", render(&runs, short, &machine()));
+    let passed = runs.iter().all(|r| r.passed());
+    // The short run (CI) shows the report only when it has something to say.
+    if !short || !passed {
+        println!("{}", render(&runs, short, &machine()));
+    }
     eprintln!(
         "torture: report written to {}",
         out.join("report.md").display()
     );
-    Ok(runs.iter().all(|r| r.passed()))
+    Ok(passed)
 }
 
 /// Date, CPU count and kernel, for the report.

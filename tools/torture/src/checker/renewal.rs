@@ -39,7 +39,7 @@
 use std::collections::BTreeMap;
 
 use super::{Findings, Hold, Pause, TOLERANCE_US};
-use crate::torture::history::{Access, Release};
+use crate::history::{Access, Release};
 
 /// How long after a worker was stopped a store call it had already sent may
 /// still be applied. Far more than any store here takes to apply a request
@@ -191,9 +191,10 @@ pub(super) fn check(holds: &[Hold], pauses: &[Pause], ttl_us: u64, f: &mut Findi
 mod tests {
     use std::collections::HashMap;
 
-    use crate::torture::checker::check;
-    use crate::torture::history::{Access, Event, Fault, Op, Release, Step};
-    use crate::torture::resource::{ACCOUNTS, Record, START_BALANCE};
+    use crate::checker::check;
+    use crate::fault::{Fault, InjectedFault};
+    use crate::history::{Access, Event, Op, Release, Step};
+    use crate::resource::{ACCOUNTS, Record, START_BALANCE};
 
     const TTL: u64 = 400_000;
 
@@ -255,9 +256,9 @@ mod tests {
         ]
     }
 
-    fn stop(w: u32, at: u64, until: u64) -> Fault {
-        Fault {
-            kind: "sigstop".into(),
+    fn stop(w: u32, at: u64, until: u64) -> InjectedFault {
+        InjectedFault {
+            kind: Fault::Stop,
             w: Some(w),
             at,
             until: Some(until),
