@@ -4,11 +4,12 @@ use crate::process::{run, run_with_env};
 
 pub const CI_USAGE: &str = "usage: cargo xtask ci
   What .ci/run runs once the services are up: cargo fmt --check, clippy
-  (-D warnings), `cargo xtask test`, the short torture run and the bench
-  smoke run.";
+  (-D warnings, every feature), `cargo xtask package`, `cargo xtask test`, the short torture
+  run and the bench smoke run.";
 
 pub const TEST_USAGE: &str = "usage: cargo xtask test
-  Every test with cargo nextest, in two phases, then the doctests:
+  Every test with cargo nextest and every feature of every crate (sqlx pools,
+  TLS, the AWS credential chain, metrics), in two phases, then the doctests:
   1. all tests in parallel except those named *server_restart*;
   2. the *server_restart* tests one at a time, with VERROU_RESTART_TESTS=1
      (they restart the shared PostgreSQL and MariaDB servers, and skip
@@ -23,8 +24,8 @@ const SERIAL_MARK: &str = "server_restart";
 /// `cargo test` never restarts a server under its other tests.
 const RESTART_TESTS: (&str, &str) = ("VERROU_RESTART_TESTS", "1");
 
-/// Format check, lints, the README's test command, the short torture run,
-/// then the bench smoke run.
+/// Format check, lints, packaging, the README's test command, the short
+/// torture run, then the bench smoke run.
 pub fn all() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--check"])?;
     run(
@@ -33,11 +34,15 @@ pub fn all() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
         ],
     )?;
+    // Before the tests: a packaging or rust-version problem is found in
+    // minutes, not after the whole suite.
+    crate::package::package()?;
     tests()?;
     crate::torture::torture(&["--short"])?;
     crate::bench::bench(&["--smoke"])
@@ -53,6 +58,7 @@ pub fn tests() -> Result<(), String> {
             "nextest",
             "run",
             "--workspace",
+            "--all-features",
             "--no-fail-fast",
             "-E",
             &parallel,
@@ -65,6 +71,7 @@ pub fn tests() -> Result<(), String> {
             "nextest",
             "run",
             "--workspace",
+            "--all-features",
             "--no-fail-fast",
             "--no-tests=pass",
             "--test-threads",
@@ -73,5 +80,5 @@ pub fn tests() -> Result<(), String> {
             &serial,
         ],
     )?;
-    run("cargo", &["test", "--workspace", "--doc"])
+    run("cargo", &["test", "--workspace", "--all-features", "--doc"])
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod package;
 mod process;
 mod services;
 mod torture;
@@ -10,11 +11,15 @@ mod torture;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <task> [--help]
-  ci                       format check, clippy, then `test` (what .ci/run runs)
+  ci                       format check, clippy, package, then `test` (what
+                           .ci/run runs)
   test                     every test (restart tests alone, last) and doctests
+  package                  every published crate packages and builds alone;
+                           rust-version no older than any dependency's
   services up [NAME...]    start local services (default: all) unless already running
   services down [NAME...]  stop the services xtask started itself
   services list            show the services and whether they answer
+  services compose         write docker-compose.yml (the same services)
   bench [STORE...]         benchmarks vs the bare round trip and Node's Verrou
                            (release; writes target/bench/report.md); options:
                            --smoke, --rounds N, --secs S, --no-peer
@@ -31,19 +36,21 @@ fn main() -> ExitCode {
     // Help is answered before anything is built or started: `torture` and
     // `bench` would otherwise compile the release tree first.
     if wants_help(&words) {
-        println!("{}", usage_of(words.first().copied()));
+        println!("{}", usage_of(&words));
         return ExitCode::SUCCESS;
     }
     let result = match words.as_slice() {
         ["ci"] => ci::all(),
         ["test"] => ci::tests(),
+        ["package"] => package::package(),
         ["services", "up", names @ ..] => services::up(names),
         ["services", "down", names @ ..] => services::down(names),
         ["services", "list"] => services::list(),
+        ["services", "compose"] => services::compose::write(),
         ["torture", args @ ..] => torture::torture(args),
         ["bench", args @ ..] => bench::bench(args),
         _ => {
-            eprintln!("{}", usage_of(words.first().copied()));
+            eprintln!("{}", usage_of(&words));
             return ExitCode::from(2);
         }
     };
@@ -62,11 +69,13 @@ fn wants_help(words: &[&str]) -> bool {
     words.first() == Some(&"help") || words.iter().any(|w| matches!(*w, "-h" | "--help"))
 }
 
-/// The usage of `task`, or of every task when it is none or unknown.
-fn usage_of(task: Option<&str>) -> &'static str {
-    match task {
+/// The usage of the task `words` name, or of every task when they name none.
+fn usage_of(words: &[&str]) -> &'static str {
+    match words.first().copied() {
         Some("ci") => ci::CI_USAGE,
         Some("test") => ci::TEST_USAGE,
+        Some("package") => package::USAGE,
+        Some("services") if words.get(1) == Some(&"compose") => services::compose::USAGE,
         Some("services") => services::USAGE,
         Some("bench") => bench::USAGE,
         Some("torture") => torture::USAGE,

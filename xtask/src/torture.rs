@@ -1,6 +1,6 @@
 //! `cargo xtask torture [store...] [--ops N] [--short] [--renewal]`: builds
-//! the torture runner and its worker, then runs them (see
-//! `integration-tests/src/torture`). Every store gets a plain run and a
+//! the torture runner and its worker, then runs them (the `verrou-torture`
+//! crate, `tools/torture`). Every store gets a plain run and a
 //! renewal run (`<store>-renewal`, renewing leases and their lost signal);
 //! `--renewal` runs only the latter.
 //!
@@ -12,7 +12,8 @@ use crate::process::run;
 
 pub const USAGE: &str = "usage: cargo xtask torture [STORE...] [--ops N] [--short] [--renewal]
   Lock workers under kill -9, SIGSTOP and lost connections; fails if any
-  store shows a violation. Writes target/torture/report.md.
+  store shows a violation. Writes target/torture/report.md. The full run
+  prints a progress line every 5 s; the short run a line per store.
   STORE           a store (default: all), or STORE-renewal for its renewal run
   --ops N         operations per store
   --short         the CI run: fewer operations, debug build
@@ -24,14 +25,8 @@ pub const USAGE: &str = "usage: cargo xtask torture [STORE...] [--ops N] [--shor
 pub fn torture(args: &[&str]) -> Result<(), String> {
     crate::check_options(args, &["--short", "--renewal"], &["--ops"])?;
     let short = args.contains(&"--short");
-    let mut build = vec!["build", "-p", "verrou-integration-tests", "--bins"];
-    let mut exec = vec![
-        "run",
-        "-p",
-        "verrou-integration-tests",
-        "--bin",
-        "torture_runner",
-    ];
+    let mut build = vec!["build", "-p", "verrou-torture", "--bins"];
+    let mut exec = vec!["run", "-p", "verrou-torture", "--bin", "torture_runner"];
     if !short {
         build.push("--release");
         exec.push("--release");

@@ -18,17 +18,26 @@ pub enum Service {
     Valkey,
     /// The DynamoDB emulator that `cargo xtask services up` starts.
     DynamoDb,
+    /// A Redis server speaking only TLS, with the test CA's certificate
+    /// (`cargo xtask services up redis-tls`; see
+    /// [`TestCa`](crate::servers::TestCa)).
+    RedisTls,
+    /// The DynamoDB emulator over HTTPS, with the test CA's certificate
+    /// (`cargo xtask services up dynamodb-tls`).
+    DynamoDbTls,
 }
 
 impl Service {
     /// Every service, in the order `cargo xtask services` lists them.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 8] = [
         Service::Postgres,
         Service::Mysql,
         Service::Redis,
         Service::RedisCluster,
         Service::Valkey,
         Service::DynamoDb,
+        Service::RedisTls,
+        Service::DynamoDbTls,
     ];
 
     /// The environment variable that overrides [`Service::default_url`].
@@ -40,6 +49,8 @@ impl Service {
             Service::RedisCluster => "VERROU_REDIS_CLUSTER_URL",
             Service::Valkey => "VERROU_VALKEY_URL",
             Service::DynamoDb => "VERROU_DYNAMODB_ENDPOINT",
+            Service::RedisTls => "VERROU_REDIS_TLS_URL",
+            Service::DynamoDbTls => "VERROU_DYNAMODB_TLS_ENDPOINT",
         }
     }
 
@@ -52,6 +63,10 @@ impl Service {
             Service::RedisCluster => "redis-cluster://127.0.0.1:7000",
             Service::Valkey => "redis://127.0.0.1:6390",
             Service::DynamoDb => "http://127.0.0.1:8000",
+            // The name the test certificate carries, as a client in
+            // production would name its server.
+            Service::RedisTls => "rediss://localhost:6380",
+            Service::DynamoDbTls => "https://localhost:8443",
         }
     }
 
@@ -73,6 +88,8 @@ impl Service {
             Service::RedisCluster => "redis-cluster",
             Service::Valkey => "valkey",
             Service::DynamoDb => "dynamodb",
+            Service::RedisTls => "redis-tls",
+            Service::DynamoDbTls => "dynamodb-tls",
         }
     }
 }
@@ -94,7 +111,11 @@ mod tests {
         vars.dedup();
         assert_eq!(vars.len(), Service::ALL.len());
         for service in Service::ALL {
-            assert!(service.default_url().contains("127.0.0.1"), "{service}");
+            let url = service.default_url();
+            assert!(
+                url.contains("127.0.0.1") || url.contains("://localhost:"),
+                "{service}"
+            );
         }
     }
 }

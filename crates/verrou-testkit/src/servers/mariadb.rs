@@ -1,29 +1,34 @@
-//! A MariaDB server of the run's own, so that crashing it disturbs nobody.
+//! A MariaDB server of its own, so that crashing it disturbs nobody.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, log_tail, quietly, sh, wait_ready};
+use super::process::{crash, free_port, fresh_temp_dir, log_tail, quietly, sh, wait_ready};
 
 /// `mariadbd` on a free port with its data in a temporary directory, root
 /// without a password from 127.0.0.1. No option file is read, so the
 /// machine's own configuration does not leak in; InnoDB keeps its default
 /// `innodb_flush_log_at_trx_commit=1` (a commit is on disk when it returns).
+/// Dropping the handle kills it and removes its data.
 #[derive(Debug)]
-pub(in crate::torture) struct PrivateMariadb {
-    pub(in crate::torture) port: u16,
+pub struct Mariadb {
+    port: u16,
     dir: PathBuf,
     child: Option<Child>,
 }
 
-impl PrivateMariadb {
-    pub(in crate::torture) fn start() -> Result<Self, String> {
+impl Mariadb {
+    /// Creates a data directory (`mariadb-install-db`) and starts `mariadbd`
+    /// on it.
+    ///
+    /// # Errors
+    /// The MariaDB programs are missing, or the server did not answer within
+    /// 60 s (the message ends with its error log).
+    pub fn start() -> Result<Self, String> {
         let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("verrou-torture-mariadb-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut server = PrivateMariadb {
+        let dir = fresh_temp_dir(&format!("verrou-mariadb-{port}"))?;
+        let mut server = Mariadb {
             port,
             dir,
             child: None,
@@ -35,6 +40,27 @@ impl PrivateMariadb {
         ))?;
         server.spawn()?;
         Ok(server)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `mysql://root@127.0.0.1:<port>/<database>`.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// `CREATE DATABASE IF NOT EXISTS <name>`.
+    ///
+    /// # Errors
+    /// The `mariadb` client failed.
+    pub fn create_database(&self, name: &str) -> Result<(), String> {
+        sh(&format!(
+            "mariadb -uroot -h127.0.0.1 -P{} -e 'CREATE DATABASE IF NOT EXISTS {name}'",
+            self.port
+        ))
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -67,19 +93,48 @@ impl PrivateMariadb {
 
     /// A crash (SIGKILL) and a start on the same data directory: InnoDB
     /// recovers from its redo log.
-    pub(in crate::torture) fn restart(&mut self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The server did not come back within 60 s.
+    pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
         self.spawn()
     }
 
     fn kill(&mut self) {
-        super::crash(self.child.take());
+        crash(self.child.take());
     }
 }
 
-impl Drop for PrivateMariadb {
+impl Drop for Mariadb {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servers::port_open;
+
+    #[test]
+    fn a_private_server_recovers_a_committed_table_after_a_crash() {
+        let Some(mut server) = crate::require_service("MariaDB programs", Mariadb::start()) else {
+            return;
+        };
+        server.create_database("recovery").unwrap();
+        let client = format!("mariadb -uroot -h127.0.0.1 -P{} recovery", server.port());
+        sh(&format!(
+            "{client} -e 'CREATE TABLE t (v INT) ENGINE=InnoDB; INSERT INTO t VALUES (7)'"
+        ))
+        .unwrap();
+        server.restart().unwrap();
+        assert!(quietly(&format!(
+            "{client} -N -e 'SELECT v FROM t' | grep -qx 7"
+        )));
+        let port = server.port();
+        drop(server);
+        assert!(!port_open(port));
     }
 }

@@ -1,24 +1,40 @@
-//! A Redis Cluster of the run's own, so that failing it over disturbs nobody.
+//! A Redis Cluster: three primaries and three replicas on 127.0.0.1.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, log_tail, sh, wait_ready};
-use crate::torture::worker::Rng;
+use super::Persistence;
+use super::process::{
+    answers_ping, crash, free_port, log_tail, poll_until, port_open, redis_cli as redis, sh,
+    wait_ready,
+};
 
 const NODES: usize = 6;
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Six redis-servers on free ports (three primaries, three replicas), each
-/// with `appendonly yes` and `appendfsync always`, data in a temporary
-/// directory.
+/// Six redis-servers (three primaries, three replicas), by default children
+/// of this process on free ports with their data in a temporary directory:
+/// dropping the handle kills them (SIGKILL) and removes it. `start` returns
+/// once every node agrees on the topology, says `cluster_state:ok`, and
+/// every replica's link to its primary is up.
 #[derive(Debug)]
-pub(in crate::torture) struct PrivateRedisCluster {
-    pub(in crate::torture) ports: Vec<u16>,
+pub struct RedisCluster {
+    ports: Vec<u16>,
     dir: PathBuf,
+    remove_dir: bool,
+    daemonized: bool,
     nodes: Vec<Child>,
-    rng: Rng,
+}
+
+/// Options of a [`RedisCluster`]; [`start`](Self::start) starts it.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisClusterBuilder {
+    ports: Option<[u16; NODES]>,
+    dir: Option<PathBuf>,
+    persistence: Persistence,
+    daemonize: bool,
 }
 
 /// The cluster as every node sees it, once they all agree.
@@ -30,79 +46,69 @@ struct Topology {
     replicas: Vec<(u16, u16)>,
 }
 
-impl PrivateRedisCluster {
-    pub(in crate::torture) fn start() -> Result<Self, String> {
-        // Cluster bus ports are set too: the default (port + 10000) may be
-        // taken or past 65535.
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 2 * NODES {
-            let port = free_port()?;
-            if !ports.contains(&port) {
-                ports.push(port);
+impl RedisCluster {
+    /// A cluster on free ports, without persistence, in a fresh temporary
+    /// directory.
+    ///
+    /// # Errors
+    /// `redis-server` is not installed, a node did not start, or the cluster
+    /// did not form within 60 s.
+    pub fn start() -> Result<Self, String> {
+        Self::builder().start()
+    }
+
+    /// Options: the ports, the directory, persistence, daemonizing.
+    pub fn builder() -> RedisClusterBuilder {
+        RedisClusterBuilder {
+            ports: None,
+            dir: None,
+            persistence: Persistence::None,
+            daemonize: false,
+        }
+    }
+
+    /// The nodes' ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// `redis-cluster://127.0.0.1:<first port>`.
+    pub fn url(&self) -> String {
+        format!("redis-cluster://127.0.0.1:{}", self.ports[0])
+    }
+
+    /// Whether every node on `ports` answers and says `cluster_state:ok`
+    /// (a cluster this process did not start, such as the shared one).
+    pub fn is_ok(ports: &[u16]) -> bool {
+        ports.iter().all(|&port| {
+            port_open(port)
+                && redis(port, &["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+        })
+    }
+
+    /// Shuts the nodes on `ports` down (`SHUTDOWN NOSAVE`) and waits until
+    /// their ports close: how a daemonized cluster is stopped.
+    ///
+    /// # Errors
+    /// A node still answers after 60 s.
+    pub fn shut_down(ports: &[u16]) -> Result<(), String> {
+        for &port in ports {
+            if port_open(port) {
+                let _ = redis(port, &["SHUTDOWN", "NOSAVE"]);
             }
         }
-        let bus_ports = ports.split_off(NODES);
-        let dir = std::env::temp_dir().join(format!("verrou-torture-redis-cluster-{}", ports[0]));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut cluster = PrivateRedisCluster {
-            ports,
-            dir,
-            nodes: Vec::new(),
-            rng: Rng::seeded(),
-        };
-        for (&port, bus_port) in cluster.ports.iter().zip(bus_ports) {
-            let node_dir = cluster.dir.join(port.to_string());
-            std::fs::create_dir_all(&node_dir)
-                .map_err(|e| format!("{}: {e}", node_dir.display()))?;
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string()])
-                .args(["--cluster-port", &bus_port.to_string()])
-                .args(["--bind", "127.0.0.1", "--cluster-enabled", "yes"])
-                .args(["--cluster-config-file", "nodes.conf"])
-                .args(["--cluster-node-timeout", "5000"])
-                .args([
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                ])
-                .arg("--dir")
-                .arg(&node_dir)
-                .arg("--logfile")
-                .arg(node_dir.join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot start redis-server: {e}"))?;
-            let ready = wait_ready(
-                &format!("redis-server (cluster node) on port {port}"),
-                &mut child,
-                WAIT,
-                || redis(port, &["PING"]).is_some_and(|out| out.contains("PONG")),
-            );
-            cluster.nodes.push(child);
-            ready.map_err(|e| format!("{e}; log: {}", log_tail(&node_dir.join("redis.log"))))?;
-        }
-        let nodes: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let d = cluster.dir.display();
-        sh(&format!(
-            "redis-cli --cluster create {} --cluster-replicas 1 --cluster-yes >{d}/create.log 2>&1 || {{ tail -5 {d}/create.log >&2; false; }}",
-            nodes.join(" ")
-        ))?;
-        cluster.wait_for(|_| true, "the new cluster")?;
-        Ok(cluster)
+        poll_until("the cluster's nodes to stop", WAIT, || {
+            !ports.iter().any(|&port| port_open(port))
+        })
     }
 
     /// Cuts every client connection of every node (`CLIENT KILL TYPE
     /// normal`; replication links and the cluster bus stay up).
-    pub(in crate::torture) fn kill_connections(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// `redis-cli` failed on a node.
+    pub fn kill_connections(&self) -> Result<(), String> {
         for &port in &self.ports {
             redis(port, &["CLIENT", "KILL", "TYPE", "normal"])
                 .ok_or_else(|| format!("CLIENT KILL on port {port} failed"))?;
@@ -114,10 +120,14 @@ impl PrivateRedisCluster {
     /// FORCE or TAKEOVER: its primary stops accepting writes until the
     /// replica has caught up, so nothing acknowledged is lost. Returns once
     /// every node sees the replica as a primary and the cluster is ok.
-    pub(in crate::torture) fn failover(&mut self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The failover was refused, or the cluster did not settle within 60 s.
+    pub fn failover(&mut self) -> Result<(), String> {
         let topology = self.wait_for(|_| true, "the cluster before a failover")?;
+        let pick = getrandom::u64().map_err(|e| format!("no randomness: {e}"))?;
         let (replica, primary) =
-            topology.replicas[self.rng.below(topology.replicas.len() as u64) as usize];
+            topology.replicas[(pick % topology.replicas.len() as u64) as usize];
         let answer = redis(replica, &["CLUSTER", "FAILOVER"]).unwrap_or_default();
         if answer.trim() != "OK" {
             return Err(format!(
@@ -240,24 +250,205 @@ fn view(port: u16) -> Result<Topology, String> {
     }
 }
 
-/// `redis-cli -p port args...`: its output, if it ran.
-fn redis(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        if self.daemonized {
+            return;
+        }
+        for node in self.nodes.drain(..) {
+            crash(Some(node));
+        }
+        if self.remove_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
-impl Drop for PrivateRedisCluster {
-    fn drop(&mut self) {
-        for node in self.nodes.drain(..) {
-            super::crash(Some(node));
+impl RedisClusterBuilder {
+    /// The six nodes' ports (default: free ports); their cluster bus ports
+    /// are then the default, each port + 10000.
+    pub fn ports(mut self, ports: [u16; NODES]) -> Self {
+        self.ports = Some(ports);
+        self
+    }
+
+    /// Keep the nodes' files in `dir`, one directory per port, created if
+    /// missing and left behind (default: a fresh temporary directory, removed
+    /// on drop).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// How every node keeps its data (default: [`Persistence::None`]).
+    pub fn persistence(mut self, persistence: Persistence) -> Self {
+        self.persistence = persistence;
+        self
+    }
+
+    /// Daemonize every node (`--daemonize yes`): the cluster outlives this
+    /// process and dropping the handle leaves it running (`cargo xtask
+    /// services`); [`RedisCluster::shut_down`] stops it.
+    pub fn daemonize(mut self) -> Self {
+        self.daemonize = true;
+        self
+    }
+
+    /// Starts the nodes, creates the cluster (`redis-cli --cluster create`,
+    /// one replica per primary) and waits until it is whole.
+    ///
+    /// # Errors
+    /// A node did not start, the creation failed, or the cluster did not
+    /// settle within 60 s (messages end with the log concerned).
+    pub fn start(self) -> Result<RedisCluster, String> {
+        // Free ports get free cluster bus ports too: the default (port +
+        // 10000) may be taken or past 65535.
+        let (ports, bus_ports) = match self.ports {
+            Some(ports) => (ports.to_vec(), None),
+            None => {
+                let mut ports: Vec<u16> = Vec::new();
+                while ports.len() < 2 * NODES {
+                    let port = free_port()?;
+                    if !ports.contains(&port) {
+                        ports.push(port);
+                    }
+                }
+                let bus = ports.split_off(NODES);
+                (ports, Some(bus))
+            }
+        };
+        let (dir, remove_dir) = match self.dir {
+            Some(dir) => (dir, false),
+            None => {
+                let dir = std::env::temp_dir().join(format!("verrou-redis-cluster-{}", ports[0]));
+                let _ = std::fs::remove_dir_all(&dir);
+                (dir, true)
+            }
+        };
+        let mut cluster = RedisCluster {
+            ports,
+            dir,
+            remove_dir,
+            daemonized: self.daemonize,
+            nodes: Vec::new(),
+        };
+        for (i, &port) in cluster.ports.iter().enumerate() {
+            let node_dir = cluster.dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir)
+                .map_err(|e| format!("{}: {e}", node_dir.display()))?;
+            let log = node_dir.join("redis.log");
+            let mut command = Command::new("redis-server");
+            command
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1", "--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", "5000"])
+                .args(self.persistence.args())
+                .arg("--dir")
+                .arg(&node_dir)
+                .arg("--logfile")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Some(bus) = &bus_ports {
+                command.args(["--cluster-port", &bus[i].to_string()]);
+            }
+            let what = format!("redis-server (cluster node) on port {port}");
+            let failed = |e: String| format!("{e}; log: {}", log_tail(&log));
+            if self.daemonize {
+                let status = command
+                    .args(["--daemonize", "yes", "--pidfile"])
+                    .arg(node_dir.join("redis.pid"))
+                    .status()
+                    .map_err(|e| format!("cannot start redis-server: {e}"))?;
+                if !status.success() {
+                    return Err(failed(format!("{what} exited ({status})")));
+                }
+                poll_until(&what, WAIT, || answers_ping(port)).map_err(failed)?;
+            } else {
+                let mut child = command
+                    .spawn()
+                    .map_err(|e| format!("cannot start redis-server: {e}"))?;
+                let ready = wait_ready(&what, &mut child, WAIT, || answers_ping(port));
+                cluster.nodes.push(child);
+                ready.map_err(failed)?;
+            }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let d = cluster.dir.display();
+        sh(&format!(
+            "redis-cli --cluster create {} --cluster-replicas 1 --cluster-yes >{d}/create.log 2>&1 || {{ tail -5 {d}/create.log >&2; false; }}",
+            nodes.join(" ")
+        ))?;
+        cluster.wait_for(|_| true, "the new cluster")?;
+        Ok(cluster)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_forms_fails_over_and_goes_away() {
+        let Some(mut cluster) =
+            crate::require_service("redis-server binary", RedisCluster::start())
+        else {
+            return;
+        };
+        let ports = cluster.ports().to_vec();
+        assert!(RedisCluster::is_ok(&ports));
+        let before = cluster.topology().unwrap();
+        cluster.failover().unwrap();
+        let after = cluster.topology().unwrap();
+        assert_ne!(before.primaries, after.primaries);
+        assert_eq!(after.primaries.len(), 3);
+        cluster.kill_connections().unwrap();
+        drop(cluster);
+        assert!(ports.iter().all(|&port| !port_open(port)));
+    }
+
+    /// Six free ports whose default cluster bus ports (+10000) are free too,
+    /// as 7000-7005 are for `cargo xtask services`.
+    fn fixed_ports() -> [u16; NODES] {
+        let mut ports = Vec::new();
+        while ports.len() < NODES {
+            let port = free_port().unwrap();
+            let bus_free = port
+                .checked_add(10_000)
+                .is_some_and(|bus| std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok());
+            if bus_free && !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        ports.try_into().unwrap()
+    }
+
+    #[test]
+    fn a_daemonized_cluster_on_fixed_ports_outlives_its_handle_until_shut_down() {
+        let ports = fixed_ports();
+        let dir = std::env::temp_dir().join(crate::unique("verrou-cluster-daemon"));
+        let started = RedisCluster::builder()
+            .ports(ports)
+            .dir(&dir)
+            .daemonize()
+            .start();
+        let Some(cluster) = crate::require_service("redis-server binary", started) else {
+            return;
+        };
+        assert_eq!(
+            cluster.url(),
+            format!("redis-cluster://127.0.0.1:{}", ports[0])
+        );
+        drop(cluster);
+        assert!(RedisCluster::is_ok(&ports));
+        RedisCluster::shut_down(&ports).unwrap();
+        assert!(!RedisCluster::is_ok(&ports));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
