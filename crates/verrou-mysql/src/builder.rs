@@ -4,13 +4,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};
 use verrou_core::LockError;
 use verrou_core::store::{TableName, within};
 
-use crate::error::{STORE, store_error};
+use crate::backend::Backend;
+use crate::error::STORE;
+use crate::native::NativePool;
 use crate::schema::{DEFAULT_TABLE, ensure_table};
+#[cfg(feature = "sqlx")]
+use crate::sqlx_pool::SqlxPool;
 use crate::statements::Statements;
 use crate::store::MysqlStore;
 
@@ -28,7 +31,7 @@ const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 ///
 /// | option | default |
 /// |---|---|
-/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) | required, one of them |
+/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) / `sqlx_pool` (feature `sqlx`) | required, one of them |
 /// | [`table_name`](Self::table_name) | `verrou` |
 /// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
@@ -51,6 +54,8 @@ enum Source {
     Url(Result<Opts, String>),
     Config(Box<Opts>),
     Pool(Pool),
+    #[cfg(feature = "sqlx")]
+    Sqlx(sqlx::MySqlPool),
 }
 
 impl MysqlStoreBuilder {
@@ -89,6 +94,16 @@ impl MysqlStoreBuilder {
     /// [`max_connections`](Self::max_connections) does not change it.
     pub fn pool(mut self, pool: Pool) -> Self {
         self.source = Source::Pool(pool);
+        self
+    }
+
+    /// Uses an existing sqlx pool (feature `sqlx`): its size, TLS and
+    /// session settings are yours (the statements do not depend on them),
+    /// and [`max_connections`](Self::max_connections) does not change it.
+    /// `MysqlStore::from_sqlx` starts a builder with it.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_pool(mut self, pool: sqlx::MySqlPool) -> Self {
+        self.source = Source::Sqlx(pool);
         self
     }
 
@@ -160,7 +175,8 @@ impl MysqlStoreBuilder {
         let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
-        let pool = match self.source {
+        let native = |pool| NativePool::new(pool, self.connect_timeout, self.operation_timeout);
+        let backend = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
                     STORE,
@@ -173,23 +189,32 @@ impl MysqlStoreBuilder {
                     format!("invalid connection URL: {reason}"),
                 ));
             }
-            Source::Url(Ok(opts)) => own_pool(opts, self.max_connections)?,
-            Source::Config(opts) => own_pool(*opts, self.max_connections)?,
-            Source::Pool(pool) => pool,
+            Source::Url(Ok(opts)) => Backend::Native(native(own_pool(opts, self.max_connections)?)),
+            Source::Config(opts) => Backend::Native(native(own_pool(*opts, self.max_connections)?)),
+            Source::Pool(pool) => Backend::Native(native(pool)),
+            #[cfg(feature = "sqlx")]
+            Source::Sqlx(pool) => Backend::Sqlx(SqlxPool::new(
+                pool,
+                self.connect_timeout,
+                self.operation_timeout,
+            )),
         };
         let sql = Statements::new(&table);
         // A user's pool may have no timeouts of its own: bound the first
         // connection here so that `build` never hangs on a dead server.
-        let mut conn = within(STORE, Some(self.connect_timeout), "connecting", async {
-            pool.get_conn().await.map_err(store_error)
-        })
+        let mut session = within(
+            STORE,
+            Some(self.connect_timeout),
+            "connecting",
+            backend.setup_session(),
+        )
         .await?;
         within(
             STORE,
             self.operation_timeout,
             "setting up the lock table",
             async {
-                ensure_table(&mut conn, &table, self.create_table).await?;
+                ensure_table(&mut *session, &table, self.create_table).await?;
                 // Preparing every statement now turns a table the statements
                 // do not fit into an error at startup rather than at the
                 // first lock (and fills this connection's statement cache).
@@ -197,26 +222,24 @@ impl MysqlStoreBuilder {
                 // (`InvalidConfig`, like the shape check); losing the
                 // connection meanwhile is not.
                 for statement in sql.all() {
-                    conn.prep(statement).await.map_err(|e| match e {
-                        mysql_async::Error::Server(refused) => LockError::invalid_config(
+                    if let Err(refused) = session.prepare(statement).await? {
+                        return Err(LockError::invalid_config(
                             STORE,
                             format!(
-                                "table {} does not fit verrou's statements: {} (see the \
+                                "table {} does not fit verrou's statements: {refused} (see the \
                                  schema in the verrou-mysql README)",
                                 table.backquoted(),
-                                refused.message
                             ),
-                        ),
-                        other => store_error(other),
-                    })?;
+                        ));
+                    }
                 }
                 Ok(())
             },
         )
         .await?;
-        drop(conn);
+        drop(session);
         Ok(MysqlStore::new(
-            pool,
+            backend,
             table,
             sql,
             self.connect_timeout,
@@ -267,6 +290,8 @@ impl fmt::Debug for MysqlStoreBuilder {
             Source::Url(Ok(_)) | Source::Config(_) => "config",
             Source::Url(Err(_)) => "invalid URL",
             Source::Pool(_) => "pool",
+            #[cfg(feature = "sqlx")]
+            Source::Sqlx(_) => "sqlx pool",
         };
         // No connection detail at all: the driver's `Debug` of its options
         // prints the password.

@@ -8,7 +8,7 @@ pub(crate) const STORE: &str = "mysql";
 
 /// `ER_LOCK_DEADLOCK`: InnoDB chose this statement as a deadlock victim and
 /// rolled it back entirely, so running it again is safe.
-const ER_LOCK_DEADLOCK: u16 = 1213;
+pub(crate) const ER_LOCK_DEADLOCK: u16 = 1213;
 
 /// A driver error as [`LockError::Store`].
 pub(crate) fn store_error(error: mysql_async::Error) -> LockError {

@@ -2,10 +2,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod backend;
 mod builder;
 mod cancel;
 mod error;
+mod native;
 mod schema;
+#[cfg(feature = "sqlx")]
+mod sqlx_pool;
 mod statements;
 mod store;
 
@@ -13,4 +17,8 @@ pub use builder::MysqlStoreBuilder;
 /// The driver, re-exported so that a pool you pass to
 /// [`MysqlStore::from_pool`] is built with the version this store uses.
 pub use mysql_async;
+/// sqlx (feature `sqlx`), re-exported so that a pool you pass to
+/// `MysqlStore::from_sqlx` is of the version this store was built against.
+#[cfg(feature = "sqlx")]
+pub use sqlx;
 pub use store::MysqlStore;

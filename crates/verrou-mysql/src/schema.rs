@@ -1,12 +1,11 @@
 //! The lock table: its name, its definition, and checking that an existing
 //! table has the shape the statements need.
 
-use mysql_async::Conn;
-use mysql_async::prelude::Queryable;
 use verrou_core::LockError;
 use verrou_core::store::TableName;
 
-use crate::error::{STORE, store_error};
+use crate::backend::Setup;
+use crate::error::STORE;
 
 /// The table name used when none is configured.
 pub(crate) const DEFAULT_TABLE: &str = "verrou";
@@ -44,8 +43,9 @@ pub(crate) fn create_table_sql(table: &TableName) -> String {
     )
 }
 
-/// One column as `information_schema.COLUMNS` describes it.
-struct Column {
+/// One column as `information_schema.COLUMNS` describes it (a row of
+/// [`COLUMNS`]).
+pub(crate) struct Column {
     name: String,
     data_type: String,
     /// The full type, for messages: `varchar(767)`, `binary(255)`.
@@ -56,14 +56,71 @@ struct Column {
     generated: bool,
 }
 
-/// One column of a unique index, as `information_schema.STATISTICS` lists it.
-struct IndexPart {
+/// One column of a unique index, as `information_schema.STATISTICS` lists it
+/// (a row of [`UNIQUE_INDEX_PARTS`]).
+pub(crate) struct IndexPart {
     index: String,
     /// `None` for an expression (MySQL's functional indexes).
     column: Option<String>,
     /// The indexed prefix length, `None` for the whole column.
     prefix: Option<u64>,
 }
+
+impl Column {
+    /// A row of [`COLUMNS`]: `IS_NULLABLE` and `EXTRA` as the server wrote
+    /// them.
+    pub(crate) fn new(
+        name: String,
+        data_type: String,
+        column_type: String,
+        octet_length: Option<u64>,
+        nullable: &str,
+        extra: &str,
+    ) -> Self {
+        // `VIRTUAL GENERATED` or `STORED GENERATED`; MySQL's
+        // `DEFAULT_GENERATED` (an expression default) is writable.
+        let extra = extra.to_ascii_uppercase();
+        Column {
+            name: name.to_ascii_lowercase(),
+            data_type: data_type.to_ascii_lowercase(),
+            column_type,
+            octet_length,
+            nullable: nullable.eq_ignore_ascii_case("YES"),
+            generated: extra.contains(" GENERATED"),
+        }
+    }
+}
+
+impl IndexPart {
+    /// A row of [`UNIQUE_INDEX_PARTS`].
+    pub(crate) fn new(index: String, column: Option<String>, prefix: Option<u64>) -> Self {
+        IndexPart {
+            index,
+            column: column.map(|c| c.to_ascii_lowercase()),
+            prefix,
+        }
+    }
+}
+
+/// The table's columns, the table name bound twice: name, data type, full
+/// type, octet length, `YES` if nullable, extra. With
+/// `lower_case_table_names = 1` the server stores (and lists) names in lower
+/// case. The numbers are cast to unsigned so that every driver reads them
+/// the same (MariaDB declares some signed).
+pub(crate) const COLUMNS: &str = "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CAST(CHARACTER_OCTET_LENGTH AS UNSIGNED), \
+            IS_NULLABLE, EXTRA \
+     FROM information_schema.COLUMNS \
+     WHERE TABLE_SCHEMA = DATABASE() \
+       AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?)";
+
+/// The columns of the table's unique indexes, the table name bound twice:
+/// index, column (NULL for an expression), prefix length (NULL: whole).
+pub(crate) const UNIQUE_INDEX_PARTS: &str = "SELECT INDEX_NAME, COLUMN_NAME, CAST(SUB_PART AS UNSIGNED) \
+     FROM information_schema.STATISTICS \
+     WHERE TABLE_SCHEMA = DATABASE() \
+       AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?) \
+       AND NON_UNIQUE = 0 \
+     ORDER BY INDEX_NAME, SEQ_IN_INDEX";
 
 /// Makes sure the table exists (creating it when allowed) and has columns the
 /// statements can rely on.
@@ -74,103 +131,38 @@ struct IndexPart {
 /// `PAD SPACE` one, `utf8mb4_bin` included), and the upsert takes over the
 /// row of *any* unique index the new row collides with.
 pub(crate) async fn ensure_table(
-    conn: &mut Conn,
+    session: &mut dyn Setup,
     table: &TableName,
     create: bool,
 ) -> Result<(), LockError> {
-    let database: Option<String> = conn
-        .query_first("SELECT DATABASE()")
-        .await
-        .map_err(store_error)?
-        .flatten();
-    if database.is_none() {
+    let Some(database) = session.database().await? else {
         return Err(LockError::invalid_config(
             STORE,
             "the connection has no default database: name one in the URL (mysql://host:3306/db)",
         ));
-    }
-    let mut columns = columns(conn, table).await?;
+    };
+    let mut columns = session.columns(COLUMNS, table.as_str()).await?;
     if columns.is_empty() {
         if !create {
             return Err(LockError::invalid_config(
                 STORE,
                 format!(
-                    "table {} does not exist in database `{}` and create_table is off \
+                    "table {} does not exist in database `{database}` and create_table is off \
                      (create it with the migration in the verrou-mysql README)",
                     table.backquoted(),
-                    database.unwrap_or_default()
                 ),
             ));
         }
         // MySQL and MariaDB serialize concurrent `CREATE TABLE IF NOT EXISTS`
         // on a metadata lock: every process starting at once succeeds, the
         // later ones with a "table exists" note.
-        conn.query_drop(create_table_sql(table))
-            .await
-            .map_err(store_error)?;
-        columns = self::columns(conn, table).await?;
+        session.execute(&create_table_sql(table)).await?;
+        columns = session.columns(COLUMNS, table.as_str()).await?;
     }
-    let unique_parts = unique_index_parts(conn, table).await?;
+    let unique_parts = session
+        .unique_index_parts(UNIQUE_INDEX_PARTS, table.as_str())
+        .await?;
     check_columns(table, &columns, &unique_parts)
-}
-
-async fn columns(conn: &mut Conn, table: &TableName) -> Result<Vec<Column>, LockError> {
-    // With `lower_case_table_names = 1` the server stores (and lists) names in
-    // lower case.
-    let rows: Vec<(String, String, String, Option<u64>, String, String)> = conn
-        .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_OCTET_LENGTH, IS_NULLABLE, EXTRA \
-             FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = DATABASE() \
-               AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?)",
-            (table.as_str(), table.as_str()),
-        )
-        .await
-        .map_err(store_error)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(name, data_type, column_type, octet_length, nullable, extra)| {
-                // `VIRTUAL GENERATED` or `STORED GENERATED`; MySQL's
-                // `DEFAULT_GENERATED` (an expression default) is writable.
-                let extra = extra.to_ascii_uppercase();
-                Column {
-                    name: name.to_ascii_lowercase(),
-                    data_type: data_type.to_ascii_lowercase(),
-                    column_type,
-                    octet_length,
-                    nullable: nullable.eq_ignore_ascii_case("YES"),
-                    generated: extra.contains(" GENERATED"),
-                }
-            },
-        )
-        .collect())
-}
-
-async fn unique_index_parts(
-    conn: &mut Conn,
-    table: &TableName,
-) -> Result<Vec<IndexPart>, LockError> {
-    let rows: Vec<(String, Option<String>, Option<u64>)> = conn
-        .exec(
-            "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART \
-             FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = DATABASE() \
-               AND TABLE_NAME = IF(@@lower_case_table_names = 1, LOWER(?), ?) \
-               AND NON_UNIQUE = 0 \
-             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-            (table.as_str(), table.as_str()),
-        )
-        .await
-        .map_err(store_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|(index, column, prefix)| IndexPart {
-            index,
-            column: column.map(|c| c.to_ascii_lowercase()),
-            prefix,
-        })
-        .collect())
 }
 
 fn check_columns(

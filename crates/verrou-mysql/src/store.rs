@@ -4,27 +4,23 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Params, Pool, Value};
-use verrou_core::store::{AutoPrune, TableName, within};
+use mysql_async::Pool;
+use verrou_core::store::{AutoPrune, TableName};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
+use crate::backend::{Backend, Param, Read, Reply};
 use crate::builder::MysqlStoreBuilder;
-use crate::cancel::KillOnDrop;
-use crate::error::{STORE, is_deadlock, store_error};
+use crate::error::STORE;
 use crate::schema::{MAX_KEY_BYTES, MAX_OWNER_BYTES};
 use crate::statements::{Statements, ttl_millis};
-
-/// How many times a statement InnoDB rolled back as a deadlock victim is run
-/// again before the error reaches the caller.
-const DEADLOCK_ATTEMPTS: u32 = 5;
 
 /// A lock store in a MySQL or MariaDB (InnoDB) table, one row per key.
 ///
 /// Every operation is one SQL statement, expiry is judged by the server's
 /// clock, and acquisitions return fencing tokens. Clones share the pool.
-/// Build one with [`MysqlStore::connect`], [`MysqlStore::builder`] or
-/// [`MysqlStore::from_pool`].
+/// Build one with [`MysqlStore::connect`], [`MysqlStore::builder`],
+/// [`MysqlStore::from_pool`] or, with the `sqlx` feature,
+/// `MysqlStore::from_sqlx`.
 ///
 /// ```rust,no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -39,21 +35,12 @@ pub struct MysqlStore {
 }
 
 struct Inner {
-    pool: Pool,
+    backend: Backend,
     table: TableName,
     sql: Statements,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
     auto_prune: Arc<AutoPrune>,
-}
-
-/// What the server said about one statement.
-struct Reply {
-    /// The statement returned at least one row.
-    row: bool,
-    affected_rows: u64,
-    /// 0 when the statement did not call `LAST_INSERT_ID(expr)`.
-    last_insert_id: u64,
 }
 
 impl MysqlStore {
@@ -101,8 +88,33 @@ impl MysqlStore {
         MysqlStoreBuilder::new().pool(pool)
     }
 
+    /// Starts configuring a store on your sqlx pool (feature `sqlx`): the
+    /// same statements, table checks, fencing tokens and timeouts, and a
+    /// statement abandoned half-way is killed on the server as on the
+    /// store's own pool. The other options of the builder still apply;
+    /// finish with [`build`](MysqlStoreBuilder::build). See "Using your sqlx
+    /// pool" in the crate documentation for what it costs.
+    ///
+    /// ```rust,no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use verrou_mysql::sqlx::MySqlPool;
+    ///
+    /// let pool = MySqlPool::connect("mysql://root@127.0.0.1:3306/test").await?;
+    /// let store = verrou_mysql::MysqlStore::from_sqlx(pool)
+    ///     .table_name("app_locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "sqlx")]
+    pub fn from_sqlx(pool: sqlx::MySqlPool) -> MysqlStoreBuilder {
+        MysqlStoreBuilder::new().sqlx_pool(pool)
+    }
+
     pub(crate) fn new(
-        pool: Pool,
+        backend: Backend,
         table: TableName,
         sql: Statements,
         connect_timeout: Duration,
@@ -110,7 +122,7 @@ impl MysqlStore {
     ) -> Self {
         MysqlStore {
             inner: Arc::new(Inner {
-                pool,
+                backend,
                 table,
                 sql,
                 connect_timeout,
@@ -120,53 +132,30 @@ impl MysqlStore {
         }
     }
 
-    /// The pool the store runs on.
-    pub fn pool(&self) -> &Pool {
-        &self.inner.pool
+    /// The `mysql_async` pool the store runs on: its own, or the one given
+    /// to [`from_pool`](Self::from_pool). `None` for a store on a sqlx pool
+    /// (feature `sqlx`; see `sqlx_pool`).
+    pub fn pool(&self) -> Option<&Pool> {
+        match &self.inner.backend {
+            Backend::Native(pool) => Some(pool.pool()),
+            #[cfg(feature = "sqlx")]
+            Backend::Sqlx(_) => None,
+        }
+    }
+
+    /// The sqlx pool the store runs on (feature `sqlx`), `None` for a store
+    /// on a `mysql_async` pool.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_pool(&self) -> Option<&sqlx::MySqlPool> {
+        match &self.inner.backend {
+            Backend::Native(_) => None,
+            Backend::Sqlx(pool) => Some(pool.pool()),
+        }
     }
 
     /// The name of the lock table.
     pub fn table_name(&self) -> &str {
         self.inner.table.as_str()
-    }
-
-    /// Runs one prepared statement on a pooled connection, bounded by the
-    /// operation timeout.
-    ///
-    /// A statement abandoned before its answer (timeout, or the caller
-    /// dropping the future) is killed on the server. The driver takes a
-    /// connection that failed mid-statement (killed by the server, a restart,
-    /// an I/O error, an abandoned statement) out of the pool, and checks that
-    /// an idle connection's socket is still open before handing it out, so
-    /// the next call after such a failure gets a fresh connection.
-    async fn run(&self, sql: &str, params: Vec<Value>) -> Result<Reply, LockError> {
-        let inner = &self.inner;
-        within(STORE, inner.operation_timeout, "mysql operation", async {
-            let mut conn = within(
-                STORE,
-                Some(inner.connect_timeout),
-                "getting a connection",
-                async { inner.pool.get_conn().await.map_err(store_error) },
-            )
-            .await?;
-            let params = Params::Positional(params);
-            let mut attempt = 1;
-            let running = KillOnDrop::new(&inner.pool, conn.id(), inner.connect_timeout);
-            let outcome = loop {
-                match conn.exec_first::<Value, _, _>(sql, params.clone()).await {
-                    Ok(row) => break Ok(row.is_some()),
-                    Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => attempt += 1,
-                    Err(e) => break Err(store_error(e)),
-                }
-            };
-            running.disarm();
-            Ok(Reply {
-                row: outcome?,
-                affected_rows: conn.affected_rows(),
-                last_insert_id: conn.last_insert_id().unwrap_or(0),
-            })
-        })
-        .await
     }
 }
 
@@ -175,7 +164,7 @@ impl MysqlStore {
     /// many.
     async fn prune_rows(&self, limit: u64) -> Result<u64, LockError> {
         let reply = self
-            .run(&self.inner.sql.prune, vec![Value::UInt(limit)])
+            .run(&self.inner.sql.prune, &[Param::UInt(limit)], Read::Status)
             .await?;
         // A DELETE counts the rows it deleted, with or without found-rows.
         Ok(reply.affected_rows)
@@ -191,28 +180,32 @@ impl MysqlStore {
                 store.prune_rows(u64::from(AutoPrune::BATCH)).await
             });
     }
+
+    async fn run(&self, sql: &str, params: &[Param<'_>], read: Read) -> Result<Reply, LockError> {
+        self.inner.backend.run(sql, params, read).await
+    }
 }
 
 /// Keys arrive checked against [`MAX_KEY_BYTES`] by the handle (see the
 /// `LockStore` contract), so they always fit the column.
-fn key_value(key: &str) -> Value {
-    Value::Bytes(key.as_bytes().to_vec())
+fn key_param(key: &str) -> Param<'_> {
+    Param::Bytes(key.as_bytes())
 }
 
 /// Owners longer than the column would be cut (or refused, in strict mode):
 /// two owners sharing a prefix must never match, so they are refused here.
-fn owner_value(owner: &str) -> Result<Value, LockError> {
+fn owner_param(owner: &str) -> Result<Param<'_>, LockError> {
     if owner.len() > MAX_OWNER_BYTES {
         return Err(LockError::invalid_key(format!(
             "invalid owner: {} bytes, at most {MAX_OWNER_BYTES} are allowed",
             owner.len()
         )));
     }
-    Ok(Value::Bytes(owner.as_bytes().to_vec()))
+    Ok(Param::Bytes(owner.as_bytes()))
 }
 
-fn ttl_value(ttl: Option<Duration>) -> Value {
-    ttl_millis(ttl).map_or(Value::NULL, Value::Int)
+fn ttl_param(ttl: Option<Duration>) -> Param<'static> {
+    Param::Int(ttl_millis(ttl))
 }
 
 #[async_trait]
@@ -223,15 +216,11 @@ impl LockStore for MysqlStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let ttl = expiry.duration();
-        let key = key_value(key);
-        let owner = owner_value(owner)?;
-        let ttl = ttl_value(ttl);
+        let owner = owner_param(owner)?;
+        let ttl = ttl_param(expiry.duration());
+        let params = [key_param(key), owner, ttl, owner, ttl];
         let reply = self
-            .run(
-                &self.inner.sql.acquire,
-                vec![key, owner.clone(), ttl.clone(), owner, ttl],
-            )
+            .run(&self.inner.sql.acquire, &params, Read::Status)
             .await?;
         Ok(match reply.last_insert_id {
             0 => Acquisition::Held,
@@ -245,8 +234,10 @@ impl LockStore for MysqlStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        let params = vec![key_value(key), owner_value(owner)?];
-        let reply = self.run(&self.inner.sql.release, params).await?;
+        let params = [key_param(key), owner_param(owner)?];
+        let reply = self
+            .run(&self.inner.sql.release, &params, Read::Status)
+            .await?;
         if reply.affected_rows == 0 {
             return Err(LockError::not_owned(key));
         }
@@ -254,20 +245,29 @@ impl LockStore for MysqlStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        let params = vec![key_value(key)];
-        self.run(&self.inner.sql.force_release, params).await?;
+        let params = [key_param(key)];
+        self.run(&self.inner.sql.force_release, &params, Read::Status)
+            .await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        let params = vec![key_value(key)];
-        Ok(self.run(&self.inner.sql.exists, params).await?.row)
+        let params = [key_param(key)];
+        Ok(self
+            .run(&self.inner.sql.exists, &params, Read::Row)
+            .await?
+            .row)
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let ttl = expiry.duration();
-        let params = vec![ttl_value(ttl), key_value(key), owner_value(owner)?];
-        let reply = self.run(&self.inner.sql.extend, params).await?;
+        let params = [
+            ttl_param(expiry.duration()),
+            key_param(key),
+            owner_param(owner)?,
+        ];
+        let reply = self
+            .run(&self.inner.sql.extend, &params, Read::Status)
+            .await?;
         if reply.last_insert_id == 0 {
             return Err(LockError::not_owned(key));
         }

@@ -142,7 +142,7 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
     store.acquire(&key, "a", TTL).await.unwrap();
 
     // With one connection in the pool, this is the one the store uses.
-    let id = u64::from(store.pool().get_conn().await.unwrap().id());
+    let id = u64::from(store.pool().unwrap().get_conn().await.unwrap().id());
     admin.query_drop(format!("KILL {id}")).await.unwrap();
     eventually(
         "the killed connection to be gone",
@@ -158,7 +158,7 @@ async fn idle_connections_killed_by_the_server_are_replaced() {
 
     // The pool notices the closed socket before handing the connection out.
     assert!(store.is_locked(&key).await.unwrap());
-    let now = u64::from(store.pool().get_conn().await.unwrap().id());
+    let now = u64::from(store.pool().unwrap().get_conn().await.unwrap().id());
     assert_ne!(now, id, "a new connection replaced the killed one");
     store.release(&key, "a").await.unwrap();
 
@@ -220,13 +220,13 @@ async fn the_store_reuses_its_connections() {
     };
     let key = unique("key");
     store.acquire(&key, "a", TTL).await.unwrap();
-    let first = store.pool().get_conn().await.unwrap().id();
+    let first = store.pool().unwrap().get_conn().await.unwrap().id();
     for _ in 0..20 {
         store.extend(&key, "a", TTL).await.unwrap();
         assert!(store.is_locked(&key).await.unwrap());
     }
     // One connection did it all: no connect-and-login per operation.
-    let last = store.pool().get_conn().await.unwrap().id();
+    let last = store.pool().unwrap().get_conn().await.unwrap().id();
     assert_eq!(first, last);
     drop_table(&table).await;
 }

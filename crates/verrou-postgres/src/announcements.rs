@@ -8,12 +8,18 @@
 //! announcements" and waiters poll; when it drops, every waiter is woken
 //! (a spurious wake-up costs one `save`, a lost one would cost a retry delay)
 //! and it reconnects in the background.
+//!
+//! The session is a `tokio-postgres` connection, or, for a store on a sqlx
+//! pool, a `sqlx::postgres::PgListener` on a connection of its own opened with
+//! the pool's connect options (it never takes one of the pool's).
 
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "sqlx")]
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Config, NoTls};
@@ -23,6 +29,28 @@ use verrou_core::{BoxError, ReleaseWatch};
 /// Waits between reconnection attempts of the listening session.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// What the listening session connects with.
+pub(crate) enum ListenTo {
+    /// The store's own connection settings.
+    Config(Box<Config>),
+    /// A sqlx pool's connect options.
+    #[cfg(feature = "sqlx")]
+    Sqlx(Arc<PgConnectOptions>),
+}
+
+impl ListenTo {
+    /// The store's own settings, made fit for a session that only waits.
+    pub(crate) fn config(mut config: Config, connect_timeout: Duration) -> Self {
+        // Probe the idle session often enough to notice a dead peer (the
+        // default is two hours).
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(connect_timeout);
+        }
+        ListenTo::Config(Box::new(config))
+    }
+}
 
 /// The listening session of one store and the waiters it wakes.
 pub(crate) struct Announcements {
@@ -38,23 +66,26 @@ struct Shared {
     listening: AtomicBool,
 }
 
+impl Shared {
+    /// `LISTEN` has taken effect: waiters may rely on wake-ups from now on.
+    fn listening_now(&self, first: &mut Option<oneshot::Sender<()>>) {
+        self.listening.store(true, Ordering::SeqCst);
+        if let Some(first) = first.take() {
+            let _ = first.send(());
+        }
+    }
+}
+
 impl Announcements {
     /// Starts listening on `channel`; returns once the first attempt has
     /// succeeded or failed (after at most twice `connect_timeout`), so that
     /// a store fresh out of `build` already announces.
-    pub(crate) async fn start(
-        mut config: Config,
-        channel: String,
-        connect_timeout: Duration,
-    ) -> Self {
-        // This session only ever waits; probe it often enough to notice a
-        // dead peer (the default is two hours).
-        config.keepalives_idle(Duration::from_secs(30));
+    pub(crate) async fn start(to: ListenTo, channel: String, connect_timeout: Duration) -> Self {
         let shared = Arc::new(Shared::default());
         let (first_tx, first_rx) = oneshot::channel();
         let task = tokio::spawn(listen_forever(
             shared.clone(),
-            config,
+            to,
             channel,
             connect_timeout,
             first_tx,
@@ -89,7 +120,7 @@ impl Drop for Announcements {
 
 async fn listen_forever(
     shared: Arc<Shared>,
-    config: Config,
+    to: ListenTo,
     channel: String,
     connect_timeout: Duration,
     first: oneshot::Sender<()>,
@@ -97,7 +128,15 @@ async fn listen_forever(
     let mut first = Some(first);
     let mut retry = RETRY_MIN;
     loop {
-        let outcome = listen_once(&shared, &config, &channel, connect_timeout, &mut first).await;
+        let outcome = match &to {
+            ListenTo::Config(config) => {
+                listen_once(&shared, config, &channel, connect_timeout, &mut first).await
+            }
+            #[cfg(feature = "sqlx")]
+            ListenTo::Sqlx(options) => {
+                listen_once_sqlx(&shared, options, &channel, connect_timeout, &mut first).await
+            }
+        };
         let was_listening = shared.listening.swap(false, Ordering::SeqCst);
         shared.waiters.notify_everyone();
         if let Some(first) = first.take() {
@@ -153,10 +192,7 @@ async fn listen_once(
         client
             .batch_execute(&format!("LISTEN \"{channel}\""))
             .await?;
-        shared.listening.store(true, Ordering::SeqCst);
-        if let Some(first) = first.take() {
-            let _ = first.send(());
-        }
+        shared.listening_now(first);
         // Keep the client (and so the session) alive while notes arrive.
         std::future::pending::<Result<(), BoxError>>().await
     };
@@ -164,4 +200,43 @@ async fn listen_once(
         ended = deliver => ended,
         failed = listen => failed,
     }
+}
+
+/// One session on a sqlx pool's settings: connect, `LISTEN`, deliver
+/// notifications until it ends.
+///
+/// The session's connection comes from a private one-connection pool on the
+/// application pool's connect options (TLS and credentials included), so it
+/// never holds one of the application's connections. The session sends
+/// nothing while it waits, and sqlx offers no TCP keepalive setting (the
+/// store's own session probes every 30 s): a network path that vanishes
+/// without a reset leaves it looking alive. Nothing is lost but latency:
+/// waiters always also wake at their retry delay, as when no session listens.
+#[cfg(feature = "sqlx")]
+async fn listen_once_sqlx(
+    shared: &Arc<Shared>,
+    options: &PgConnectOptions,
+    channel: &str,
+    connect_timeout: Duration,
+    first: &mut Option<oneshot::Sender<()>>,
+) -> Result<(), BoxError> {
+    let session = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(connect_timeout)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with(options.clone());
+    let mut listener = PgListener::connect_with(&session).await?;
+    // This loop reconnects itself, and must know when it has to: a lost
+    // connection ends the session (`Ok(None)` below) instead of being
+    // replaced behind its back.
+    listener.eager_reconnect(false);
+    listener.ignore_pool_close_event(true);
+    listener.listen(channel).await?;
+    shared.listening_now(first);
+    while let Some(note) = listener.try_recv().await? {
+        // One waiter, not all: see `listen_once`.
+        shared.waiters.notify_one(note.payload());
+    }
+    Ok(())
 }

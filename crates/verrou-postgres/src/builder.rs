@@ -9,10 +9,14 @@ use tokio_postgres::{Config, NoTls};
 use verrou_core::LockError;
 use verrou_core::store::{TableName, within};
 
-use crate::announcements::Announcements;
-use crate::error::{STORE, pool_error, store_error};
+use crate::announcements::{Announcements, ListenTo};
+use crate::backend::Backend;
+use crate::error::STORE;
+use crate::native::NativePool;
 use crate::schema::{DEFAULT_TABLE, ensure_table};
 use crate::shape::check_table;
+#[cfg(feature = "sqlx")]
+use crate::sqlx_pool::SqlxPool;
 use crate::statements::Statements;
 use crate::store::PostgresStore;
 
@@ -29,7 +33,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// | option | default |
 /// |---|---|
-/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) | required, one of them |
+/// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) / `sqlx_pool` (feature `sqlx`) | required, one of them |
 /// | [`table_name`](Self::table_name) | `verrou` |
 /// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
@@ -56,6 +60,8 @@ enum Source {
     Url(Result<Box<Config>, String>),
     Config(Box<Config>),
     Pool(Pool),
+    #[cfg(feature = "sqlx")]
+    Sqlx(sqlx::PgPool),
 }
 
 impl PostgresStoreBuilder {
@@ -98,6 +104,18 @@ impl PostgresStoreBuilder {
     /// [`connect_timeout`](Self::connect_timeout) do not change it.
     pub fn pool(mut self, pool: Pool) -> Self {
         self.source = Source::Pool(pool);
+        self
+    }
+
+    /// Uses an existing sqlx pool (feature `sqlx`): its size, TLS and
+    /// session settings are yours, and [`max_connections`](Self::max_connections)
+    /// does not change it. Release announcements listen on one extra
+    /// session opened with the pool's connect options (not one of the
+    /// pool's connections). `PostgresStore::from_sqlx` starts a builder
+    /// with it.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_pool(mut self, pool: sqlx::PgPool) -> Self {
+        self.source = Source::Sqlx(pool);
         self
     }
 
@@ -156,11 +174,12 @@ impl PostgresStoreBuilder {
     ///
     /// With it on, every release also sends `pg_notify('<table>', key)`, and
     /// a store built from [`url`](Self::url) or [`config`](Self::config)
-    /// keeps one extra session that `LISTEN`s on that channel. A store on
-    /// your own [`pool`](Self::pool) announces its releases but does not
-    /// listen (its waiters poll), as the pool gives no access to
-    /// notifications. Turn it off to save the extra session and the
-    /// notification traffic, at the price of waiters polling.
+    /// (or a sqlx pool, feature `sqlx`) keeps one extra session that
+    /// `LISTEN`s on that channel. A store on your own `deadpool`
+    /// [`pool`](Self::pool) announces its releases but does not listen (its
+    /// waiters poll), as that pool gives no access to notifications nor to
+    /// its connection settings. Turn it off to save the extra session and
+    /// the notification traffic, at the price of waiters polling.
     pub fn release_announcements(mut self, on: bool) -> Self {
         self.release_announcements = on;
         self
@@ -203,10 +222,10 @@ impl PostgresStoreBuilder {
         let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
-        // The listening session needs connection settings; a user's pool
-        // does not expose them.
-        let mut listen_config = None;
-        let pool = match self.source {
+        // What the listening session connects with: the store's own
+        // settings, or a sqlx pool's; a `deadpool` pool does not expose its.
+        let mut listen_to = None;
+        let backend = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
                     STORE,
@@ -220,9 +239,7 @@ impl PostgresStoreBuilder {
                 ));
             }
             Source::Url(Ok(config)) | Source::Config(config) => {
-                if self.release_announcements {
-                    listen_config = Some((*config).clone());
-                }
+                listen_to = Some(ListenTo::config((*config).clone(), self.connect_timeout));
                 let mut config = *config;
                 if !self.synchronous_commit {
                     let options = match config.get_options() {
@@ -231,18 +248,27 @@ impl PostgresStoreBuilder {
                     };
                     config.options(options);
                 }
-                own_pool(config, self.max_connections, self.connect_timeout)?
+                let pool = own_pool(config, self.max_connections, self.connect_timeout)?;
+                Backend::Native(NativePool::new(pool, self.operation_timeout))
             }
-            Source::Pool(pool) => pool,
+            Source::Pool(pool) => Backend::Native(NativePool::new(pool, self.operation_timeout)),
+            #[cfg(feature = "sqlx")]
+            Source::Sqlx(pool) => {
+                listen_to = Some(ListenTo::Sqlx(pool.connect_options()));
+                Backend::Sqlx(SqlxPool::new(pool, self.operation_timeout))
+            }
         };
         // A user's pool may have no timeouts of its own; bound the first
         // connection here so that `build` never hangs on a dead server.
-        let client = within(STORE, Some(self.connect_timeout), "connecting", async {
-            pool.get().await.map_err(pool_error)
-        })
+        let mut session = within(
+            STORE,
+            Some(self.connect_timeout),
+            "connecting",
+            backend.setup_session(),
+        )
         .await?;
-        ensure_table(&client, &table, self.create_table).await?;
-        let shape = check_table(&client, &table).await?;
+        ensure_table(&mut *session, &table, self.create_table).await?;
+        let shape = check_table(&mut *session, &table).await?;
         let sql = Statements::new(&table, self.release_announcements);
         // The shape check covers what we know can go wrong; preparing every
         // statement now turns anything it missed into an error at startup
@@ -257,39 +283,32 @@ impl PostgresStoreBuilder {
             &sql.extend,
             &sql.prune,
         ] {
-            client
-                .prepare_cached(statement)
-                .await
-                .map_err(|e| match e.as_db_error() {
-                    Some(refused) => LockError::invalid_config(
-                        STORE,
-                        format!(
-                            "table {} does not fit verrou's statements: {}{} (see the \
-                             schema in the verrou-postgres README)",
-                            table.quoted(),
-                            refused.message(),
-                            refused
-                                .detail()
-                                .map(|detail| format!(": {detail}"))
-                                .unwrap_or_default()
-                        ),
+            if let Err(refused) = session.prepare(statement).await? {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    format!(
+                        "table {} does not fit verrou's statements: {}{} (see the \
+                         schema in the verrou-postgres README)",
+                        table.quoted(),
+                        refused.message,
+                        refused
+                            .detail
+                            .map(|detail| format!(": {detail}"))
+                            .unwrap_or_default()
                     ),
-                    None => store_error(e),
-                })?;
+                ));
+            }
         }
-        drop(client);
-        let announcements = match listen_config {
-            Some(mut config) => {
-                if config.get_connect_timeout().is_none() {
-                    config.connect_timeout(self.connect_timeout);
-                }
+        drop(session);
+        let announcements = match listen_to.filter(|_| self.release_announcements) {
+            Some(to) => {
                 let channel = table.as_str().to_owned();
-                Some(Announcements::start(config, channel, self.connect_timeout).await)
+                Some(Announcements::start(to, channel, self.connect_timeout).await)
             }
             None => None,
         };
         Ok(PostgresStore::new(
-            pool,
+            backend,
             table,
             sql,
             shape,
@@ -351,6 +370,8 @@ impl fmt::Debug for PostgresStoreBuilder {
             Source::Url(Ok(_)) | Source::Config(_) => "config",
             Source::Url(Err(_)) => "invalid URL",
             Source::Pool(_) => "pool",
+            #[cfg(feature = "sqlx")]
+            Source::Sqlx(_) => "sqlx pool",
         };
         // The driver's `Config` hides its password in `Debug`, but the
         // builder shows no connection detail at all.

@@ -1,11 +1,11 @@
 //! The lock table: its name, its definition, and creating it safely when many
 //! processes start at once.
 
-use tokio_postgres::error::SqlState;
 use verrou_core::LockError;
 use verrou_core::store::TableName;
 
-use crate::error::{STORE, store_error};
+use crate::backend::Setup;
+use crate::error::STORE;
 
 /// The table name used when none is configured.
 pub(crate) const DEFAULT_TABLE: &str = "verrou";
@@ -34,17 +34,26 @@ pub(crate) fn create_table_sql(table: &TableName) -> String {
     )
 }
 
+/// Whether the table exists, `$1` its quoted name. `to_regclass` resolves
+/// the name through `search_path`, exactly as the store's statements will,
+/// and returns NULL instead of failing.
+const TABLE_EXISTS: &str = "SELECT to_regclass($1::text) IS NOT NULL";
+
+/// SQLSTATEs of a concurrent creator winning the race: `unique_violation`
+/// (on `pg_type`) and `duplicate_table`.
+const CREATED_MEANWHILE: [&str; 2] = ["23505", "42P07"];
+
 /// Makes sure the table exists: creates it when allowed, otherwise says
 /// clearly that it is missing.
 pub(crate) async fn ensure_table(
-    client: &tokio_postgres::Client,
+    session: &mut dyn Setup,
     table: &TableName,
     create: bool,
 ) -> Result<(), LockError> {
     // Looking first means a role without CREATE rights on the schema works
     // once the table exists (`CREATE TABLE IF NOT EXISTS` checks the right
     // before it checks for the table).
-    if table_exists(client, table).await? {
+    if session.query_bool(TABLE_EXISTS, &table.quoted()).await? {
         return Ok(());
     }
     if !create {
@@ -70,34 +79,13 @@ pub(crate) async fn ensure_table(
         name = table.as_str(),
         create = create_table_sql(table),
     );
-    match client.batch_execute(&batch).await {
+    match session.batch(&batch).await? {
         Ok(()) => Ok(()),
         // Someone creating the table without our advisory lock (a migration
         // tool, another version) won the race: the table is there.
-        Err(e)
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(store_error(e)),
+        Err(refusal) if CREATED_MEANWHILE.contains(&refusal.code.as_str()) => Ok(()),
+        Err(refusal) => Err(LockError::store(STORE, refusal)),
     }
-}
-
-async fn table_exists(
-    client: &tokio_postgres::Client,
-    table: &TableName,
-) -> Result<bool, LockError> {
-    // `to_regclass` resolves the name through `search_path`, exactly as the
-    // store's statements will, and returns NULL instead of failing.
-    let row = client
-        .query_one(
-            "SELECT to_regclass($1::text) IS NOT NULL",
-            &[&table.quoted()],
-        )
-        .await
-        .map_err(store_error)?;
-    Ok(row.get(0))
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use tokio_postgres::types::Type;
 use verrou_core::LockError;
 use verrou_core::store::TableName;
 
-use crate::error::{STORE, store_error};
+use crate::backend::Setup;
+use crate::error::STORE;
 
 /// The longest key the store accepts on a `text` key column, in bytes. Well
 /// below the ~2,700 bytes a B-tree index entry may hold, so every accepted
@@ -34,86 +35,69 @@ pub(crate) struct Shape {
     pub(crate) max_key_bytes: usize,
 }
 
-/// One column as the catalog describes it.
-struct Column {
-    name: String,
-    type_oid: u32,
+/// One column as the catalog describes it (a row of [`COLUMNS`]).
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) type_oid: u32,
     /// `format_type`: `character varying(64)`, `timestamp(0) with time zone`.
-    type_name: String,
-    typmod: i32,
-    not_null: bool,
+    pub(crate) type_name: String,
+    pub(crate) typmod: i32,
+    pub(crate) not_null: bool,
     /// `None` for a type without collation.
-    collation: Option<(String, bool)>,
+    pub(crate) collation: Option<String>,
+    /// Whether that collation is deterministic (`None`: no collation).
+    pub(crate) deterministic: Option<bool>,
 }
 
-/// One unique index of the table, judged by how it treats `key`.
-struct UniqueIndex {
-    name: String,
+/// One unique index of the table, judged by how it treats `key` (a row of
+/// [`UNIQUE_INDEXES`]).
+pub(crate) struct UniqueIndex {
+    pub(crate) name: String,
     /// Usable as the `ON CONFLICT (key)` arbiter: valid, immediate, not
     /// partial, on `key` alone with a deterministic collation.
-    arbiter: bool,
+    pub(crate) arbiter: bool,
     /// Has `key` among its key columns with a deterministic collation, so it
     /// can never be violated while keys are unique.
-    covers_key: bool,
+    pub(crate) covers_key: bool,
 }
+
+/// The table's columns, `$1` the quoted table name: name, type oid, type
+/// name, typmod, NOT NULL, collation name, collation deterministic.
+///
+/// `to_regclass` resolves the name through `search_path`, exactly as the
+/// store's statements will.
+pub(crate) const COLUMNS: &str = "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), \
+            a.atttypmod, a.attnotnull, c.collname::text, c.collisdeterministic \
+     FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation \
+     WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped";
+
+/// The table's unique indexes, `$1` the quoted table name: name, usable as
+/// the arbiter, covers the key.
+pub(crate) const UNIQUE_INDEXES: &str = "SELECT ic.relname::text, \
+            i.indisvalid AND i.indimmediate AND i.indpred IS NULL \
+                AND i.indnkeyatts = 1 AND k.covers, \
+            k.covers \
+     FROM pg_index i \
+     JOIN pg_class ic ON ic.oid = i.indexrelid \
+     CROSS JOIN LATERAL ( \
+         SELECT coalesce(bool_or(u.attnum = a.attnum \
+                                 AND coalesce(c.collisdeterministic, true)), false) AS covers \
+         FROM unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY AS u(attnum, coll, n) \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'key' \
+         LEFT JOIN pg_collation c ON c.oid = u.coll \
+         WHERE u.n <= i.indnkeyatts \
+     ) k \
+     WHERE i.indrelid = to_regclass($1::text) AND i.indisunique";
 
 /// Reads the table's columns and unique indexes and says what is wrong.
 pub(crate) async fn check_table(
-    client: &tokio_postgres::Client,
+    session: &mut dyn Setup,
     table: &TableName,
 ) -> Result<Shape, LockError> {
-    // `to_regclass` resolves the name through `search_path`, exactly as the
-    // store's statements will.
-    let columns = client
-        .query(
-            "SELECT a.attname::text, a.atttypid, format_type(a.atttypid, a.atttypmod), \
-                    a.atttypmod, a.attnotnull, c.collname::text, c.collisdeterministic \
-             FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation \
-             WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&table.quoted()],
-        )
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|row| Column {
-            name: row.get(0),
-            type_oid: row.get(1),
-            type_name: row.get(2),
-            typmod: row.get(3),
-            not_null: row.get(4),
-            collation: row
-                .get::<_, Option<String>>(5)
-                .map(|name| (name, row.get::<_, Option<bool>>(6).unwrap_or(true))),
-        })
-        .collect::<Vec<_>>();
-    let indexes = client
-        .query(
-            "SELECT ic.relname::text, \
-                    i.indisvalid AND i.indimmediate AND i.indpred IS NULL \
-                        AND i.indnkeyatts = 1 AND k.covers, \
-                    k.covers \
-             FROM pg_index i \
-             JOIN pg_class ic ON ic.oid = i.indexrelid \
-             CROSS JOIN LATERAL ( \
-                 SELECT coalesce(bool_or(u.attnum = a.attnum \
-                                         AND coalesce(c.collisdeterministic, true)), false) AS covers \
-                 FROM unnest(i.indkey::int2[], i.indcollation::oid[]) WITH ORDINALITY AS u(attnum, coll, n) \
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'key' \
-                 LEFT JOIN pg_collation c ON c.oid = u.coll \
-                 WHERE u.n <= i.indnkeyatts \
-             ) k \
-             WHERE i.indrelid = to_regclass($1::text) AND i.indisunique",
-            &[&table.quoted()],
-        )
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|row| UniqueIndex {
-            name: row.get(0),
-            arbiter: row.get(1),
-            covers_key: row.get(2),
-        })
-        .collect::<Vec<_>>();
+    let columns = session.columns(COLUMNS, &table.quoted()).await?;
+    let indexes = session
+        .unique_indexes(UNIQUE_INDEXES, &table.quoted())
+        .await?;
     judge(table, &columns, &indexes)
 }
 
@@ -242,7 +226,7 @@ fn text_limit(column: &Column, name: &str) -> Result<Option<usize>, String> {
             column.type_name
         ));
     }
-    if let Some((collation, false)) = &column.collation {
+    if let (Some(collation), Some(false)) = (&column.collation, column.deterministic) {
         // Deterministic collations break ties byte by byte, so their `=` is
         // byte equality whatever their sort order; a non-deterministic one
         // makes strings equal that differ in case, accents or more.
@@ -268,7 +252,8 @@ mod tests {
             type_name: ty.name().to_owned(),
             typmod,
             not_null: false,
-            collation: Some(("C".to_owned(), true)),
+            collation: Some("C".to_owned()),
+            deterministic: Some(true),
         }
     }
 
@@ -329,7 +314,8 @@ mod tests {
     fn every_problem_is_named() {
         let table = TableName::new(STORE, "t").unwrap();
         let mut columns = good();
-        columns[0].collation = Some(("und-ci".to_owned(), false));
+        columns[0].collation = Some("und-ci".to_owned());
+        columns[0].deterministic = Some(false);
         columns[1] = column("owner", &Type::INT4, -1);
         columns[2] = column("expires_at", &Type::TIMESTAMPTZ, 0);
         columns[3] = column("fencing_token", &Type::INT4, -1);

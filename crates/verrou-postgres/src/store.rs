@@ -2,29 +2,26 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use deadpool_postgres::{Object, Pool};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
-use verrou_core::store::{AutoPrune, TableName, within};
+use deadpool_postgres::Pool;
+use verrou_core::store::{AutoPrune, TableName};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, ReleaseWatch, async_trait};
 
 use crate::announcements::Announcements;
+use crate::backend::{Backend, Param};
 use crate::builder::PostgresStoreBuilder;
-use crate::error::{STORE, connection_is_reusable, pool_error, store_error};
+use crate::error::STORE;
 use crate::shape::Shape;
 use crate::statements::{Statements, ttl_millis};
-
-/// How long a timed-out call waits for its statement's cancel request.
-const CANCEL_WAIT: Duration = Duration::from_secs(2);
 
 /// A lock store in a PostgreSQL table, one row per key.
 ///
 /// Every operation is one SQL statement, expiry is judged by the server's
 /// clock, and acquisitions return fencing tokens. Clones share the pool.
-/// Build one with [`PostgresStore::connect`], [`PostgresStore::builder`] or
-/// [`PostgresStore::from_pool`].
+/// Build one with [`PostgresStore::connect`], [`PostgresStore::builder`],
+/// [`PostgresStore::from_pool`] or, with the `sqlx` feature,
+/// `PostgresStore::from_sqlx`.
 ///
 /// ```rust,no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -39,7 +36,7 @@ pub struct PostgresStore {
 }
 
 struct Inner {
-    pool: Pool,
+    backend: Backend,
     table: TableName,
     sql: Statements,
     /// What the table's key column holds (see `shape`).
@@ -47,7 +44,8 @@ struct Inner {
     operation_timeout: Option<Duration>,
     auto_prune: Arc<AutoPrune>,
     /// `None` when announcements are off or the store has no connection
-    /// settings of its own to open the listening session with.
+    /// settings to open the listening session with (a `deadpool` pool given
+    /// by the application).
     announcements: Option<Announcements>,
 }
 
@@ -99,8 +97,33 @@ impl PostgresStore {
         PostgresStoreBuilder::new().pool(pool)
     }
 
+    /// Starts configuring a store on your sqlx pool (feature `sqlx`): the
+    /// same statements, table checks, fencing tokens, timeouts and release
+    /// announcements (waiters are woken through one extra session opened
+    /// with the pool's connect options). The other options of the builder
+    /// still apply; finish with [`build`](PostgresStoreBuilder::build). See
+    /// "Using your sqlx pool" in the crate documentation for what it costs.
+    ///
+    /// ```rust,no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use verrou_postgres::sqlx::PgPool;
+    ///
+    /// let pool = PgPool::connect("postgres://postgres@127.0.0.1/test").await?;
+    /// let store = verrou_postgres::PostgresStore::from_sqlx(pool)
+    ///     .table_name("app_locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "sqlx")]
+    pub fn from_sqlx(pool: sqlx::PgPool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::new().sqlx_pool(pool)
+    }
+
     pub(crate) fn new(
-        pool: Pool,
+        backend: Backend,
         table: TableName,
         sql: Statements,
         shape: Shape,
@@ -109,7 +132,7 @@ impl PostgresStore {
     ) -> Self {
         PostgresStore {
             inner: Arc::new(Inner {
-                pool,
+                backend,
                 table,
                 sql,
                 max_key_bytes: shape.max_key_bytes,
@@ -120,9 +143,25 @@ impl PostgresStore {
         }
     }
 
-    /// The pool the store runs on.
-    pub fn pool(&self) -> &Pool {
-        &self.inner.pool
+    /// The `deadpool-postgres` pool the store runs on: its own, or the one
+    /// given to [`from_pool`](Self::from_pool). `None` for a store on a sqlx
+    /// pool (feature `sqlx`; see `sqlx_pool`).
+    pub fn pool(&self) -> Option<&Pool> {
+        match &self.inner.backend {
+            Backend::Native(pool) => Some(pool.pool()),
+            #[cfg(feature = "sqlx")]
+            Backend::Sqlx(_) => None,
+        }
+    }
+
+    /// The sqlx pool the store runs on (feature `sqlx`), `None` for a store
+    /// on a `deadpool-postgres` pool.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.inner.backend {
+            Backend::Native(_) => None,
+            Backend::Sqlx(pool) => Some(pool.pool()),
+        }
     }
 
     /// The name of the lock table.
@@ -130,72 +169,15 @@ impl PostgresStore {
         self.inner.table.as_str()
     }
 
-    /// Runs one statement on a pooled connection, bounded by the operation
-    /// timeout.
-    ///
-    /// A connection that failed in a way that may have broken it (or that
-    /// timed out mid-statement, perhaps on a dead network) is taken out of
-    /// the pool instead of being returned, so the next call opens a fresh one.
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, LockError> {
-        let started = Instant::now();
-        // The connection lives out here, not in the bounded future, so that
-        // a call that runs out of time can still cancel its statement and
-        // retire the connection (dropping it would return it to the pool).
-        let mut checked_out: Option<Object> = None;
-        // The only error of the bounded future itself is failing to get a
-        // connection; the statement's outcome is passed through as it is, so
-        // that an `Err` after a checkout can only be the timeout.
-        let outcome = within(STORE, self.inner.operation_timeout, "operation", async {
-            let client = checked_out.insert(self.inner.pool.get().await.map_err(pool_error)?);
-            Ok(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, params).await
-            }
-            .await)
-        })
-        .await;
-        match outcome {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(error)) => {
-                if !connection_is_reusable(&error) {
-                    if let Some(client) = checked_out {
-                        self.discard(client, started);
-                    }
-                }
-                Err(store_error(error))
-            }
-            Err(error) => {
-                // Out of time, or no connection to be had; only a checked-out
-                // connection has a statement in flight to cancel.
-                if let Some(client) = checked_out {
-                    let cancel = client.cancel_token();
-                    self.discard(client, started);
-                    // Closing the socket does not stop the statement: the
-                    // server only notices when it next talks to us, and
-                    // meanwhile the statement (often waiting on a row lock)
-                    // could still take effect after the caller's clean-up.
-                    // Cancel it, best effort (a server reached over TLS
-                    // refuses this plain request; the statement then runs
-                    // its course).
-                    let _ = tokio::time::timeout(CANCEL_WAIT, cancel.cancel_query(NoTls)).await;
-                }
-                Err(error)
-            }
-        }
-    }
-
     /// Deletes at most `limit` prunable rows (`None`: all of them) in one
     /// statement; returns how many.
     async fn prune_rows(&self, limit: Option<i64>) -> Result<u64, LockError> {
-        let rows = self.query(&self.inner.sql.prune, &[&limit]).await?;
-        let row = rows
-            .first()
+        let inner = &self.inner;
+        let pruned = inner
+            .backend
+            .first_int(&inner.sql.prune, &[Param::Int(limit)])
+            .await?
             .ok_or_else(|| LockError::store(STORE, "count(*) returned no row"))?;
-        let pruned: i64 = row.try_get(0).map_err(store_error)?;
         Ok(pruned.unsigned_abs())
     }
 
@@ -209,25 +191,6 @@ impl PostgresStore {
                 store.prune_rows(Some(i64::from(AutoPrune::BATCH))).await
             });
     }
-
-    /// Drops a broken connection for good instead of returning it to the
-    /// pool, and with it every idle connection that was open before this
-    /// call began.
-    ///
-    /// A session rarely dies alone: a restart, a failover or an
-    /// administrator's `pg_terminate_backend` kill them all, and an idle
-    /// connection only shows that it is closed once its background task has
-    /// read the server's goodbye, which may not have happened yet. Without
-    /// this, each following call could draw another dead connection and
-    /// fail in turn; with it, the next call gets a fresh one.
-    fn discard(&self, client: Object, call_started: Instant) {
-        drop(Object::take(client));
-        let retired = self
-            .inner
-            .pool
-            .retain(|_, metrics| metrics.created > call_started);
-        drop(retired);
-    }
 }
 
 #[async_trait]
@@ -238,14 +201,15 @@ impl LockStore for PostgresStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let ttl = ttl_millis(expiry.duration());
-        let rows = self
-            .query(&self.inner.sql.acquire, &[&key, &owner, &ttl])
-            .await?;
-        let Some(row) = rows.first() else {
+        let inner = &self.inner;
+        let params = [
+            Param::Text(key),
+            Param::Text(owner),
+            Param::Int(ttl_millis(expiry.duration())),
+        ];
+        let Some(token) = inner.backend.first_int(&inner.sql.acquire, &params).await? else {
             return Ok(Acquisition::Held);
         };
-        let token: i64 = row.try_get(0).map_err(store_error)?;
         self.prune_in_background_if_due();
         Ok(Acquisition::Acquired {
             // Tokens are at least the server clock in microseconds (or count
@@ -255,32 +219,42 @@ impl LockStore for PostgresStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        let rows = self.query(&self.inner.sql.release, &[&key, &owner]).await?;
-        if rows.is_empty() {
+        let inner = &self.inner;
+        let params = [Param::Text(key), Param::Text(owner)];
+        if inner.backend.rows(&inner.sql.release, &params).await? == 0 {
             return Err(LockError::not_owned(key));
         }
         Ok(())
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        self.query(&self.inner.sql.force_release, &[&key]).await?;
+        let inner = &self.inner;
+        let params = [Param::Text(key)];
+        inner
+            .backend
+            .rows(&inner.sql.force_release, &params)
+            .await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        let rows = self.query(&self.inner.sql.exists, &[&key]).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| LockError::store(STORE, "EXISTS returned no row"))?;
-        row.try_get(0).map_err(store_error)
+        let inner = &self.inner;
+        let params = [Param::Text(key)];
+        inner
+            .backend
+            .first_bool(&inner.sql.exists, &params)
+            .await?
+            .ok_or_else(|| LockError::store(STORE, "EXISTS returned no row"))
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let ttl = ttl_millis(expiry.duration());
-        let rows = self
-            .query(&self.inner.sql.extend, &[&key, &owner, &ttl])
-            .await?;
-        if rows.is_empty() {
+        let inner = &self.inner;
+        let params = [
+            Param::Text(key),
+            Param::Text(owner),
+            Param::Int(ttl_millis(expiry.duration())),
+        ];
+        if inner.backend.rows(&inner.sql.extend, &params).await? == 0 {
             return Err(LockError::not_owned(key));
         }
         Ok(())
@@ -316,12 +290,10 @@ impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Only the table and pool sizes: the pool's configuration can hold a
         // password.
-        let status = self.inner.pool.status();
-        f.debug_struct("PostgresStore")
-            .field("table", &self.inner.table)
-            .field("connections", &status.size)
-            .field("max_connections", &status.max_size)
-            .field("operation_timeout", &self.inner.operation_timeout)
+        let mut s = f.debug_struct("PostgresStore");
+        s.field("table", &self.inner.table);
+        self.inner.backend.describe(&mut s);
+        s.field("operation_timeout", &self.inner.operation_timeout)
             .field("release_announcements", &self.inner.announcements.is_some())
             .finish()
     }

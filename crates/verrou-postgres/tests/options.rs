@@ -263,7 +263,7 @@ async fn debug_output_never_shows_the_password() {
 }
 
 async fn session_setting(store: &PostgresStore, name: &str) -> String {
-    let client = store.pool().get().await.unwrap();
+    let client = store.pool().expect("a deadpool pool").get().await.unwrap();
     client
         .query_one(&format!("SHOW {name}"), &[])
         .await

@@ -2,15 +2,19 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
 use verrou_core::LockError;
 use verrou_core::store::TableName;
 
+use crate::backend::Backend;
 use crate::pool::{Pool, Source, open_file};
 use crate::schema::{self, Statements};
 use crate::shape;
+#[cfg(feature = "sqlx")]
+use crate::sqlx_pool::SqlxPool;
 use crate::store::SqliteStore;
 
 /// Configures a [`SqliteStore`]; get one from [`SqliteStore::builder`] or
@@ -24,17 +28,26 @@ use crate::store::SqliteStore;
 ///
 /// | option | default |
 /// |---|---|
-/// | [`path`](Self::path) / [`in_memory`](Self::in_memory) / [`connection`](Self::connection) | required, one of them |
+/// | [`path`](Self::path) / [`in_memory`](Self::in_memory) / [`connection`](Self::connection) / `sqlx_pool` (feature `sqlx`) | required, one of them |
 /// | [`table_name`](Self::table_name) | `verrou` |
 /// | [`create_table`](Self::create_table) | `true` |
 /// | [`busy_timeout`](Self::busy_timeout) | 5 s |
 /// | [`max_connections`](Self::max_connections) | 4 (files only) |
 pub struct SqliteStoreBuilder {
-    database: Option<Database>,
+    database: Option<Connections>,
     table_name: String,
     create_table: bool,
     busy_timeout: Duration,
     max_connections: usize,
+}
+
+/// Where the store's statements will run.
+enum Connections {
+    /// Connections the store opens, or the caller's rusqlite connection.
+    Own(Database),
+    /// The application's sqlx pool.
+    #[cfg(feature = "sqlx")]
+    Sqlx(sqlx::SqlitePool),
 }
 
 enum Database {
@@ -62,14 +75,14 @@ impl SqliteStoreBuilder {
     /// path: `file:` URIs are not interpreted, and `""` or `":memory:"` are
     /// refused (see [`in_memory`](Self::in_memory)).
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
-        self.database = Some(Database::Path(path.as_ref().to_owned()));
+        self.database = Some(Connections::Own(Database::Path(path.as_ref().to_owned())));
         self
     }
 
     /// A private in-memory database: locks shared only by the clones of this
     /// store, in this process. Useful in tests; operations run one at a time.
     pub fn in_memory(mut self) -> Self {
-        self.database = Some(Database::Memory);
+        self.database = Some(Connections::Own(Database::Memory));
         self
     }
 
@@ -80,7 +93,20 @@ impl SqliteStoreBuilder {
     /// prefer [`path`](Self::path) for a file shared by many tasks or
     /// processes. [`SqliteStore::from_connection`] starts a builder with it.
     pub fn connection(mut self, connection: Connection) -> Self {
-        self.database = Some(Database::Connection(connection));
+        self.database = Some(Connections::Own(Database::Connection(connection)));
+        self
+    }
+
+    /// Runs the store on your sqlx pool (feature `sqlx`), as configured by
+    /// you: its busy timeout, journal mode (set WAL if other processes share
+    /// the file), size and acquire timeout. The builder's
+    /// [`busy_timeout`](Self::busy_timeout) only bounds the retries of the
+    /// set-up in [`build`](Self::build), and
+    /// [`max_connections`](Self::max_connections) does not apply.
+    /// `SqliteStore::from_sqlx` starts a builder with it.
+    #[cfg(feature = "sqlx")]
+    pub fn sqlx_pool(mut self, pool: sqlx::SqlitePool) -> Self {
+        self.database = Some(Connections::Sqlx(pool));
         self
     }
 
@@ -124,7 +150,8 @@ impl SqliteStoreBuilder {
     /// How many connections (and blocking threads) the store uses at most at
     /// once (default 4; `0` fails [`build`](Self::build) with
     /// [`LockError::InvalidConfig`]). Ignored for [`in_memory`](Self::in_memory)
-    /// and [`connection`](Self::connection), which have one.
+    /// and [`connection`](Self::connection), which have one, and for a sqlx
+    /// pool, which has its own size.
     pub fn max_connections(mut self, max_connections: usize) -> Self {
         self.max_connections = max_connections;
         self
@@ -149,11 +176,23 @@ impl SqliteStoreBuilder {
                 "max_connections must be at least 1",
             ));
         }
-        let Some(database) = self.database else {
+        let Some(connections) = self.database else {
             return Err(LockError::invalid_config(
                 "sqlite",
                 "no database given: call path, in_memory or connection on the builder",
             ));
+        };
+        let create = self.create_table;
+        let sql = Statements::new(&table);
+        // Without the `sqlx` feature, the only kind of connections.
+        #[cfg_attr(not(feature = "sqlx"), allow(clippy::infallible_destructuring_match))]
+        let database = match connections {
+            Connections::Own(database) => database,
+            #[cfg(feature = "sqlx")]
+            Connections::Sqlx(pool) => {
+                let pool = SqlxPool::set_up(pool, &table, &sql, create, busy_timeout).await?;
+                return Ok(SqliteStore::new(Backend::Sqlx(pool), sql, table));
+            }
         };
         if let Database::Path(path) = &database {
             // SQLite gives both a special meaning: a private database that
@@ -167,7 +206,6 @@ impl SqliteStoreBuilder {
                 ));
             }
         }
-        let create = self.create_table;
         let max_connections = self.max_connections;
         tokio::task::spawn_blocking(move || {
             let (source, conn) = match database {
@@ -197,10 +235,13 @@ impl SqliteStoreBuilder {
                     conn,
                 ),
             };
-            let sql = Statements::new(&table);
             set_up(&conn, &source, &table, &sql, create, busy_timeout)?;
             let pool = Pool::new(source, conn, max_connections)?;
-            Ok(SqliteStore::new(pool, sql, table))
+            Ok(SqliteStore::new(
+                Backend::Native(Arc::new(pool)),
+                sql,
+                table,
+            ))
         })
         .await
         .map_err(|join| LockError::store("sqlite", join))?
@@ -255,13 +296,7 @@ fn set_up(
     })
     .map_err(store_error)?;
     if !exists {
-        return Err(LockError::invalid_config(
-            "sqlite",
-            format!(
-                "table `{table}` does not exist and create_table is false; \
-                 create it with the schema in the verrou-sqlite documentation"
-            ),
-        ));
+        return Err(schema::missing_table(table));
     }
     retry_while_busy(busy_timeout, || shape::check_table(conn, table)).map_err(store_error)??;
     // The shape check covers what we know can go wrong; preparing every
@@ -269,10 +304,7 @@ fn set_up(
     // the first lock.
     for statement in sql.all() {
         if let Err(e) = retry_while_busy(busy_timeout, || conn.prepare(statement).map(drop)) {
-            return Err(LockError::invalid_config(
-                "sqlite",
-                format!("table `{table}` does not fit verrou's statements: {e}"),
-            ));
+            return Err(schema::does_not_fit(table, e));
         }
     }
     Ok(())
@@ -280,7 +312,7 @@ fn set_up(
 
 /// Runs `step` again while SQLite answers BUSY or LOCKED, up to `timeout`
 /// (`None`: no limit).
-fn retry_while_busy<T>(
+pub(crate) fn retry_while_busy<T>(
     timeout: Option<Duration>,
     mut step: impl FnMut() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
@@ -305,9 +337,11 @@ impl fmt::Debug for SqliteStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let database = match &self.database {
             None => "none".to_owned(),
-            Some(Database::Path(path)) => path.display().to_string(),
-            Some(Database::Memory) => ":memory:".to_owned(),
-            Some(Database::Connection(_)) => "caller's connection".to_owned(),
+            Some(Connections::Own(Database::Path(path))) => path.display().to_string(),
+            Some(Connections::Own(Database::Memory)) => ":memory:".to_owned(),
+            Some(Connections::Own(Database::Connection(_))) => "caller's connection".to_owned(),
+            #[cfg(feature = "sqlx")]
+            Some(Connections::Sqlx(_)) => "caller's sqlx pool".to_owned(),
         };
         f.debug_struct("SqliteStoreBuilder")
             .field("database", &database)

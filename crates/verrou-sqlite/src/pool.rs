@@ -43,7 +43,7 @@ struct Pooled {
 /// processes could then lock in two different databases; comparing this
 /// before each use catches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileIdentity {
+pub(crate) struct FileIdentity {
     #[cfg(unix)]
     dev: u64,
     #[cfg(unix)]
@@ -51,7 +51,11 @@ struct FileIdentity {
 }
 
 impl FileIdentity {
-    fn of(path: &Path) -> Result<Self, LockError> {
+    /// The identity of the file `path` names now.
+    ///
+    /// # Errors
+    /// [`LockError::Store`] if there is no such file.
+    pub(crate) fn of(path: &Path) -> Result<Self, LockError> {
         let meta = std::fs::metadata(path).map_err(|e| {
             LockError::store(
                 "sqlite",
@@ -193,7 +197,7 @@ pub(crate) fn open_file(
     if !create {
         flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
     }
-    let mut conn = Connection::open_with_flags(path, flags)?;
+    let conn = Connection::open_with_flags(path, flags)?;
     match busy_timeout {
         Some(timeout) => conn.busy_timeout(timeout)?,
         // SQLite counts its own timeout in milliseconds in an `int`; beyond

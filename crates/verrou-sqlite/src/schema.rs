@@ -1,5 +1,12 @@
 //! The table: its name, its schema and the one statement behind each operation.
+//!
+//! The text here is the only copy: the store's own rusqlite connections and,
+//! with the `sqlx` feature, an application's sqlx pool run the same
+//! statements (see `backend`).
 
+use std::sync::Arc;
+
+use verrou_core::LockError;
 use verrou_core::store::TableName;
 
 /// The current time in Unix milliseconds, computed by SQLite inside the
@@ -47,39 +54,60 @@ pub(crate) fn create_table(table: &TableName) -> String {
 pub(crate) const TABLE_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE)";
 
+/// What `build` says when the table is missing and may not be created.
+pub(crate) fn missing_table(table: &TableName) -> LockError {
+    LockError::invalid_config(
+        "sqlite",
+        format!(
+            "table `{table}` does not exist and create_table is false; \
+             create it with the schema in the verrou-sqlite documentation"
+        ),
+    )
+}
+
+/// What `build` says when SQLite refuses to prepare a statement on the
+/// table: something the shape check did not foresee.
+pub(crate) fn does_not_fit(table: &TableName, refusal: impl std::fmt::Display) -> LockError {
+    LockError::invalid_config(
+        "sqlite",
+        format!("table `{table}` does not fit verrou's statements: {refusal}"),
+    )
+}
+
 /// The SQL of every store operation for one table. Each is a single
 /// statement, so SQLite runs it as one atomic write transaction.
 ///
 /// Parameters: `?1` key, `?2` owner, `?3` TTL in milliseconds (`NULL`: never
-/// expires; `NULL + now` is `NULL`).
-#[derive(Debug)]
+/// expires; `NULL + now` is `NULL`). Shared text (`Arc<str>`), so that a
+/// statement moves to a blocking thread or into sqlx without a copy.
+#[derive(Debug, Clone)]
 pub(crate) struct Statements {
     /// Inserts the row or takes over a free or expired one, bumping the
     /// fencing token; returns the new token, or no row when the lock is held.
-    pub(crate) save: String,
+    pub(crate) save: Arc<str>,
     /// Frees the lock if `owner` holds it and it has not expired.
-    pub(crate) delete: String,
+    pub(crate) delete: Arc<str>,
     /// Frees the lock whoever holds it.
-    pub(crate) force_delete: String,
+    pub(crate) force_delete: Arc<str>,
     /// One row with 1 if the lock is held and not expired, else 0.
-    pub(crate) exists: String,
+    pub(crate) exists: Arc<str>,
     /// Moves the expiry if `owner` holds the lock and it has not expired.
-    pub(crate) extend: String,
+    pub(crate) extend: Arc<str>,
     /// `?1` the most rows to delete (-1: all). Deletes free rows whose token
     /// the clock has passed by the margin.
-    pub(crate) prune: String,
+    pub(crate) prune: Arc<str>,
 }
 
 impl Statements {
     /// Every statement, to prepare them all when the store is built.
     pub(crate) fn all(&self) -> [&str; 6] {
         [
-            &self.save,
-            &self.delete,
-            &self.force_delete,
-            &self.exists,
-            &self.extend,
-            &self.prune,
+            &*self.save,
+            &*self.delete,
+            &*self.force_delete,
+            &*self.exists,
+            &*self.extend,
+            &*self.prune,
         ]
     }
 
@@ -106,7 +134,8 @@ impl Statements {
                  WHERE NOT ({live}) \
                  RETURNING fencing_token",
                 live = live(&format!("{t}."))
-            ),
+            )
+            .into(),
             // One statement, so one write transaction: nothing can take a
             // row between the SELECT choosing it and the DELETE. `key`, not
             // `rowid`, so that a WITHOUT ROWID table works too.
@@ -116,19 +145,24 @@ impl Statements {
                      WHERE NOT ({live}) AND fencing_token < {NOW_US} - {PRUNE_MARGIN_US} \
                      LIMIT ?1)",
                 live = live("")
-            ),
-            delete: format!("UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}"),
+            )
+            .into(),
+            delete: format!("UPDATE {t} SET owner = NULL, expires_at = NULL WHERE {held_by_owner}")
+                .into(),
             force_delete: format!(
                 "UPDATE {t} SET owner = NULL, expires_at = NULL \
                  WHERE key = ?1 AND owner IS NOT NULL"
-            ),
+            )
+            .into(),
             exists: format!(
                 "SELECT EXISTS (SELECT 1 FROM {t} WHERE key = ?1 AND {live})",
                 live = live("")
-            ),
+            )
+            .into(),
             extend: format!(
                 "UPDATE {t} SET expires_at = ?3 + {LEASE_START_MS} WHERE {held_by_owner}"
-            ),
+            )
+            .into(),
         }
     }
 }

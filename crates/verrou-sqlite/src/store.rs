@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use verrou_core::store::{AutoPrune, TableName};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore, async_trait};
 
+use crate::backend::{Backend, Param};
 use crate::builder::SqliteStoreBuilder;
-use crate::pool::{Pool, Source};
 use crate::schema::Statements;
 
 /// Keys are stored as given in a `TEXT` primary key (binary comparison: `a`
@@ -27,16 +27,17 @@ const MAX_TTL_MS: i64 = i64::MAX / 4;
 /// the same file share the same locks. Clones share the same connections.
 ///
 /// Build one with [`SqliteStore::builder`] (or [`SqliteStore::from_connection`]
-/// on a connection you have); see the crate documentation for
-/// the schema, the fencing tokens and the clock. Its methods run SQLite on
-/// Tokio's blocking threads, so they must be called inside a Tokio runtime.
+/// on a connection you have, `SqliteStore::from_sqlx` on a sqlx pool with the
+/// `sqlx` feature); see the crate documentation for the schema, the fencing
+/// tokens and the clock. Its methods run SQLite on Tokio's blocking threads
+/// (or sqlx's worker threads), so they must be called inside a Tokio runtime.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    pool: Arc<Pool>,
+    backend: Backend,
     sql: Statements,
     table: TableName,
     auto_prune: Arc<AutoPrune>,
@@ -91,10 +92,38 @@ impl SqliteStore {
         Self::builder().connection(connection)
     }
 
-    pub(crate) fn new(pool: Pool, sql: Statements, table: TableName) -> Self {
+    /// Starts configuring a store on your sqlx pool (feature `sqlx`): the
+    /// same statements, table checks and fencing tokens, run on the pool's
+    /// connections as you configured them (busy timeout, journal mode, size).
+    /// The other options of the builder still apply; finish with
+    /// [`build`](SqliteStoreBuilder::build). See "Using your sqlx pool" in
+    /// the crate documentation for what differs from a store's own
+    /// connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use verrou_sqlite::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+    ///
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename("app.db")
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal);
+    /// let pool = SqlitePool::connect_with(options).await?;
+    /// let store = verrou_sqlite::SqliteStore::from_sqlx(pool)
+    ///     .table_name("app_locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "sqlx")]
+    pub fn from_sqlx(pool: sqlx::SqlitePool) -> SqliteStoreBuilder {
+        Self::builder().sqlx_pool(pool)
+    }
+
+    pub(crate) fn new(backend: Backend, sql: Statements, table: TableName) -> Self {
         SqliteStore {
             inner: Arc::new(Inner {
-                pool: Arc::new(pool),
+                backend,
                 sql,
                 table,
                 auto_prune: Arc::default(),
@@ -107,26 +136,14 @@ impl SqliteStore {
         self.inner.table.as_str()
     }
 
-    /// Runs `work` with a connection and this store's statements.
-    async fn run<T, F>(&self, work: F) -> Result<T, LockError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        self.inner
-            .pool
-            .run(move |conn| work(conn, &inner.sql))
-            .await
-    }
-
     /// Deletes at most `limit` prunable rows (-1: all) in one statement;
     /// returns how many.
     async fn prune_rows(&self, limit: i64) -> Result<u64, LockError> {
-        let deleted = self
-            .run(move |conn, sql| conn.prepare_cached(&sql.prune)?.execute([limit]))
-            .await?;
-        Ok(deleted as u64)
+        let inner = &self.inner;
+        inner
+            .backend
+            .execute(&inner.sql.prune, vec![Param::Int(Some(limit))])
+            .await
     }
 
     /// Every [`AutoPrune::EVERY`] acquisitions, prunes one batch in a
@@ -159,14 +176,13 @@ impl LockStore for SqliteStore {
         owner: &str,
         expiry: Expiry,
     ) -> Result<Acquisition, LockError> {
-        let (key, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(expiry.duration()));
-        let token: Option<i64> = self
-            .run(move |conn, sql| {
-                conn.prepare_cached(&sql.save)?
-                    .query_row(params![key, owner, ttl], |row| row.get(0))
-                    .optional()
-            })
-            .await?;
+        let inner = &self.inner;
+        let params = vec![
+            Param::Text(key.to_owned()),
+            Param::Text(owner.to_owned()),
+            Param::Int(ttl_ms(expiry.duration())),
+        ];
+        let token = inner.backend.first_int(&inner.sql.save, params).await?;
         Ok(match token {
             Some(token) => {
                 self.prune_in_background_if_due();
@@ -181,10 +197,9 @@ impl LockStore for SqliteStore {
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), LockError> {
-        let (k, owner) = (key.to_owned(), owner.to_owned());
-        let changed = self
-            .run(move |conn, sql| conn.prepare_cached(&sql.delete)?.execute(params![k, owner]))
-            .await?;
+        let inner = &self.inner;
+        let params = vec![Param::Text(key.to_owned()), Param::Text(owner.to_owned())];
+        let changed = inner.backend.execute(&inner.sql.delete, params).await?;
         if changed == 0 {
             return Err(LockError::not_owned(key));
         }
@@ -192,29 +207,31 @@ impl LockStore for SqliteStore {
     }
 
     async fn force_release(&self, key: &str) -> Result<(), LockError> {
-        let key = key.to_owned();
-        self.run(move |conn, sql| conn.prepare_cached(&sql.force_delete)?.execute([key]))
+        let inner = &self.inner;
+        let params = vec![Param::Text(key.to_owned())];
+        inner
+            .backend
+            .execute(&inner.sql.force_delete, params)
             .await?;
         Ok(())
     }
 
     async fn is_locked(&self, key: &str) -> Result<bool, LockError> {
-        let key = key.to_owned();
-        self.run(move |conn, sql| {
-            conn.prepare_cached(&sql.exists)?
-                .query_row([key], |row| row.get(0))
-        })
-        .await
+        let inner = &self.inner;
+        let params = vec![Param::Text(key.to_owned())];
+        let exists = inner.backend.first_int(&inner.sql.exists, params).await?;
+        // `SELECT EXISTS (...)`: always one row, 1 or 0.
+        Ok(exists.is_some_and(|held| held != 0))
     }
 
     async fn extend(&self, key: &str, owner: &str, expiry: Expiry) -> Result<(), LockError> {
-        let (k, owner, ttl) = (key.to_owned(), owner.to_owned(), ttl_ms(expiry.duration()));
-        let changed = self
-            .run(move |conn, sql| {
-                conn.prepare_cached(&sql.extend)?
-                    .execute(params![k, owner, ttl])
-            })
-            .await?;
+        let inner = &self.inner;
+        let params = vec![
+            Param::Text(key.to_owned()),
+            Param::Text(owner.to_owned()),
+            Param::Int(ttl_ms(expiry.duration())),
+        ];
+        let changed = inner.backend.execute(&inner.sql.extend, params).await?;
         if changed == 0 {
             return Err(LockError::not_owned(key));
         }
@@ -242,10 +259,7 @@ impl LockStore for SqliteStore {
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("SqliteStore");
-        match self.inner.pool.source() {
-            Source::File { path, .. } => s.field("path", path),
-            Source::Single { description } => s.field("connection", description),
-        };
+        self.inner.backend.describe(&mut s);
         s.field("table", &self.inner.table).finish()
     }
 }
