@@ -1,18 +1,19 @@
 //! `DynamoDbStoreBuilder`: where the locks live and how to reach DynamoDB.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use verrou_core::LockError;
 
 use crate::store::{DynamoDbStore, STORE};
-use crate::table;
 use crate::takeover::Sightings;
+use crate::{table, tls};
 
 /// The shortest timeout accepted: stores count time in whole milliseconds,
 /// and a zero limit would fail every call with what looks like an outage.
@@ -26,8 +27,9 @@ const TABLE_NAME_BYTES: std::ops::RangeInclusive<usize> = 3..=255;
 /// client of your own.
 ///
 /// The connection settings (`endpoint`, `region`, `credentials`,
-/// `connect_timeout`) make the builder's own client; a store on your own
-/// client keeps that client's settings and uses all the others.
+/// `connect_timeout`, `ca_file`, and `load_aws_config` with the feature of
+/// that name) make the builder's own client; a store on your own client
+/// keeps that client's settings and uses all the others.
 ///
 /// `Debug` shows the access key id but never the secret.
 #[derive(Clone)]
@@ -43,6 +45,9 @@ pub struct DynamoDbStoreBuilder {
     region: Option<String>,
     credentials: Option<Credentials>,
     connect_timeout: Duration,
+    ca_file: Option<PathBuf>,
+    /// Region and credentials from the SDK's chain (feature `aws-config`).
+    load_aws_config: bool,
 }
 
 impl Default for DynamoDbStoreBuilder {
@@ -59,6 +64,8 @@ impl Default for DynamoDbStoreBuilder {
             region: None,
             credentials: None,
             connect_timeout: Duration::from_secs(3),
+            ca_file: None,
+            load_aws_config: false,
         }
     }
 }
@@ -167,8 +174,9 @@ impl DynamoDbStoreBuilder {
     }
 
     /// The endpoint URL, for an emulator or a VPC endpoint
-    /// (`http://127.0.0.1:8000`). Default: AWS's endpoint for the region,
-    /// which needs the `rustls` feature. Not used with your own client.
+    /// (`http://127.0.0.1:8000`). Default: AWS's endpoint for the region.
+    /// `https` needs the `rustls` feature (on by default). Not used with
+    /// your own client.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
@@ -183,8 +191,9 @@ impl DynamoDbStoreBuilder {
 
     /// Static credentials (default: `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`). For instance roles,
-    /// SSO and profiles build a client with `aws-config` and use
-    /// [`DynamoDbStore::from_client`]. Not used with your own client.
+    /// SSO and profiles, use `load_aws_config` (feature `aws-config`), or
+    /// build a client yourself and use [`DynamoDbStore::from_client`]. Not
+    /// used with your own client.
     pub fn credentials(
         mut self,
         access_key_id: impl Into<String>,
@@ -208,17 +217,81 @@ impl DynamoDbStoreBuilder {
         self
     }
 
+    /// Trust only the certificate authorities in this PEM file for HTTPS,
+    /// instead of the platform's roots: a private CA in front of an
+    /// emulator or a proxy (default: the platform's roots). Applies to every
+    /// request of the builder's own client, those of the credential chain
+    /// included (`load_aws_config`: STS, SSO). Read at
+    /// [`build`](Self::build).
+    ///
+    /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
+    /// the file cannot be read or holds no certificate rustls accepts, with
+    /// an `http://` endpoint, with your own client
+    /// ([`DynamoDbStore::from_client`]), or without the `rustls` feature.
+    /// A server whose certificate this CA did not sign fails the build with
+    /// a [`LockError::Store`].
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_dynamodb::DynamoDbStore::builder()
+    ///     .endpoint("https://dynamodb.internal:8443")
+    ///     .ca_file("/etc/verrou/internal-ca.pem")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Take the region, the credentials and any endpoint override from the
+    /// AWS SDK's default chain when the store is built, as
+    /// `aws_config::load_defaults` does: environment variables, the shared
+    /// `config` and `credentials` files and their profiles (`AWS_PROFILE`),
+    /// IAM Identity Center (SSO), web identity tokens (EKS IRSA and pod
+    /// identity), `credential_process`, ECS task roles and EC2 instance
+    /// roles (IMDSv2). Credentials are refreshed by the chain as they
+    /// expire.
+    ///
+    /// What is set on the builder wins: [`region`](Self::region),
+    /// [`credentials`](Self::credentials), [`endpoint`](Self::endpoint).
+    /// The chain's own requests (STS, SSO, the instance metadata service)
+    /// use the builder's HTTP client, its TLS and
+    /// [`connect_timeout`](Self::connect_timeout); loading is bounded by
+    /// the [`operation_timeout`](Self::operation_timeout). Not used with
+    /// your own client.
+    ///
+    /// Needs the `aws-config` feature.
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_dynamodb::DynamoDbStore::builder()
+    ///     .load_aws_config()
+    ///     .table_name("locks")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "aws-config")]
+    pub fn load_aws_config(mut self) -> Self {
+        self.load_aws_config = true;
+        self
+    }
+
     /// Checks the options, builds the client (unless given one), checks (or
     /// creates) the table and returns the store.
     ///
     /// # Errors
     /// [`LockError::InvalidConfig`], before any request, when the table name
     /// is not one DynamoDB accepts, a timeout is under a millisecond, or
-    /// (for the builder's own client) the region or credentials are missing
-    /// or an `https` endpoint is asked for without the `rustls` feature; and
-    /// when the table has another key schema. [`LockError::Store`] when
-    /// DynamoDB cannot be reached or does not answer in time, or the table
-    /// is missing and `create_table` is off.
+    /// (for the builder's own client) the region or credentials are missing,
+    /// `ca_file` is unusable, or an `https` endpoint is asked for without
+    /// the `rustls` feature; and when the table has another key schema.
+    /// [`LockError::Store`] when DynamoDB cannot be reached, does not answer
+    /// in time or presents a TLS certificate that is not trusted or not for
+    /// its host name, when the credential chain finds no credentials, or
+    /// when the table is missing and `create_table` is off.
     pub async fn build(self) -> Result<DynamoDbStore, LockError> {
         check_table_name(&self.table_name)?;
         for (option, limit) in [
@@ -229,8 +302,15 @@ impl DynamoDbStoreBuilder {
             at_least_a_millisecond(option, limit)?;
         }
         let client = match &self.client {
+            Some(_) if self.ca_file.is_some() => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    "ca_file applies to the builder's own client; a client passed to \
+                     `from_client` keeps its own TLS settings",
+                ));
+            }
             Some(client) => client.clone(),
-            None => self.own_client()?,
+            None => self.own_client().await?,
         };
         table::ensure(
             &client,
@@ -251,7 +331,44 @@ impl DynamoDbStoreBuilder {
         ))
     }
 
-    fn own_client(&self) -> Result<Client, LockError> {
+    async fn own_client(&self) -> Result<Client, LockError> {
+        let https = self
+            .endpoint
+            .as_deref()
+            .is_none_or(|url| !url.to_ascii_lowercase().starts_with("http://"));
+        if self.ca_file.is_some() && !https {
+            return Err(LockError::invalid_config(
+                STORE,
+                "ca_file is set but the endpoint is `http://`: use `https://`",
+            ));
+        }
+        let http_client = tls::http_client(https, self.ca_file.as_deref())?;
+        // The operation timeout is the store's own (`within`), the same for
+        // this client and one given to `from_client`.
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(self.connect_timeout)
+            .build();
+        // Reads and table set-up retry; the lock writes turn retries off per
+        // call (see `DynamoDbStore`).
+        let retries = RetryConfig::standard().with_max_attempts(3);
+        #[cfg(feature = "aws-config")]
+        if self.load_aws_config {
+            let sdk = crate::chain::load(
+                crate::chain::Overrides {
+                    region: self.region.as_deref(),
+                    credentials: self.credentials.as_ref(),
+                    endpoint: self.endpoint.as_deref(),
+                },
+                http_client,
+                timeouts.clone(),
+                self.operation_timeout,
+            )
+            .await?;
+            let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .timeout_config(timeouts)
+                .retry_config(retries);
+            return Ok(Client::from_conf(config.build()));
+        }
         let region = self
             .region
             .clone()
@@ -271,25 +388,13 @@ impl DynamoDbStoreBuilder {
                  AWS_SECRET_ACCESS_KEY, or pass a client built with aws-config to `from_client`",
                 )
             })?;
-        let https = self
-            .endpoint
-            .as_deref()
-            .is_none_or(|url| !url.to_ascii_lowercase().starts_with("http://"));
         let mut config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
             .credentials_provider(credentials)
-            .http_client(http_client(https)?)
-            // The operation timeout is the store's own (`within`), the same
-            // for this client and one given to `from_client`.
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(self.connect_timeout)
-                    .build(),
-            )
-            // Reads and table set-up retry; the lock writes turn retries off
-            // per call (see `DynamoDbStore`).
-            .retry_config(RetryConfig::standard().with_max_attempts(3));
+            .http_client(http_client)
+            .timeout_config(timeouts)
+            .retry_config(retries);
         if let Some(endpoint) = &self.endpoint {
             config = config.endpoint_url(endpoint);
         }
@@ -340,28 +445,6 @@ fn env_credentials() -> Option<Credentials> {
     ))
 }
 
-#[cfg(feature = "rustls")]
-fn http_client(_https: bool) -> Result<SharedHttpClient, LockError> {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    // ring rather than aws-lc: the same TLS, much less C to compile.
-    Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https())
-}
-
-#[cfg(not(feature = "rustls"))]
-fn http_client(https: bool) -> Result<SharedHttpClient, LockError> {
-    if https {
-        return Err(LockError::invalid_config(
-            STORE,
-            "HTTPS needs the `rustls` feature of verrou-dynamodb (or a client of your own \
-             passed to `DynamoDbStore::from_client`); only `http://` endpoints work without it",
-        ));
-    }
-    // A plain HTTP client: no TLS stack to compile for emulators and tests.
-    Ok(aws_smithy_http_client::Builder::new().build_http())
-}
-
 impl fmt::Debug for DynamoDbStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoDbStoreBuilder")
@@ -385,6 +468,8 @@ impl fmt::Debug for DynamoDbStoreBuilder {
                 &self.credentials.as_ref().map(|_| "<redacted>"),
             )
             .field("connect_timeout", &self.connect_timeout)
+            .field("ca_file", &self.ca_file)
+            .field("load_aws_config", &self.load_aws_config)
             .finish()
     }
 }

@@ -3,11 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+#[cfg(feature = "aws-config")]
+mod chain;
 mod clock;
 mod item;
 mod store;
 mod table;
 mod takeover;
+mod tls;
 
 pub use aws_sdk_dynamodb;
 pub use builder::DynamoDbStoreBuilder;

@@ -207,13 +207,13 @@ async fn resubscribe_on_reconnect(shared: Arc<Shared>) {
         }
         let _wire = shared.wire.lock().await;
         let channels: Vec<String> = lock(&shared.channels).keys().cloned().collect();
-        if !channels.is_empty() {
-            if let Err(error) = subscribe(&shared, channels).await {
-                tracing::warn!(
-                    ?error,
-                    "redis: could not resubscribe to release channels; waiters poll"
-                );
-            }
+        if !channels.is_empty()
+            && let Err(error) = subscribe(&shared, channels).await
+        {
+            tracing::warn!(
+                ?error,
+                "redis: could not resubscribe to release channels; waiters poll"
+            );
         }
         wake_all(&shared);
     }

@@ -1,6 +1,7 @@
 //! `RedisStoreBuilder`: where the store connects and how long it waits.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fred::clients::{Client, Pool};
@@ -14,6 +15,7 @@ use verrou_core::store::within;
 
 use crate::error::{ConnectError, STORE, store_error};
 use crate::store::{Commands, RedisStore};
+use crate::tls;
 
 /// The default server when neither a URL, a config nor a client is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -49,6 +51,7 @@ pub struct RedisStoreBuilder {
     operation_timeout: Option<Duration>,
     counter_retention: Duration,
     max_connections: usize,
+    ca_file: Option<PathBuf>,
 }
 
 enum Target {
@@ -67,6 +70,7 @@ impl Default for RedisStoreBuilder {
             operation_timeout: Some(Duration::from_secs(5)),
             counter_retention: Duration::from_secs(3600),
             max_connections: 1,
+            ca_file: None,
         }
     }
 }
@@ -76,14 +80,26 @@ impl RedisStoreBuilder {
     ///
     /// `redis://[[user:]password@]host[:port][/db]` for one server,
     /// `redis-cluster://host:port[?node=host:port...]` for a Cluster (one
-    /// node is enough, the others are discovered), `rediss://` needs a TLS
-    /// feature of `fred`. `valkey://` and `valkey-cluster://` work too.
+    /// node is enough, the others are discovered). `valkey://` and
+    /// `valkey-cluster://` work too.
+    ///
+    /// `rediss://`, `rediss-cluster://`, `rediss-sentinel://` (and
+    /// `valkeys...`) connect with TLS (the `rustls` feature, on by default),
+    /// checking the server's certificate against the platform's roots or
+    /// [`ca_file`](Self::ca_file), and the host name in the URL against the
+    /// certificate. A TLS URL is never served in plain text: without the
+    /// feature, [`build`](Self::build) refuses it.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.target = Target::Url(url.into());
         self
     }
 
-    /// A fred [`Config`] instead of a URL (TLS, ACL user, sentinel, RESP3...).
+    /// A fred [`Config`] instead of a URL (ACL user, sentinel, RESP3, a TLS
+    /// set-up of your own such as client certificates...). Its TLS settings
+    /// are used as they are, unless [`ca_file`](Self::ca_file) is set: that
+    /// replaces the TLS connector (its roots and anything else set on it,
+    /// such as a client certificate) with one trusting the file, and keeps
+    /// the Cluster host mapping.
     pub fn config(mut self, config: Config) -> Self {
         self.target = Target::Config(Box::new(config));
         self
@@ -169,13 +185,41 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trust only the certificate authorities in this PEM file for TLS
+    /// (`rediss://`), instead of the platform's roots: a private CA, or a
+    /// cloud provider's bundle. Read at [`build`](Self::build).
+    ///
+    /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
+    /// the file cannot be read or holds no certificate, and when the
+    /// connection would not use TLS (a `redis://` URL, a config without
+    /// TLS, a client or pool you connected yourself): a CA given for a
+    /// plain connection is a mistake, not something to ignore. A server
+    /// whose certificate this CA did not sign fails the build with a
+    /// [`LockError::Store`].
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_redis::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .ca_file("/etc/verrou/redis-ca.pem")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// Connects (unless given a client or pool) and returns the store.
     ///
     /// # Errors
     /// [`LockError::InvalidConfig`] for an unusable URL, a timeout under a
-    /// millisecond or zero connections (see each option), before any
-    /// connection is made; [`LockError::Store`] naming the address when the
-    /// server cannot be reached within the connect timeout.
+    /// millisecond, zero connections or an unusable [`ca_file`](Self::ca_file)
+    /// (see each option), before any connection is made;
+    /// [`LockError::Store`] naming the address when the server cannot be
+    /// reached within the connect timeout, or when its TLS certificate is
+    /// not trusted or not for the host name connected to.
     pub async fn build(self) -> Result<RedisStore, LockError> {
         let settings = Settings {
             prefix: self.prefix,
@@ -189,6 +233,14 @@ impl RedisStoreBuilder {
                 "max_connections must be at least 1",
             ));
         }
+        let ca_file = self.ca_file.as_deref();
+        if ca_file.is_some() && matches!(self.target, Target::Client(_) | Target::Pool(_)) {
+            return Err(LockError::invalid_config(
+                STORE,
+                "ca_file applies to connections the store opens; a client or pool you connected \
+                 yourself keeps its own TLS settings",
+            ));
+        }
         let config = match self.target {
             Target::Client(client) => {
                 return Ok(RedisStore::new(Commands::Client(client), false, settings));
@@ -196,12 +248,14 @@ impl RedisStoreBuilder {
             Target::Pool(pool) => {
                 return Ok(RedisStore::new(Commands::Pool(pool), false, settings));
             }
-            Target::Url(url) => Config::from_url(&url).map_err(|e| {
-                LockError::invalid_config(STORE, format!("bad redis url `{}`: {e}", redact(&url)))
-            })?,
-            Target::Config(config) => *config,
+            Target::Url(url) => config_from_url(&url, ca_file)?,
+            Target::Config(config) => with_ca_file(*config, ca_file)?,
         };
         let endpoint = describe(&config.server);
+        #[cfg(feature = "rustls")]
+        let tls = config.tls.is_some();
+        #[cfg(not(feature = "rustls"))]
+        let tls = false;
         let mut builder = Builder::from_config(config);
         builder
             .set_connection_config(connection_config(settings.connect_timeout))
@@ -220,8 +274,59 @@ impl RedisStoreBuilder {
         } else {
             Commands::Client(builder.build().map_err(build_error)?)
         };
-        connect(&commands, &endpoint, settings.connect_timeout).await?;
+        connect(&commands, &endpoint, tls, settings.connect_timeout).await?;
         Ok(RedisStore::new(commands, true, settings))
+    }
+}
+
+/// A fred config from a URL, TLS decided by its scheme (see
+/// [`tls::strip_tls_scheme`]).
+fn config_from_url(url: &str, ca_file: Option<&std::path::Path>) -> Result<Config, LockError> {
+    let (plain, use_tls) = tls::strip_tls_scheme(url);
+    #[allow(unused_mut)] // set only with TLS support
+    let mut config = Config::from_url(&plain).map_err(|e| {
+        LockError::invalid_config(STORE, format!("bad redis url `{}`: {e}", redact(url)))
+    })?;
+    match (use_tls, ca_file) {
+        (false, None) => {}
+        (false, Some(_)) => {
+            return Err(LockError::invalid_config(
+                STORE,
+                "ca_file is set but the URL does not ask for TLS: use `rediss://` (or \
+                 `rediss-cluster://`)",
+            ));
+        }
+        #[cfg(feature = "rustls")]
+        (true, ca_file) => config.tls = Some(tls::connector(ca_file)?.into()),
+        #[cfg(not(feature = "rustls"))]
+        (true, _) => return Err(tls::unsupported("a `rediss://` URL")),
+    }
+    Ok(config)
+}
+
+/// A config of the caller's, its roots replaced by `ca_file` if set.
+fn with_ca_file(config: Config, ca_file: Option<&std::path::Path>) -> Result<Config, LockError> {
+    let Some(ca_file) = ca_file else {
+        return Ok(config);
+    };
+    #[cfg(feature = "rustls")]
+    {
+        let mut config = config;
+        match config.tls.as_mut() {
+            Some(tls) => tls.connector = tls::connector(Some(ca_file))?,
+            None => {
+                return Err(LockError::invalid_config(
+                    STORE,
+                    "ca_file is set but the config has no TLS settings (`Config::tls`)",
+                ));
+            }
+        }
+        Ok(config)
+    }
+    #[cfg(not(feature = "rustls"))]
+    {
+        let _ = (config, ca_file);
+        Err(tls::unsupported("ca_file"))
     }
 }
 
@@ -291,6 +396,7 @@ pub(crate) fn reconnect_policy() -> ReconnectPolicy {
 async fn connect(
     commands: &Commands,
     endpoint: &str,
+    tls: bool,
     connect_timeout: Option<Duration>,
 ) -> Result<(), LockError> {
     let init = async {
@@ -322,6 +428,7 @@ async fn connect(
         STORE,
         ConnectError {
             endpoint: endpoint.to_owned(),
+            tls,
             source,
         },
     ))
@@ -371,6 +478,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("operation_timeout", &self.operation_timeout)
             .field("counter_retention", &self.counter_retention)
             .field("max_connections", &self.max_connections)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ mod keys;
 mod prune;
 mod scripts;
 mod store;
+mod tls;
 
 pub use builder::RedisStoreBuilder;
 pub use fred;
