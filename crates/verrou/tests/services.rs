@@ -1,0 +1,243 @@
+//! Each server store, configured by a document or by its URL, builds a
+//! `Verrou` whose locks work on the local service. A service that is down
+//! skips (or fails with `VERROU_REQUIRE_SERVICES=1`).
+
+#![cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "mysql",
+    feature = "sqlite",
+    feature = "dynamodb"
+))]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use verrou::{Config, Expiry, StoreConfig, Ttl, Verrou};
+use verrou_testkit::{Service, require_service, unique};
+
+/// Tables these tests create once and reuse: fixed names, so that runs do
+/// not leave one table each behind, and apart from other tests' tables.
+const TABLE: &str = "verrou_config_test";
+
+/// `store` as the default of a document that also has a memory store, with
+/// a 7 s TTL: what every test below builds.
+fn document(store: Value) -> Config {
+    Config::from_deserializer(json!({
+        "default": "server",
+        "ttl": "7s",
+        "stores": { "server": store, "local": { "driver": "memory" } },
+    }))
+    .unwrap()
+}
+
+/// Two holders contend on the default store, which is `driver`'s.
+async fn locks_work(verrou: &Verrou, driver: &str) {
+    assert_eq!(verrou.default_store_name(), "server");
+    assert_eq!(verrou.default_factory().store().name(), driver);
+    let key = unique("verrou-config");
+    let first = verrou.create_lock(&key, Ttl::Default).unwrap();
+    assert_eq!(first.ttl(), Expiry::After(Duration::from_secs(7)));
+    assert!(first.try_acquire().await.unwrap(), "{driver}: first");
+    let second = verrou.create_lock(&key, "5s").unwrap();
+    assert!(!second.try_acquire().await.unwrap(), "{driver}: held");
+    first.release().await.unwrap();
+    assert!(second.try_acquire().await.unwrap(), "{driver}: released");
+    second.release().await.unwrap();
+    // The memory store beside it is a store of its own.
+    let local = verrou.use_store("local").unwrap();
+    assert_eq!(local.store().name(), "memory");
+}
+
+/// A store read from `url`, with `adjust` applied, as the default `server`.
+fn from_url(url: &str, adjust: impl FnOnce(&mut StoreConfig)) -> Config {
+    let mut store = StoreConfig::from_url(url).unwrap();
+    adjust(&mut store);
+    let mut config = Config::new()
+        .store("server", store)
+        .store("local", StoreConfig::memory());
+    config.default = Some("server".to_owned());
+    config.ttl = Some(Duration::from_secs(7).into());
+    config
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn from_a_document() {
+        let config = document(json!({
+            "driver": "redis",
+            "url": Service::Redis.url(),
+            "prefix": unique("config") + ":",
+            "connect_timeout": "2s",
+            "operation_timeout": "5s",
+            "counter_retention": "10m",
+            "max_connections": 2,
+        }));
+        if let Some(verrou) = require_service("redis", config.build().await) {
+            locks_work(&verrou, "redis").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn cluster_from_its_url() {
+        let config = from_url(&Service::RedisCluster.url(), |_| {});
+        if let Some(verrou) = require_service("redis-cluster", config.build().await) {
+            locks_work(&verrou, "redis").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn valkey_from_its_url() {
+        let config = from_url(&Service::Valkey.url(), |_| {});
+        if let Some(verrou) = require_service("valkey", config.build().await) {
+            locks_work(&verrou, "redis").await;
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+
+    #[tokio::test]
+    async fn from_a_document() {
+        let config = document(json!({
+            "driver": "postgres",
+            "url": Service::Postgres.url(),
+            "table_name": TABLE,
+            "max_connections": 2,
+            "connect_timeout": "2s",
+            "operation_timeout": "5s",
+            "release_announcements": true,
+            "synchronous_commit": false,
+        }));
+        if let Some(verrou) = require_service("postgres", config.build().await) {
+            locks_work(&verrou, "postgres").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn from_a_postgresql_url() {
+        let url = Service::Postgres
+            .url()
+            .replacen("postgres://", "postgresql://", 1);
+        let config = from_url(&url, |store| {
+            if let StoreConfig::Postgres(postgres) = store {
+                postgres.table_name = Some(TABLE.to_owned());
+            }
+        });
+        if let Some(verrou) = require_service("postgres", config.build().await) {
+            locks_work(&verrou, "postgres").await;
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+
+    #[tokio::test]
+    async fn from_a_document() {
+        let config = document(json!({
+            "driver": "mysql",
+            "url": Service::Mysql.url(),
+            "table_name": TABLE,
+            "max_connections": 2,
+            "connect_timeout": "2s",
+            "operation_timeout": "5s",
+        }));
+        if let Some(verrou) = require_service("mysql", config.build().await) {
+            locks_work(&verrou, "mysql").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn from_a_mariadb_url() {
+        let url = Service::Mysql.url().replacen("mysql://", "mariadb://", 1);
+        let config = from_url(&url, |store| {
+            if let StoreConfig::Mysql(mysql) = store {
+                mysql.table_name = Some(TABLE.to_owned());
+            }
+        });
+        if let Some(verrou) = require_service("mysql", config.build().await) {
+            locks_work(&verrou, "mysql").await;
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_from_a_document() {
+        let path = std::env::temp_dir().join(format!("{}.db", unique("verrou-config")));
+        let config = document(json!({
+            "driver": "sqlite",
+            "path": path,
+            "table_name": TABLE,
+            "busy_timeout": "2s",
+            "max_connections": 2,
+        }));
+        let verrou = config.build().await.unwrap();
+        locks_work(&verrou, "sqlite").await;
+        drop(verrou);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_from_its_url() {
+        let verrou = from_url("sqlite::memory:", |_| {}).build().await.unwrap();
+        locks_work(&verrou, "sqlite").await;
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+mod dynamodb {
+    use super::*;
+
+    /// The emulator takes any credentials; these are what testkit uses.
+    fn credentials(store: &mut StoreConfig) {
+        if let StoreConfig::DynamoDb(dynamodb) = store {
+            dynamodb.access_key_id = Some("verrou-test".to_owned());
+            dynamodb.secret_access_key = Some(verrou::Secret::new("verrou-test-secret"));
+        }
+    }
+
+    #[tokio::test]
+    async fn from_a_document() {
+        let config = document(json!({
+            "driver": "dynamodb",
+            "endpoint": Service::DynamoDb.url(),
+            "region": "us-east-1",
+            "access_key_id": "verrou-test",
+            "secret_access_key": "verrou-test-secret",
+            "table_name": TABLE,
+            "native_ttl": true,
+            "connect_timeout": "2s",
+            "operation_timeout": "5s",
+            "table_ready_timeout": "30s",
+            "clock_skew_margin": "0ms",
+        }));
+        if let Some(verrou) = require_service("dynamodb", config.build().await) {
+            locks_work(&verrou, "dynamodb").await;
+        }
+    }
+
+    #[tokio::test]
+    async fn from_its_url() {
+        let url = format!(
+            "dynamodb://?endpoint={}&region=us-east-1&table={TABLE}",
+            Service::DynamoDb.url()
+        );
+        let config = from_url(&url, credentials);
+        if let Some(verrou) = require_service("dynamodb", config.build().await) {
+            locks_work(&verrou, "dynamodb").await;
+        }
+    }
+}
