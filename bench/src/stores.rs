@@ -119,7 +119,7 @@ impl Floor {
                 let mut slot = kept.conn.lock().await;
                 let client = match slot.take() {
                     Some(client) => client,
-                    None => kept.store.pool().get().await?,
+                    None => kept.store.pool().ok_or("no deadpool pool")?.get().await?,
                 };
                 let statement = client.prepare_cached("SELECT 1").await?;
                 client.query_one(&statement, &[]).await?;
@@ -131,7 +131,13 @@ impl Floor {
                 let mut slot = kept.conn.lock().await;
                 let mut conn = match slot.take() {
                     Some(conn) => conn,
-                    None => kept.store.pool().get_conn().await?,
+                    None => {
+                        kept.store
+                            .pool()
+                            .ok_or("no mysql_async pool")?
+                            .get_conn()
+                            .await?
+                    }
                 };
                 let _: Option<Value> = conn.exec_first("SELECT 1", ()).await?;
                 *slot = Some(conn);

@@ -124,17 +124,17 @@ impl LockInner {
         );
         let span = watch.span().clone();
         grant.lease.observe(watch);
-        if self.lease.renews() {
-            if let Expiry::After(ttl) = self.ttl {
-                let every = self.lease.renew_interval(ttl);
-                crate::lease::renew::spawn(
-                    self.store.clone(),
-                    self.key.clone(),
-                    grant.clone(),
-                    every,
-                    span,
-                );
-            }
+        if self.lease.renews()
+            && let Expiry::After(ttl) = self.ttl
+        {
+            let every = self.lease.renew_interval(ttl);
+            crate::lease::renew::spawn(
+                self.store.clone(),
+                self.key.clone(),
+                grant.clone(),
+                every,
+                span,
+            );
         }
         *self.current() = Some(Held { grant, turn });
     }
@@ -478,11 +478,11 @@ impl Lock {
                 return Ok(Arc::new(turn));
             }
             let current = inner.grant();
-            if let Some(grant) = &current {
-                if grant.ended().is_some() {
-                    drop(inner.take(Some(grant.id)));
-                    continue;
-                }
+            if let Some(grant) = &current
+                && grant.ended().is_some()
+            {
+                drop(inner.take(Some(grant.id)));
+                continue;
             }
             if policy.attempts() == Some(1) {
                 observed.stopped(Stop::Attempts);

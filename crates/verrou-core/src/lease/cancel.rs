@@ -36,10 +36,10 @@ pub(crate) struct Cleanup {
 
 impl Cleanup {
     async fn finish(mut self) {
-        if let Some(acquire) = self.pending.take() {
-            if let Ok(Acquisition::Held) = acquire.await {
-                return;
-            }
+        if let Some(acquire) = self.pending.take()
+            && let Ok(Acquisition::Held) = acquire.await
+        {
+            return;
         }
         let call = Call::release(&self.key, self.store.name(), Some(self.why));
         let released = async {
@@ -179,10 +179,10 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(cleanup) = self.cleanup.take() {
-            if cleanup.pending.is_some() || self.armed {
-                cleanup.spawn();
-            }
+        if let Some(cleanup) = self.cleanup.take()
+            && (cleanup.pending.is_some() || self.armed)
+        {
+            cleanup.spawn();
         }
     }
 }

@@ -82,10 +82,10 @@ async fn renew(store: Arc<dyn LockStore>, key: Arc<str>, grant: Arc<Grant>, ever
                     // lease stays lost, and what the store just renewed is
                     // given back (this grant's owner only).
                     // (A release that began meanwhile sends its own.)
-                    if grant.ended() != Some(LossReason::Released) {
-                        if let Err(error) = store.release(&key, &grant.owner).await {
-                            store_failed(store.name(), "release", &error);
-                        }
+                    if grant.ended() != Some(LossReason::Released)
+                        && let Err(error) = store.release(&key, &grant.owner).await
+                    {
+                        store_failed(store.name(), "release", &error);
                     }
                     return;
                 }

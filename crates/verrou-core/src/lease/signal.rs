@@ -142,10 +142,10 @@ impl Lease {
 
     fn report(&self, reason: LossReason, overdue: Option<LossReason>) {
         let mut watch = self.watch();
-        if let Some(observer) = watch.as_mut() {
-            if !observer.ended(reason, overdue) {
-                *watch = None;
-            }
+        if let Some(observer) = watch.as_mut()
+            && !observer.ended(reason, overdue)
+        {
+            *watch = None;
         }
     }
 

@@ -72,7 +72,7 @@ impl AutoPrune {
 
     fn turn(self: &Arc<Self>) -> Option<PruneTurn> {
         let n = self.acquisitions.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % Self::EVERY != 0 || self.running.swap(true, Ordering::AcqRel) {
+        if !n.is_multiple_of(Self::EVERY) || self.running.swap(true, Ordering::AcqRel) {
             return None;
         }
         Some(PruneTurn(self.clone()))
