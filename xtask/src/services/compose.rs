@@ -345,7 +345,7 @@ mod tests {
     fn every_service_that_services_up_starts_is_in_it_on_the_same_port() {
         let described = description();
         // The TLS servers need the test CA that `services up` generates on
-        // the host (target/services/tls): not described for Docker yet.
+        // the host (~/.cache/verrou/test-tls): not described for Docker yet.
         let started: Vec<_> = super::super::all()
             .into_iter()
             .filter(|s| !s.name.ends_with("-tls"))

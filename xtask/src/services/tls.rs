@@ -1,8 +1,7 @@
 //! The TLS test servers, each with a certificate signed by the test CA this
-//! module generates once into `target/services/tls`
-//! (`verrou_testkit::servers::TestCa`, the `openssl` command); tests find
-//! the CA through `VERROU_TEST_CA` (set for this checkout by
-//! `.cargo/config.toml`):
+//! module generates once per machine (`verrou_testkit::servers::TestCa`,
+//! the `openssl` command, in `TestCa::default_dir()` unless
+//! `VERROU_TEST_CA` names another `ca.pem`), where tests find it too:
 //!
 //! - `redis-tls`: a Redis speaking only TLS on 127.0.0.1:6380 (and
 //!   127.0.0.2, an address the certificate does not name), no persistence;
@@ -78,9 +77,10 @@ pub fn mariadb() -> Service {
     }
 }
 
-/// This checkout's CA directory (what `VERROU_TEST_CA` points into).
+/// The machine's CA directory, shared by every checkout (see
+/// `TestCa::default_dir`): the servers on fixed ports are shared too.
 fn ca_dir() -> PathBuf {
-    services_dir().join("tls")
+    TestCa::from_env().dir().to_owned()
 }
 
 /// The CA as it is on disk: checking health generates nothing.
@@ -107,7 +107,7 @@ fn free_the_port(name: &str, port: u16) -> Result<(), String> {
         return Ok(());
     }
     Err(format!(
-        "port {port} answers, but not with this checkout's test CA; stop whatever runs there"
+        "port {port} answers, but not with this machine's test CA; stop whatever runs there"
     ))
 }
 
@@ -150,7 +150,7 @@ fn start_postgres() -> Result<(), String> {
         TlsPostgres::stop_in(&dir)?;
         if port_open(POSTGRES_PORT) {
             return Err(format!(
-                "port {POSTGRES_PORT} answers, but not with this checkout's test CA; stop \
+                "port {POSTGRES_PORT} answers, but not with this machine's test CA; stop \
                  whatever runs there"
             ));
         }

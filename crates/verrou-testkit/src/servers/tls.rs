@@ -41,18 +41,29 @@ pub struct TestCa {
 }
 
 impl TestCa {
-    /// The workspace's CA: the directory of `VERROU_TEST_CA` (set for this
-    /// checkout by `.cargo/config.toml` to `target/services/tls/ca.pem`),
-    /// else this checkout's `target/services/tls`. Nothing is generated:
+    /// The machine's test CA: the directory of `VERROU_TEST_CA` when set,
+    /// else [`TestCa::default_dir`]. Nothing is generated:
     /// `cargo xtask services up redis-tls` (or `dynamodb-tls`) does that.
     pub fn from_env() -> TestCa {
         let dir = std::env::var_os("VERROU_TEST_CA")
             .filter(|ca| !ca.is_empty())
             .and_then(|ca| PathBuf::from(ca).parent().map(Path::to_owned))
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/services/tls")
-            });
+            .unwrap_or_else(TestCa::default_dir);
         TestCa { dir }
+    }
+
+    /// Where the test CA lives when `VERROU_TEST_CA` is not set: one
+    /// directory per machine (`~/.cache/verrou/test-tls`, or the system's
+    /// temporary directory without a home), not per checkout. The TLS
+    /// servers `cargo xtask services up` starts on fixed ports are shared by
+    /// every checkout on the machine, so every checkout must trust the same
+    /// CA: a second checkout (CI's clean clone, say) then uses the running
+    /// servers instead of finding them signed by a CA it does not know.
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .map(|home| PathBuf::from(home).join(".cache/verrou/test-tls"))
+            .unwrap_or_else(|| std::env::temp_dir().join("verrou-test-tls"))
     }
 
     /// The CA files in `dir`, as they are: nothing is generated.
