@@ -14,6 +14,11 @@ use verrou_testkit::{require_service, services_required, unique};
 use common::{admin, drop_table, store_on};
 
 const DAEMON: &str = "/usr/sbin/mariadbd";
+/// The shared server's pid file (Debian's `pid-file`). Other `mariadbd`
+/// processes run from the same binary (the TLS server `cargo xtask services
+/// up` starts on 3307, the torture's private servers), so the shared one is
+/// told apart by its pid file, never by the executable alone.
+const PID_FILE: &str = "/run/mysqld/mysqld.pid";
 const BOUND: Duration = Duration::from_secs(60);
 
 /// Whether to run a test that restarts the shared MariaDB server. A restart
@@ -40,7 +45,9 @@ fn sh(script: &str) -> bool {
 }
 
 fn daemon_running() -> bool {
-    sh(&format!("start-stop-daemon --status --exec {DAEMON}"))
+    sh(&format!(
+        "start-stop-daemon --status --pidfile {PID_FILE} --exec {DAEMON}"
+    ))
 }
 
 /// Waits (bounded) until `done` holds.
@@ -63,7 +70,7 @@ async fn start_server() {
     assert!(
         sh(&format!(
             "mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null; \
-             start-stop-daemon --start --oknodo --background --exec {DAEMON}"
+             start-stop-daemon --start --oknodo --background --pidfile {PID_FILE} --exec {DAEMON}"
         )),
         "start-stop-daemon failed"
     );

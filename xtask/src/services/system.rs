@@ -38,7 +38,7 @@ pub fn mariadb() -> Service {
         start: || {
             sh(
                 "mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null; \
-                start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
+                start-stop-daemon --start --oknodo --background --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd",
             )?;
             wait_for_port("mariadb", 3306, WAIT)?;
             sh("mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS test'")
