@@ -141,6 +141,42 @@ where
     );
 }
 
+/// `build` fails with [`LockError::Store`] within `bound` (a wrong CA, a
+/// host name the certificate does not name, TLS against a plain-text
+/// server...); returns the error and its whole source chain as text, for
+/// the caller to check that it says why.
+///
+/// # Panics
+/// When the build succeeds, fails otherwise, or takes `bound`.
+pub async fn store_error_within<S, Fut>(what: &str, bound: Duration, build: Fut) -> String
+where
+    S: Debug,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(bound, build)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: build hung past {bound:?}"));
+    let error = match result {
+        Err(error @ LockError::Store { .. }) => error,
+        other => panic!("{what}: expected a Store error, got {other:?}"),
+    };
+    assert!(started.elapsed() < bound, "{what}");
+    error_chain(&error)
+}
+
+/// An error and every source under it, joined by `": "`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
 /// The `Debug` output of a builder or store never shows `secret` (a
 /// password in its URL, a secret key).
 ///

@@ -214,7 +214,7 @@ async fn chain_child() {
             let built = chain().endpoint(&endpoint).build().await;
             match built {
                 Err(error @ LockError::Store { .. }) => {
-                    let chain = error_chain(&error);
+                    let chain = verrou_conformance::builders::error_chain(&error);
                     assert!(chain.contains("credentials"), "{chain}");
                 }
                 other => panic!("expected a Store error, got {other:?}"),
@@ -275,15 +275,4 @@ impl Intercept for Authorization {
         *self.0.lock().unwrap() = header.map(str::to_owned);
         Ok(())
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }

@@ -9,10 +9,9 @@
 
 mod support;
 
-use std::error::Error as _;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use verrou_conformance::Capabilities;
 use verrou_core::{LockError, LockStore};
@@ -43,23 +42,7 @@ async fn store_error_in_time<F>(what: &str, build: F) -> String
 where
     F: Future<Output = Result<DynamoDbStore, LockError>>,
 {
-    let started = Instant::now();
-    let result = tokio::time::timeout(BUILD_BOUND, build)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: build hung past {BUILD_BOUND:?}"));
-    let error = match result {
-        Err(error @ LockError::Store { .. }) => error,
-        other => panic!("{what}: expected a Store error, got {other:?}"),
-    };
-    assert!(started.elapsed() < BUILD_BOUND, "{what}");
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
+    verrou_conformance::builders::store_error_within(what, BUILD_BOUND, build).await
 }
 
 #[tokio::test]
