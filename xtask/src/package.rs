@@ -19,9 +19,10 @@
 //!    this build does; where that toolchain is missing (it cannot always be
 //!    fetched) the task says so and goes on.
 
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::process::run;
+use crate::process::{run, run_with_env};
 
 pub const USAGE: &str = "usage: cargo xtask package
   Proves every published crate can be released:
@@ -65,7 +66,23 @@ pub fn package() -> Result<(), String> {
     for name in &workspace.published {
         args.extend(["-p", name.as_str()]);
     }
-    run("cargo", &args)?;
+    // Each verified crate builds its dependencies with its own features, a
+    // dozen builds nothing else reuses: they go to a target directory of
+    // their own, without debug info, removed once they passed, so the disk
+    // they take is never held while the tests build.
+    let verify_dir = workspace.target_directory.join("package-verify");
+    let verify_dir_text = verify_dir.to_string_lossy().into_owned();
+    run_with_env(
+        &[
+            ("CARGO_TARGET_DIR", verify_dir_text.as_str()),
+            ("CARGO_PROFILE_DEV_DEBUG", "0"),
+            ("CARGO_INCREMENTAL", "0"),
+        ],
+        "cargo",
+        &args,
+    )?;
+    std::fs::remove_dir_all(&verify_dir)
+        .map_err(|e| format!("removing {}: {e}", verify_dir.display()))?;
     check_with_toolchain(&declared)
 }
 
@@ -125,6 +142,8 @@ struct Workspace {
     published: Vec<String>,
     /// (name, version, rust-version) of every dependency that declares one.
     dependencies: Vec<(String, String, String)>,
+    /// Where cargo builds (`target/` unless configured otherwise).
+    target_directory: PathBuf,
 }
 
 impl Workspace {
@@ -140,10 +159,16 @@ impl Workspace {
             .get("packages")
             .map(json::Json::items)
             .ok_or("cargo metadata: no `packages`")?;
+        let target_directory = metadata
+            .get("target_directory")
+            .and_then(json::Json::as_str)
+            .ok_or("cargo metadata: no `target_directory`")?
+            .into();
         let mut workspace = Workspace {
             members: Vec::new(),
             published: Vec::new(),
             dependencies: Vec::new(),
+            target_directory,
         };
         for package in packages {
             let text = |key| package.get(key).and_then(json::Json::as_str);
@@ -482,12 +507,13 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), "1.0.0".to_owned(), v.to_string()))
                 .collect(),
+            target_directory: "target".into(),
         }
     }
 
     #[test]
     fn reads_members_published_ones_and_dependencies() {
-        let metadata = r#"{"workspace_members": ["a-id", "t-id"], "packages": [
+        let metadata = r#"{"workspace_members": ["a-id", "t-id"], "target_directory": "/w/target", "packages": [
             {"name": "a", "id": "a-id", "version": "0.1.0", "rust_version": "1.94", "publish": null},
             {"name": "t", "id": "t-id", "version": "0.1.0", "rust_version": "1.94", "publish": []},
             {"name": "tokio", "id": "tokio-id", "version": "1.0.0", "rust_version": "1.70", "publish": null},
@@ -498,6 +524,7 @@ mod tests {
         assert_eq!(ws.members.len(), 2);
         let deps: Vec<&str> = ws.dependencies.iter().map(|d| d.0.as_str()).collect();
         assert_eq!(deps, ["tokio"]);
+        assert_eq!(ws.target_directory, std::path::Path::new("/w/target"));
     }
 
     #[test]
