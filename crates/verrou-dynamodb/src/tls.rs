@@ -19,19 +19,20 @@ pub(crate) fn http_client(
     use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 
+    use verrou_core::store::tls::root_certificates;
+
+    // Checked here, with the message every store gives: an empty platform
+    // set would only show as every handshake failing, and the SDK parses
+    // the CA file again when it connects and would panic on a certificate
+    // rustls cannot use.
+    root_certificates(STORE, ca_file)?;
     let trust = match ca_file {
-        Some(path) => TrustStore::empty().with_pem_certificate(read_ca_file(path)?),
-        None => {
-            // The SDK loads them itself, but an empty set would only show as
-            // every handshake failing (or a debug assertion): say it here.
-            if rustls_native_certs::load_native_certs().certs.is_empty() {
-                return Err(invalid(
-                    "no root certificates: the platform has none (set SSL_CERT_FILE, or install \
-                     ca-certificates), or trust a CA with `ca_file`",
-                ));
-            }
-            TrustStore::default()
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
+            TrustStore::empty().with_pem_certificate(pem)
         }
+        None => TrustStore::default(),
     };
     let context = TlsContext::builder()
         .with_trust_store(trust)
@@ -60,37 +61,6 @@ pub(crate) fn http_client(
         ));
     }
     Ok(aws_smithy_http_client::Builder::new().build_http())
-}
-
-/// The PEM text of `path`, once rustls has accepted every certificate in it
-/// (the SDK parses it again when it connects, and would panic on one it
-/// cannot use).
-#[cfg(feature = "rustls")]
-fn read_ca_file(path: &Path) -> Result<Vec<u8>, LockError> {
-    use rustls::RootCertStore;
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let pem =
-        std::fs::read(path).map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
-    let mut roots = RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(&pem) {
-        let certificate = certificate
-            .map_err(|e| invalid(format!("ca_file {}: not PEM: {e}", path.display())))?;
-        roots.add(certificate).map_err(|e| {
-            invalid(format!(
-                "ca_file {}: a certificate rustls cannot use: {e}",
-                path.display()
-            ))
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(invalid(format!(
-            "ca_file {}: no `BEGIN CERTIFICATE` block",
-            path.display()
-        )));
-    }
-    Ok(pem)
 }
 
 fn invalid(reason: impl Into<String>) -> LockError {

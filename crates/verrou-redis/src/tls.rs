@@ -40,75 +40,18 @@ pub(crate) fn strip_tls_scheme(url: &str) -> (String, bool) {
 
 /// The TLS settings of a connection the store opens: trust the
 /// certificates of `ca_file` only, or else the platform's roots (and
-/// Mozilla's, with the `webpki-roots` feature).
+/// Mozilla's, with the `webpki-roots` feature); check the chain and the
+/// host name.
 #[cfg(feature = "rustls")]
 pub(crate) fn connector(
     ca_file: Option<&Path>,
 ) -> Result<fred::types::config::TlsConnector, LockError> {
-    use std::sync::Arc;
+    use verrou_core::store::tls::{ServerCheck, client_config};
 
-    use rustls::{ClientConfig, RootCertStore};
-
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            for certificate in read_ca_file(path)? {
-                roots.add(certificate).map_err(|e| {
-                    invalid(format!(
-                        "ca_file {}: a certificate rustls cannot use: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
-        None => {
-            // Unreadable entries are skipped, as browsers do: one bad file in
-            // /etc/ssl/certs must not take TLS down. An empty result is
-            // refused below.
-            let platform = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(platform.certs);
-            #[cfg(feature = "webpki-roots")]
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if roots.is_empty() {
-                return Err(invalid(
-                    "no root certificates: the platform has none (set SSL_CERT_FILE, or install \
-                     ca-certificates); trust a CA with `ca_file`, or turn on the `webpki-roots` \
-                     feature",
-                ));
-            }
-        }
-    }
-    // The provider named, not the process default: if another crate turns
-    // on rustls's aws-lc too, rustls cannot pick one and would panic.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config.into())
+    Ok(client_config(STORE, ca_file, ServerCheck::Full)?.into())
 }
 
-/// The certificates of a PEM file, at least one.
-#[cfg(feature = "rustls")]
-fn read_ca_file(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, LockError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let pem =
-        std::fs::read(path).map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(format!("ca_file {}: not PEM: {e}", path.display())))?;
-    if certificates.is_empty() {
-        return Err(invalid(format!(
-            "ca_file {}: no `BEGIN CERTIFICATE` block",
-            path.display()
-        )));
-    }
-    Ok(certificates)
-}
-
+#[cfg(not(feature = "rustls"))]
 fn invalid(reason: impl Into<String>) -> LockError {
     LockError::invalid_config(STORE, reason)
 }

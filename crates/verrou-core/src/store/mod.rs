@@ -1,6 +1,7 @@
 //! The store contract ([`LockStore`], [`Expiry`], [`Acquisition`]) and what
 //! store authors share, written once: release watchers, key checks, table
-//! names, operation timeouts, automatic pruning.
+//! names, operation timeouts, automatic pruning, TLS settings (feature
+//! `rustls`).
 //!
 //! Application code needs none of this beyond picking a store; the contract
 //! types are also re-exported at the crate root, the helpers only here.
@@ -9,6 +10,8 @@ mod auto_prune;
 mod contract;
 mod table;
 mod timeout;
+#[cfg(feature = "rustls")]
+pub mod tls;
 mod watchers;
 
 pub use auto_prune::AutoPrune;
