@@ -25,11 +25,19 @@ pub enum Service {
     /// The DynamoDB emulator over HTTPS, with the test CA's certificate
     /// (`cargo xtask services up dynamodb-tls`).
     DynamoDbTls,
+    /// A PostgreSQL server that takes TCP connections over TLS only, with
+    /// the test CA's certificate (`cargo xtask services up postgres-tls`).
+    /// The URL names no TLS mode: tests add `sslmode=...` themselves.
+    PostgresTls,
+    /// A MariaDB server that requires TLS of every account, with the test
+    /// CA's certificate (`cargo xtask services up mariadb-tls`). The URL
+    /// names no TLS mode: tests add `ssl-mode=...` themselves.
+    MysqlTls,
 }
 
 impl Service {
     /// Every service, in the order `cargo xtask services` lists them.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 10] = [
         Service::Postgres,
         Service::Mysql,
         Service::Redis,
@@ -38,6 +46,8 @@ impl Service {
         Service::DynamoDb,
         Service::RedisTls,
         Service::DynamoDbTls,
+        Service::PostgresTls,
+        Service::MysqlTls,
     ];
 
     /// The environment variable that overrides [`Service::default_url`].
@@ -51,6 +61,8 @@ impl Service {
             Service::DynamoDb => "VERROU_DYNAMODB_ENDPOINT",
             Service::RedisTls => "VERROU_REDIS_TLS_URL",
             Service::DynamoDbTls => "VERROU_DYNAMODB_TLS_ENDPOINT",
+            Service::PostgresTls => "VERROU_POSTGRES_TLS_URL",
+            Service::MysqlTls => "VERROU_MYSQL_TLS_URL",
         }
     }
 
@@ -67,6 +79,8 @@ impl Service {
             // production would name its server.
             Service::RedisTls => "rediss://localhost:6380",
             Service::DynamoDbTls => "https://localhost:8443",
+            Service::PostgresTls => "postgres://postgres@localhost:5433/postgres",
+            Service::MysqlTls => "mysql://root@localhost:3307/test",
         }
     }
 
@@ -90,6 +104,8 @@ impl Service {
             Service::DynamoDb => "dynamodb",
             Service::RedisTls => "redis-tls",
             Service::DynamoDbTls => "dynamodb-tls",
+            Service::PostgresTls => "postgres-tls",
+            Service::MysqlTls => "mariadb-tls",
         }
     }
 }
@@ -113,7 +129,9 @@ mod tests {
         for service in Service::ALL {
             let url = service.default_url();
             assert!(
-                url.contains("127.0.0.1") || url.contains("://localhost:"),
+                url.contains("127.0.0.1")
+                    || url.contains("://localhost:")
+                    || url.contains("@localhost:"),
                 "{service}"
             );
         }
