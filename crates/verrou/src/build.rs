@@ -242,6 +242,7 @@ async fn redis(config: &RedisConfig) -> Result<Arc<dyn LockStore>, LockError> {
             b.operation_timeout(t.duration())
         })
         .given(config.counter_retention, |b, r| b.counter_retention(r))
+        .given(config.ca_file.clone(), |b, path| b.ca_file(path))
         .build()
         .await?;
     Ok(Arc::new(store))
@@ -329,8 +330,13 @@ async fn dynamodb(config: &DynamoDbConfig) -> Result<Arc<dyn LockStore>, LockErr
             ));
         }
     };
-    let store = verrou_dynamodb::DynamoDbStore::builder()
+    let builder = match config.aws_config {
+        Some(true) => aws_config(verrou_dynamodb::DynamoDbStore::builder())?,
+        Some(false) | None => verrou_dynamodb::DynamoDbStore::builder(),
+    };
+    let store = builder
         .given(config.endpoint.as_ref(), |b, url| b.endpoint(url.as_str()))
+        .given(config.ca_file.clone(), |b, path| b.ca_file(path))
         .given(config.region.clone(), |b, region| b.region(region))
         .given(credentials, |b, (id, secret)| b.credentials(id, secret))
         .given(config.table_name.clone(), |b, name| b.table_name(name))
@@ -351,6 +357,26 @@ async fn dynamodb(config: &DynamoDbConfig) -> Result<Arc<dyn LockStore>, LockErr
         .build()
         .await?;
     Ok(Arc::new(store))
+}
+
+#[cfg(all(feature = "dynamodb", feature = "aws-config"))]
+fn aws_config(
+    builder: verrou_dynamodb::DynamoDbStoreBuilder,
+) -> Result<verrou_dynamodb::DynamoDbStoreBuilder, LockError> {
+    Ok(builder.load_aws_config())
+}
+
+/// Asked for without the feature: refused, rather than a store that
+/// silently looks for keys in the environment only.
+#[cfg(all(feature = "dynamodb", not(feature = "aws-config")))]
+fn aws_config(
+    _: verrou_dynamodb::DynamoDbStoreBuilder,
+) -> Result<verrou_dynamodb::DynamoDbStoreBuilder, LockError> {
+    Err(LockError::invalid_config(
+        "dynamodb",
+        "`aws_config = true` needs the `aws-config` feature of the verrou crate \
+         (verrou = { version = \"0.1\", features = [\"aws-config\"] })",
+    ))
 }
 
 // Without its feature a driver is refused by `available` before these run;

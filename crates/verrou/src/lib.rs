@@ -35,6 +35,7 @@ pub use verrou_mysql as mysql;
 #[cfg(feature = "sqlite")]
 pub use verrou_sqlite as sqlite;
 
-/// The DynamoDB store (feature `dynamodb`; `dynamodb-rustls` for HTTPS).
+/// The DynamoDB store (feature `dynamodb`; `aws-config` for the AWS SDK's
+/// credential chain).
 #[cfg(feature = "dynamodb")]
 pub use verrou_dynamodb as dynamodb;

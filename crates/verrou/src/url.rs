@@ -41,7 +41,7 @@ impl StoreConfig {
     /// | `sqlite://locks.db`, `sqlite:///var/lib/app/locks.db`, `sqlite:locks.db` | SQLite file, the path taken as written |
     /// | `sqlite::memory:` or `sqlite://:memory:` | SQLite, private in-memory database |
     /// | `dynamodb://us-east-1` | DynamoDB in that region |
-    /// | `dynamodb://?endpoint=http://127.0.0.1:8000&region=us-east-1&table=locks` | DynamoDB at an endpoint (parameters `endpoint`, `region`, `table`; percent-encoded where needed) |
+    /// | `dynamodb://?endpoint=http://127.0.0.1:8000&region=us-east-1&table=locks` | DynamoDB at an endpoint (parameters `endpoint`, `region`, `table`, `ca_file`, `aws_config=true`; percent-encoded where needed) |
     ///
     /// Every other option keeps the store's default; set it on the result,
     /// or use a configuration file. The URL is checked only as far as this
@@ -178,11 +178,29 @@ fn dynamodb(rest: &str) -> Result<StoreConfig, LockError> {
                 set_once(&mut config.endpoint, name, StoreUrl::new(value))?;
                 continue;
             }
+            "ca_file" => {
+                set_once(&mut config.ca_file, name, PathBuf::from(value))?;
+                continue;
+            }
+            "aws_config" => {
+                let on = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(invalid(format!(
+                            "dynamodb URL parameter `aws_config` is `true` or `false`, got `{other}`"
+                        )));
+                    }
+                };
+                set_once(&mut config.aws_config, name, on)?;
+                continue;
+            }
             "region" => &mut config.region,
             "table" => &mut config.table_name,
             other => {
                 return Err(invalid(format!(
-                    "unknown dynamodb URL parameter `{other}` (expected endpoint, region or table)"
+                    "unknown dynamodb URL parameter `{other}` (expected endpoint, region, table, \
+                     ca_file or aws_config)"
                 )));
             }
         };

@@ -294,6 +294,10 @@ async fn missing_required_options_name_the_option() {
         let store: StoreConfig = serde_json::from_value(document).unwrap();
         let config = Config::new().store("s", store);
         let why = reason(config.build().await);
+        #[allow(
+            clippy::match_like_matches_macro,
+            reason = "which arms are true depends on the features"
+        )]
         let compiled = match driver.as_str() {
             "postgres" => cfg!(feature = "postgres"),
             "mysql" => cfg!(feature = "mysql"),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use verrou::{Config, Expiry, StoreConfig, Ttl, Verrou};
+use verrou_testkit::servers::TestCa;
 use verrou_testkit::{Service, require_service, unique};
 
 /// Tables these tests create once and reuse: fixed names, so that runs do
@@ -93,6 +94,21 @@ mod redis {
     async fn valkey_from_its_url() {
         let config = from_url(&Service::Valkey.url(), |_| {});
         if let Some(verrou) = require_service("valkey", config.build().await) {
+            locks_work(&verrou, "redis").await;
+        }
+    }
+
+    /// The TLS server's certificate is signed by the test CA only: the
+    /// document's `ca_file` must reach the store for the handshake to pass.
+    #[tokio::test]
+    async fn over_tls_with_the_documents_ca_file() {
+        let config = document(json!({
+            "driver": "redis",
+            "url": Service::RedisTls.url(),
+            "ca_file": TestCa::from_env().ca_file(),
+            "connect_timeout": "2s",
+        }));
+        if let Some(verrou) = require_service("redis-tls", config.build().await) {
             locks_work(&verrou, "redis").await;
         }
     }
@@ -239,5 +255,33 @@ mod dynamodb {
         if let Some(verrou) = require_service("dynamodb", config.build().await) {
             locks_work(&verrou, "dynamodb").await;
         }
+    }
+
+    /// HTTPS to the emulator, trusting the test CA named in the URL; with
+    /// `aws_config=true` the chain is loaded, and the explicit keys win.
+    #[cfg(feature = "aws-config")]
+    #[tokio::test]
+    async fn over_https_with_the_urls_ca_file_and_the_aws_chain() {
+        let url = format!(
+            "dynamodb://?endpoint={}&region=us-east-1&table={TABLE}&ca_file={}&aws_config=true",
+            Service::DynamoDbTls.url(),
+            TestCa::from_env().ca_file().display()
+        );
+        let config = from_url(&url, credentials);
+        if let Some(verrou) = require_service("dynamodb-tls", config.build().await) {
+            locks_work(&verrou, "dynamodb").await;
+        }
+    }
+
+    #[cfg(not(feature = "aws-config"))]
+    #[tokio::test]
+    async fn the_aws_chain_without_its_feature_is_invalid_config() {
+        let config = from_url("dynamodb://us-east-1?aws_config=true", credentials);
+        let err = config.build().await.unwrap_err();
+        assert!(
+            matches!(err, verrou::LockError::InvalidConfig { .. })
+                && err.to_string().contains("`aws-config` feature"),
+            "{err}"
+        );
     }
 }

@@ -139,6 +139,17 @@ fn dynamodb_urls_take_a_region_or_parameters() {
         Some(StoreUrl::new("http://localhost:8000"))
     );
 
+    let StoreConfig::DynamoDb(config) = parse(
+        "dynamodb://eu-west-1?aws_config=true&ca_file=%2Fetc%2Fverrou%2Fca.pem&endpoint=https://ddb.internal",
+    ) else {
+        panic!("not dynamodb");
+    };
+    assert_eq!(config.aws_config, Some(true));
+    assert_eq!(
+        config.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/verrou/ca.pem"))
+    );
+
     // No region at all: the builder falls back to AWS_REGION.
     assert_eq!(
         parse("dynamodb://"),
@@ -167,6 +178,7 @@ fn malformed_urls_say_why() {
             "unknown dynamodb URL parameter `tabel`",
         ),
         ("dynamodb://?region=", "`region` is empty"),
+        ("dynamodb://?aws_config=yes", "`true` or `false`, got `yes`"),
         (
             "dynamodb://eu-west-1?region=us-east-1",
             "gives `region` twice",

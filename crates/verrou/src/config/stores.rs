@@ -82,10 +82,15 @@ pub struct MemoryConfig {}
 pub struct RedisConfig {
     /// `redis://[[user:]password@]host[:port][/db]`,
     /// `redis-cluster://host:port[?node=host:port...]`, `valkey://...`
-    /// (default `redis://127.0.0.1:6379`). `rediss://` needs a TLS feature
-    /// of `fred`.
+    /// (default `redis://127.0.0.1:6379`). `rediss://`, `rediss-cluster://`
+    /// and `valkeys://` connect over TLS, checking the certificate against
+    /// the platform's roots or [`ca_file`](Self::ca_file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<StoreUrl>,
+    /// A PEM file of the CA certificates to trust for TLS instead of the
+    /// platform's roots (a private CA, ElastiCache's own...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Put in front of every lock key, e.g. `"myapp:"` (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -207,10 +212,20 @@ pub struct SqliteConfig {
 #[non_exhaustive]
 pub struct DynamoDbConfig {
     /// An endpoint URL for an emulator or a VPC endpoint
-    /// (`http://127.0.0.1:8000`; default: AWS's endpoint for the region,
-    /// which needs the `dynamodb-rustls` feature).
+    /// (`http://127.0.0.1:8000`; default: AWS's HTTPS endpoint for the
+    /// region).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<StoreUrl>,
+    /// A PEM file of the CA certificates to trust for an `https` endpoint
+    /// instead of the platform's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Region and credentials from the AWS SDK's default chain (the
+    /// environment, profiles, SSO, web identity, ECS and EC2 roles) instead
+    /// of `region` and the keys below (default `false`). Needs the
+    /// `aws-config` feature; `region` and explicit keys still win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_config: Option<bool>,
     /// The AWS region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
