@@ -187,29 +187,6 @@ async fn bad_table_names_are_invalid_config() {
     builders::rejects_table_names(&["ab", "ver/rou", "ver:rou", "ver#rou"], build).await;
 }
 
-#[cfg(not(feature = "rustls"))]
-#[tokio::test]
-async fn https_without_the_rustls_feature_is_a_configuration_error() {
-    for options in [
-        support::builder_for("https://dynamodb.eu-west-3.amazonaws.com"),
-        verrou_dynamodb::DynamoDbStore::builder()
-            .region("eu-west-3")
-            .credentials("id", "secret"),
-    ] {
-        let error = options.build().await.unwrap_err();
-        assert!(
-            matches!(
-                error,
-                LockError::InvalidConfig {
-                    store: "dynamodb",
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
-    }
-}
-
 #[cfg(feature = "rustls")]
 #[tokio::test]
 async fn https_with_the_rustls_feature_gets_as_far_as_connecting() {

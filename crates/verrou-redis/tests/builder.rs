@@ -56,22 +56,3 @@ async fn zero_connections_is_invalid_config() {
         other => panic!("max_connections(0): expected InvalidConfig, got {other:?}"),
     }
 }
-
-/// Without the `rustls` feature fred would connect to a `rediss://` URL in
-/// plain text; the store refuses it instead.
-#[cfg(not(feature = "rustls"))]
-#[tokio::test]
-async fn without_tls_support_a_tls_url_is_invalid_config() {
-    for url in [
-        "rediss://127.0.0.1:1",
-        "rediss-cluster://127.0.0.1:1",
-        "valkeys://127.0.0.1:1",
-    ] {
-        match RedisStore::builder().url(url).build().await {
-            Err(LockError::InvalidConfig { reason, .. }) => {
-                assert!(reason.contains("rustls"), "{url}: {reason}");
-            }
-            other => panic!("{url}: expected InvalidConfig, got {other:?}"),
-        }
-    }
-}
