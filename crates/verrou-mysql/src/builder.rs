@@ -2,6 +2,7 @@
 //! limits.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints};
@@ -16,6 +17,7 @@ use crate::schema::{DEFAULT_TABLE, ensure_table};
 use crate::sqlx_pool::SqlxPool;
 use crate::statements::Statements;
 use crate::store::MysqlStore;
+use crate::tls::{self, UrlTls};
 
 const DEFAULT_MAX_CONNECTIONS: usize = 8;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +34,7 @@ const IDLE_CONNECTION_TTL: Duration = Duration::from_secs(60);
 /// | option | default |
 /// |---|---|
 /// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) / `sqlx_pool` (feature `sqlx`) | required, one of them |
+/// | [`ca_file`](Self::ca_file) | none: the platform's roots (URL with a TLS `ssl-mode` only) |
 /// | [`table_name`](Self::table_name) | `verrou` |
 /// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
@@ -45,13 +48,15 @@ pub struct MysqlStoreBuilder {
     max_connections: usize,
     connect_timeout: Duration,
     operation_timeout: Option<Duration>,
+    ca_file: Option<PathBuf>,
 }
 
 enum Source {
     Missing,
     /// Parsed when given, reported by `build` (the URL itself is not kept: it
-    /// may hold a password).
-    Url(Result<Opts, String>),
+    /// may hold a password). Its TLS options are applied at `build`, where
+    /// `ca_file` is known and the certificates are read.
+    Url(Result<(Opts, UrlTls), String>),
     Config(Box<Opts>),
     Pool(Pool),
     #[cfg(feature = "sqlx")]
@@ -67,23 +72,74 @@ impl MysqlStoreBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
+            ca_file: None,
         }
     }
 
     /// Connects with a URL as [`mysql_async::Opts::from_url`] parses it:
     /// `mysql://user:password@host:3306/db`. The URL must name a database.
     ///
-    /// The driver is built without TLS support; for TLS, build a
-    /// `mysql_async` with a TLS feature enabled, make a pool and use
-    /// [`pool`](Self::pool).
+    /// # TLS
+    ///
+    /// The `mysql` client's options ask for TLS (feature `rustls`, on by
+    /// default): `ssl-mode` (any case; `sslmode` works too, as in sqlx) and
+    /// `ssl-ca=<path>` (percent-encoded like any query value, `+` being a
+    /// space), e.g.
+    /// `mysql://app@db.internal:3306/app?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/verrou/mysql-ca.pem`.
+    ///
+    /// | `ssl-mode` | connection | the server's certificate |
+    /// |---|---|---|
+    /// | absent, `DISABLED` | plain TCP | — |
+    /// | `REQUIRED`, `VERIFY_IDENTITY` | TLS | must chain to a trusted root and name the URL's host |
+    /// | `VERIFY_CA` | TLS | must chain to a trusted root, any host name (but see below) |
+    /// | `PREFERRED` | [`LockError::InvalidConfig`] | it falls back to plain text |
+    ///
+    /// `REQUIRED` checks more than MySQL's client does (no name, and no
+    /// certificate unless given a CA): a lock store never accepts a
+    /// certificate nobody vouches for, since whoever can stand between it
+    /// and its server could grant a lock twice. The
+    /// trusted roots are those of `ssl-ca` or [`ca_file`](Self::ca_file)
+    /// only, else the platform's (and Mozilla's, with the `webpki-roots`
+    /// feature). `VERIFY_CA`: mysql_async 0.37.1 still checks the host name
+    /// (blackbeam/mysql_async#404), so a name the certificate does not carry
+    /// fails the connection until a fixed driver is released.
+    ///
+    /// With TLS the store stays on the TCP connection it checked: the
+    /// driver's `prefer_socket` (trying to reconnect through the server's
+    /// Unix socket path, which has no TLS, when this machine has that path)
+    /// is turned off, and a `socket` parameter is
+    /// [`LockError::InvalidConfig`].
+    ///
+    /// The driver's own TLS parameters (`require_ssl`, `verify_ca`,
+    /// `verify_identity`, `built_in_roots`), client certificates
+    /// (`ssl-cert`, `ssl-key`), an unknown `ssl-mode`, and any TLS mode
+    /// without the `rustls` feature are [`LockError::InvalidConfig`] at
+    /// [`build`](Self::build), before connecting: never plain text. A server
+    /// without TLS, or whose certificate is refused, is a
+    /// [`LockError::Store`] naming `host:port` and why.
+    ///
+    /// The store installs *ring* as the process's default rustls crypto
+    /// provider if there is none yet (the driver builds its TLS settings
+    /// from that default and would panic on a build with two providers and
+    /// no default): see `verrou_core::store::tls::install_default_provider`.
     pub fn url(mut self, url: &str) -> Self {
-        self.source = Source::Url(Opts::from_url(url).map_err(|e| e.to_string()));
+        self.source = Source::Url(tls::split_url(url).and_then(|(plain, tls)| {
+            Opts::from_url(&plain)
+                .map(|opts| (opts, tls))
+                .map_err(|e| format!("invalid connection URL: {e}"))
+        }));
         self
     }
 
     /// Connects with the driver's own settings: an [`Opts`] or an
     /// [`OptsBuilder`] (anything that converts into [`Opts`]). Its pool
     /// constraints are replaced by [`max_connections`](Self::max_connections).
+    ///
+    /// Its TLS settings ([`OptsBuilder::ssl_opts`]) are used as they are:
+    /// [`ca_file`](Self::ca_file) does not apply. Settings with TLS need the
+    /// `rustls` feature (without it [`build`](Self::build) refuses them: the
+    /// driver would panic); the store installs *ring* as the default
+    /// crypto provider as [`url`](Self::url) says.
     pub fn config(mut self, config: impl Into<Opts>) -> Self {
         self.source = Source::Config(Box::new(config.into()));
         self
@@ -91,7 +147,9 @@ impl MysqlStoreBuilder {
 
     /// Uses an existing pool: its size, TLS, connection reset and found-rows
     /// settings are yours (the statements do not depend on them), and
-    /// [`max_connections`](Self::max_connections) does not change it.
+    /// [`max_connections`](Self::max_connections) does not change it. The
+    /// `KILL` for an abandoned statement goes out on a connection of this
+    /// pool, with its TLS. [`ca_file`](Self::ca_file) does not apply.
     pub fn pool(mut self, pool: Pool) -> Self {
         self.source = Source::Pool(pool);
         self
@@ -100,10 +158,42 @@ impl MysqlStoreBuilder {
     /// Uses an existing sqlx pool (feature `sqlx`): its size, TLS and
     /// session settings are yours (the statements do not depend on them),
     /// and [`max_connections`](Self::max_connections) does not change it.
-    /// `MysqlStore::from_sqlx` starts a builder with it.
+    /// The `KILL` for an abandoned statement goes out on a connection opened
+    /// with the pool's connect options, with their TLS.
+    /// [`ca_file`](Self::ca_file) does not apply: TLS is sqlx's (its TLS
+    /// features and `ssl-mode`; see "Production" in the crate
+    /// documentation). `MysqlStore::from_sqlx` starts a builder with it.
     #[cfg(feature = "sqlx")]
     pub fn sqlx_pool(mut self, pool: sqlx::MySqlPool) -> Self {
         self.source = Source::Sqlx(pool);
+        self
+    }
+
+    /// Trust only the certificate authorities in this PEM file, instead of
+    /// the platform's roots, for a URL whose `ssl-mode` asks for TLS (the
+    /// same as `ssl-ca=<path>` in the URL; give one of the two). Read at
+    /// [`build`](Self::build).
+    ///
+    /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
+    /// the file cannot be read or holds no certificate rustls can use, when
+    /// the URL does not ask for TLS (absent or `DISABLED` `ssl-mode`), and
+    /// with [`config`](Self::config), [`pool`](Self::pool) or a sqlx pool,
+    /// whose TLS settings are their own: a CA given for a connection that
+    /// would not use it is a mistake, not something to ignore. A server
+    /// whose certificate this CA did not sign fails the build with a
+    /// [`LockError::Store`].
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_mysql::MysqlStore::builder()
+    ///     .url("mysql://app@db.internal:3306/app?ssl-mode=VERIFY_IDENTITY")
+    ///     .ca_file("/etc/verrou/mysql-ca.pem")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 
@@ -165,17 +255,34 @@ impl MysqlStoreBuilder {
     /// # Errors
     /// - [`LockError::InvalidConfig`]: an invalid table name, URL or
     ///   timeout, no connection source, a zero pool size, a URL without a
-    ///   database, a missing table with `create_table(false)`, or a table
+    ///   database, TLS options that cannot be used (see [`url`](Self::url)
+    ///   and [`ca_file`](Self::ca_file)), a missing table with
+    ///   `create_table(false)`, or a table
     ///   that cannot hold the locks (its columns, nullability or unique
     ///   indexes do not match the schema, or the server refuses a statement
     ///   on it; the message names each).
     /// - [`LockError::Store`]: the server could not be reached in time,
-    ///   refused the login, or failed.
+    ///   refused the login (a server that requires TLS refuses a plain
+    ///   connection), offers no TLS when asked for it, sent a certificate
+    ///   that is refused, or failed.
     pub async fn build(self) -> Result<MysqlStore, LockError> {
         let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         let native = |pool| NativePool::new(pool, self.connect_timeout, self.operation_timeout);
+        if self.ca_file.is_some() && !matches!(self.source, Source::Url(_) | Source::Missing) {
+            return Err(LockError::invalid_config(
+                STORE,
+                "ca_file applies to a URL whose ssl-mode asks for TLS; options or a pool of \
+                 your own keep their own TLS settings (`SslOpts::with_root_certs`)",
+            ));
+        }
+        // What the first connection was to do over TLS, to say so if it fails.
+        #[cfg(feature = "rustls")]
+        let mut target = None;
+        // A pool of the user's may use TLS, and nothing tells.
+        #[cfg(feature = "rustls")]
+        let users_pool = matches!(self.source, Source::Pool(_));
         let backend = match self.source {
             Source::Missing => {
                 return Err(LockError::invalid_config(
@@ -183,14 +290,27 @@ impl MysqlStoreBuilder {
                     "no connection given: call url(), config() or pool()",
                 ));
             }
-            Source::Url(Err(reason)) => {
-                return Err(LockError::invalid_config(
-                    STORE,
-                    format!("invalid connection URL: {reason}"),
-                ));
+            Source::Url(Err(reason)) => return Err(LockError::invalid_config(STORE, reason)),
+            Source::Url(Ok((opts, url_tls))) => {
+                let opts = tls::apply(opts, &url_tls, self.ca_file.as_deref())?;
+                #[cfg(feature = "rustls")]
+                {
+                    let mode = url_tls.mode.map_or("DISABLED", tls::SslMode::as_str);
+                    target = tls::TlsTarget::of(&opts, format!("ssl-mode={mode}"));
+                }
+                Backend::Native(native(own_pool(opts, self.max_connections)?))
             }
-            Source::Url(Ok(opts)) => Backend::Native(native(own_pool(opts, self.max_connections)?)),
-            Source::Config(opts) => Backend::Native(native(own_pool(*opts, self.max_connections)?)),
+            Source::Config(opts) => {
+                #[cfg(feature = "rustls")]
+                {
+                    target = tls::TlsTarget::of(&opts, "the config's SslOpts");
+                }
+                #[cfg(not(feature = "rustls"))]
+                if opts.ssl_opts().is_some() {
+                    return Err(tls::unsupported("a config with TLS settings (`ssl_opts`)"));
+                }
+                Backend::Native(native(own_pool(*opts, self.max_connections)?))
+            }
             Source::Pool(pool) => Backend::Native(native(pool)),
             #[cfg(feature = "sqlx")]
             Source::Sqlx(pool) => Backend::Sqlx(SqlxPool::new(
@@ -199,16 +319,31 @@ impl MysqlStoreBuilder {
                 self.operation_timeout,
             )),
         };
+        // The driver builds its rustls settings from the process's default
+        // provider, which rustls cannot choose when the build has two (and
+        // then panics). Only when TLS may be used: a process default is
+        // global, and an application that installs its own after this would
+        // be refused. An application's own choice made before stays.
+        #[cfg(feature = "rustls")]
+        if target.is_some() || users_pool {
+            verrou_core::store::tls::install_default_provider();
+        }
         let sql = Statements::new(&table);
         // A user's pool may have no timeouts of its own: bound the first
         // connection here so that `build` never hangs on a dead server.
-        let mut session = within(
+        let connected = within(
             STORE,
             Some(self.connect_timeout),
             "connecting",
             backend.setup_session(),
         )
-        .await?;
+        .await;
+        #[cfg(feature = "rustls")]
+        let connected = connected.map_err(|e| match &target {
+            Some(target) => target.explain(e),
+            None => e,
+        });
+        let mut session = connected?;
         within(
             STORE,
             self.operation_timeout,
@@ -293,8 +428,12 @@ impl fmt::Debug for MysqlStoreBuilder {
             #[cfg(feature = "sqlx")]
             Source::Sqlx(_) => "sqlx pool",
         };
-        // No connection detail at all: the driver's `Debug` of its options
-        // prints the password.
+        // No connection detail but the TLS mode: the driver's `Debug` of its
+        // options prints the password.
+        let ssl_mode = match &self.source {
+            Source::Url(Ok((_, url_tls))) => url_tls.mode.map(tls::SslMode::as_str),
+            _ => None,
+        };
         f.debug_struct("MysqlStoreBuilder")
             .field("source", &source)
             .field("table_name", &self.table_name)
@@ -302,6 +441,8 @@ impl fmt::Debug for MysqlStoreBuilder {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
+            .field("ssl_mode", &ssl_mode)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

@@ -12,6 +12,7 @@ mod schema;
 mod sqlx_pool;
 mod statements;
 mod store;
+mod tls;
 
 pub use builder::MysqlStoreBuilder;
 /// The driver, re-exported so that a pool you pass to

@@ -67,9 +67,10 @@ impl MysqlStore {
         MysqlStoreBuilder::new()
     }
 
-    /// Starts configuring a store on a pool you already have (one with TLS
-    /// options, for example). The other options of the builder still apply;
-    /// finish with [`build`](MysqlStoreBuilder::build).
+    /// Starts configuring a store on a pool you already have: its settings,
+    /// TLS included, stay yours (see [`pool`](MysqlStoreBuilder::pool)). The
+    /// other options of the builder still apply; finish with
+    /// [`build`](MysqlStoreBuilder::build).
     ///
     /// ```rust,no_run
     /// # #[tokio::main(flavor = "current_thread")]
