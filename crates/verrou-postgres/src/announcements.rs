@@ -9,9 +9,10 @@
 //! (a spurious wake-up costs one `save`, a lost one would cost a retry delay)
 //! and it reconnects in the background.
 //!
-//! The session is a `tokio-postgres` connection, or, for a store on a sqlx
-//! pool, a `sqlx::postgres::PgListener` on a connection of its own opened with
-//! the pool's connect options (it never takes one of the pool's).
+//! The session is a `tokio-postgres` connection with the settings and TLS
+//! of the store's own pool, or, for a store on a sqlx pool, a
+//! `sqlx::postgres::PgListener` on a connection of its own opened with the
+//! pool's connect options (it never takes one of the pool's).
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -22,9 +23,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Config};
 use verrou_core::store::ReleaseWatchers;
 use verrou_core::{BoxError, ReleaseWatch};
+
+use crate::tls::MakeTls;
 
 /// Waits between reconnection attempts of the listening session.
 const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -32,8 +35,10 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What the listening session connects with.
 pub(crate) enum ListenTo {
-    /// The store's own connection settings.
-    Config(Box<Config>),
+    /// The store's own connection settings, with the TLS of its pool (a
+    /// TLS store that listened in plain text, or not at all, would lose its
+    /// wake-ups).
+    Config(Box<Config>, MakeTls),
     /// A sqlx pool's connect options.
     #[cfg(feature = "sqlx")]
     Sqlx(Arc<PgConnectOptions>),
@@ -41,14 +46,14 @@ pub(crate) enum ListenTo {
 
 impl ListenTo {
     /// The store's own settings, made fit for a session that only waits.
-    pub(crate) fn config(mut config: Config, connect_timeout: Duration) -> Self {
+    pub(crate) fn config(mut config: Config, tls: MakeTls, connect_timeout: Duration) -> Self {
         // Probe the idle session often enough to notice a dead peer (the
         // default is two hours).
         config.keepalives_idle(Duration::from_secs(30));
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(connect_timeout);
         }
-        ListenTo::Config(Box::new(config))
+        ListenTo::Config(Box::new(config), tls)
     }
 }
 
@@ -129,8 +134,8 @@ async fn listen_forever(
     let mut retry = RETRY_MIN;
     loop {
         let outcome = match &to {
-            ListenTo::Config(config) => {
-                listen_once(&shared, config, &channel, connect_timeout, &mut first).await
+            ListenTo::Config(config, tls) => {
+                listen_once(&shared, config, tls, &channel, connect_timeout, &mut first).await
             }
             #[cfg(feature = "sqlx")]
             ListenTo::Sqlx(options) => {
@@ -161,11 +166,13 @@ async fn listen_forever(
 async fn listen_once(
     shared: &Arc<Shared>,
     config: &Config,
+    tls: &MakeTls,
     channel: &str,
     connect_timeout: Duration,
     first: &mut Option<oneshot::Sender<()>>,
 ) -> Result<(), BoxError> {
-    let Ok(connected) = tokio::time::timeout(connect_timeout, config.connect(NoTls)).await else {
+    let Ok(connected) = tokio::time::timeout(connect_timeout, config.connect(tls.clone())).await
+    else {
         return Err(format!("connecting timed out after {connect_timeout:?}").into());
     };
     let (client, mut connection) = connected?;

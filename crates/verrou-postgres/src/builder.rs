@@ -2,10 +2,11 @@
 //! limits.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::{Config, NoTls};
+use tokio_postgres::Config;
 use verrou_core::LockError;
 use verrou_core::store::{TableName, within};
 
@@ -19,6 +20,7 @@ use crate::shape::check_table;
 use crate::sqlx_pool::SqlxPool;
 use crate::statements::Statements;
 use crate::store::PostgresStore;
+use crate::tls::{self, MakeTls, SslMode, Wanted};
 
 const DEFAULT_MAX_CONNECTIONS: usize = 8;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +36,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// | option | default |
 /// |---|---|
 /// | [`url`](Self::url) / [`config`](Self::config) / [`pool`](Self::pool) / `sqlx_pool` (feature `sqlx`) | required, one of them |
+/// | [`ca_file`](Self::ca_file) | none: `sslrootcert`, else the platform's roots |
 /// | [`table_name`](Self::table_name) | `verrou` |
 /// | [`create_table`](Self::create_table) | `true` |
 /// | [`max_connections`](Self::max_connections) | 8 (own pool only) |
@@ -44,6 +47,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 #[must_use = "call .build().await to get the store"]
 pub struct PostgresStoreBuilder {
     source: Source,
+    ca_file: Option<PathBuf>,
     table_name: String,
     create_table: bool,
     max_connections: usize,
@@ -57,17 +61,41 @@ enum Source {
     Missing,
     /// Parsed when given, reported by `build` (the URL itself is not kept: it
     /// may hold a password).
-    Url(Result<Box<Config>, String>),
+    Url(Result<Url, String>),
     Config(Box<Config>),
     Pool(Pool),
     #[cfg(feature = "sqlx")]
     Sqlx(sqlx::PgPool),
 }
 
+/// A connection string: the driver's part, and libpq's TLS options that
+/// were taken out of it before the driver saw it.
+struct Url {
+    config: Box<Config>,
+    sslmode: Option<SslMode>,
+    sslrootcert: Option<String>,
+}
+
+impl Url {
+    fn parse(url: &str) -> Result<Url, String> {
+        let split = tls::split(url)?;
+        let config = split
+            .rest
+            .parse::<Config>()
+            .map_err(|e| format!("invalid connection URL: {e}"))?;
+        Ok(Url {
+            config: Box::new(config),
+            sslmode: split.sslmode,
+            sslrootcert: split.sslrootcert,
+        })
+    }
+}
+
 impl PostgresStoreBuilder {
     pub(crate) fn new() -> Self {
         PostgresStoreBuilder {
             source: Source::Missing,
+            ca_file: None,
             table_name: DEFAULT_TABLE.to_owned(),
             create_table: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -79,29 +107,65 @@ impl PostgresStoreBuilder {
     }
 
     /// Connects with a URL or key-value string, as
-    /// [`tokio_postgres::Config`] parses it:
-    /// `postgres://user:password@host:5432/db?application_name=app`.
+    /// [`tokio_postgres::Config`] parses it
+    /// (`postgres://user:password@host:5432/db?application_name=app`, or
+    /// `host=db.internal user=app dbname=app`), plus libpq's TLS options,
+    /// which the store reads itself:
     ///
-    /// Connections are plain TCP (or Unix sockets); for TLS, build a pool
-    /// with your TLS connector and use [`pool`](Self::pool).
+    /// | `sslmode` | the store's connections |
+    /// |---|---|
+    /// | none, `disable` | plain TCP (or a Unix socket), as before TLS existed here; naming roots (`sslrootcert`, [`ca_file`](Self::ca_file)) with them is [`LockError::InvalidConfig`] |
+    /// | `require`, `verify-full` | TLS or nothing; the certificate must chain to a trusted root **and** name the host connected to |
+    /// | `verify-ca` | TLS or nothing; the certificate must chain to the CA of `sslrootcert` or [`ca_file`](Self::ca_file) (required), whatever host it names |
+    /// | `prefer`, `allow` | refused ([`LockError::InvalidConfig`]): both may fall back to plain text without telling |
+    ///
+    /// Two departures from libpq, both away from plain text and unchecked
+    /// certificates: no `sslmode` means plain text, not libpq's `prefer`
+    /// (which tries TLS and silently falls back); and `require` checks as
+    /// much as `verify-full`, where libpq's checks nothing: a lock store
+    /// never accepts a certificate nobody vouches for, as whoever sits in
+    /// the middle could grant the same lock twice. The host checked is the
+    /// one named (`host`), also when `hostaddr` gives the address to
+    /// connect to.
+    ///
+    /// The trusted roots are `sslrootcert=<PEM file>` (percent-decoded in a
+    /// URL; in `'` quotes, with `\` escapes, in the key-value form), or
+    /// [`ca_file`](Self::ca_file) (not both: that is
+    /// [`LockError::InvalidConfig`]); `sslrootcert=system`, or neither,
+    /// means the platform's roots (and Mozilla's, with the `webpki-roots`
+    /// feature). Client certificates (`sslcert`, `sslkey`) and libpq's other
+    /// TLS options are refused as [`LockError::InvalidConfig`] saying so.
+    /// Without the `rustls` feature (on by default), any TLS mode is
+    /// [`LockError::InvalidConfig`]: never plain text instead.
+    ///
+    /// The same TLS serves the store's pool, its `LISTEN` session (so
+    /// releases still wake waiters at once) and the cancel requests of
+    /// statements that run out of time. PostgreSQL has no TLS on Unix
+    /// sockets: a TLS mode with a socket host fails to connect.
+    ///
+    /// The URL is never shown by `Debug` nor in errors: it may hold a
+    /// password.
     pub fn url(mut self, url: &str) -> Self {
-        self.source = Source::Url(
-            url.parse::<Config>()
-                .map(Box::new)
-                .map_err(|e| e.to_string()),
-        );
+        self.source = Source::Url(Url::parse(url));
         self
     }
 
-    /// Connects with a driver configuration (plain TCP or Unix sockets).
+    /// Connects with a driver configuration. Its
+    /// [`ssl_mode`](tokio_postgres::Config::ssl_mode) decides TLS:
+    /// `Require` is TLS with the full check of [`url`](Self::url)'s
+    /// `verify-full` (roots: [`ca_file`](Self::ca_file), else the
+    /// platform's); `Disable`, and `Prefer` (the `Config` default, which
+    /// cannot be told apart from "not set"), are plain TCP, as `Prefer`
+    /// never tried TLS on the store's connections: set `Require` for TLS.
     pub fn config(mut self, config: Config) -> Self {
         self.source = Source::Config(Box::new(config));
         self
     }
 
     /// Uses an existing pool: its size, TLS connector and recycling are
-    /// yours, and [`max_connections`](Self::max_connections) and
-    /// [`connect_timeout`](Self::connect_timeout) do not change it.
+    /// yours, and [`max_connections`](Self::max_connections),
+    /// [`connect_timeout`](Self::connect_timeout) and
+    /// [`ca_file`](Self::ca_file) (refused with it) do not change it.
     pub fn pool(mut self, pool: Pool) -> Self {
         self.source = Source::Pool(pool);
         self
@@ -109,13 +173,38 @@ impl PostgresStoreBuilder {
 
     /// Uses an existing sqlx pool (feature `sqlx`): its size, TLS and
     /// session settings are yours, and [`max_connections`](Self::max_connections)
-    /// does not change it. Release announcements listen on one extra
-    /// session opened with the pool's connect options (not one of the
-    /// pool's connections). `PostgresStore::from_sqlx` starts a builder
-    /// with it.
+    /// and [`ca_file`](Self::ca_file) (refused with it) do not change it.
+    /// Release announcements listen on one extra session opened with the
+    /// pool's connect options (not one of the pool's connections).
+    /// `PostgresStore::from_sqlx` starts a builder with it.
     #[cfg(feature = "sqlx")]
     pub fn sqlx_pool(mut self, pool: sqlx::PgPool) -> Self {
         self.source = Source::Sqlx(pool);
+        self
+    }
+
+    /// The CA certificates (a PEM file) that the store's own TLS
+    /// connections trust instead of the platform's roots: the builder's
+    /// form of `sslrootcert`, for a [`url`](Self::url) with a TLS `sslmode`
+    /// or a [`config`](Self::config) with `ssl_mode` `Require`.
+    ///
+    /// [`build`](Self::build) refuses it with [`LockError::InvalidConfig`]
+    /// when the connection asks for no TLS, when the URL also names
+    /// `sslrootcert`, with [`pool`](Self::pool) or a sqlx pool (whose TLS is
+    /// theirs), when the file is unreadable or holds no certificate, and
+    /// without the `rustls` feature.
+    ///
+    /// ```rust,no_run
+    /// # async fn demo() -> Result<(), verrou_core::LockError> {
+    /// let store = verrou_postgres::PostgresStore::builder()
+    ///     .url("postgres://app@db.internal/app?sslmode=verify-full")
+    ///     .ca_file("/etc/verrou/postgres-ca.pem")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 
@@ -175,11 +264,12 @@ impl PostgresStoreBuilder {
     /// With it on, every release also sends `pg_notify('<table>', key)`, and
     /// a store built from [`url`](Self::url) or [`config`](Self::config)
     /// (or a sqlx pool, feature `sqlx`) keeps one extra session that
-    /// `LISTEN`s on that channel. A store on your own `deadpool`
-    /// [`pool`](Self::pool) announces its releases but does not listen (its
-    /// waiters poll), as that pool gives no access to notifications nor to
-    /// its connection settings. Turn it off to save the extra session and
-    /// the notification traffic, at the price of waiters polling.
+    /// `LISTEN`s on that channel, with the same TLS as the store's pool. A
+    /// store on your own `deadpool` [`pool`](Self::pool) announces its
+    /// releases but does not listen (its waiters poll), as that pool gives
+    /// no access to notifications nor to its connection settings. Turn it
+    /// off to save the extra session and the notification traffic, at the
+    /// price of waiters polling.
     pub fn release_announcements(mut self, on: bool) -> Self {
         self.release_announcements = on;
         self
@@ -212,48 +302,57 @@ impl PostgresStoreBuilder {
     ///
     /// # Errors
     /// - [`LockError::InvalidConfig`]: an invalid table name, URL or timeout,
-    ///   no connection source, a zero pool size, a missing table with
-    ///   `create_table(false)`, or a table that cannot hold the locks (the
-    ///   message names each column and what is wrong with it, or the
-    ///   server's complaint about a statement that does not fit it).
+    ///   no connection source, a zero pool size, TLS options that cannot be
+    ///   honoured (see [`url`](Self::url) and [`ca_file`](Self::ca_file)),
+    ///   a missing table with `create_table(false)`, or a table that cannot
+    ///   hold the locks (the message names each column and what is wrong
+    ///   with it, or the server's complaint about a statement that does not
+    ///   fit it).
     /// - [`LockError::Store`]: the server could not be reached in time,
-    ///   refused the login, or failed.
-    pub async fn build(self) -> Result<PostgresStore, LockError> {
+    ///   refused the login, refused TLS, presented a certificate the
+    ///   connection does not trust, or failed.
+    pub async fn build(mut self) -> Result<PostgresStore, LockError> {
         let table = TableName::new(STORE, &self.table_name)?;
         at_least_a_millisecond("connect_timeout", Some(self.connect_timeout))?;
         at_least_a_millisecond("operation_timeout", self.operation_timeout)?;
         // What the listening session connects with: the store's own
         // settings, or a sqlx pool's; a `deadpool` pool does not expose its.
         let mut listen_to = None;
-        let backend = match self.source {
+        let backend = match std::mem::replace(&mut self.source, Source::Missing) {
             Source::Missing => {
                 return Err(LockError::invalid_config(
                     STORE,
                     "no connection given: call url(), config() or pool()",
                 ));
             }
-            Source::Url(Err(reason)) => {
-                return Err(LockError::invalid_config(
-                    STORE,
-                    format!("invalid connection URL: {reason}"),
-                ));
+            Source::Url(Err(reason)) => return Err(LockError::invalid_config(STORE, reason)),
+            Source::Url(Ok(url)) => {
+                let wanted = tls::from_url(
+                    url.sslmode,
+                    url.sslrootcert.as_deref(),
+                    self.ca_file.as_deref(),
+                )?;
+                let (pool, listen) = self.own_pool(*url.config, &wanted)?;
+                listen_to = Some(listen);
+                pool
             }
-            Source::Url(Ok(config)) | Source::Config(config) => {
-                listen_to = Some(ListenTo::config((*config).clone(), self.connect_timeout));
-                let mut config = *config;
-                if !self.synchronous_commit {
-                    let options = match config.get_options() {
-                        Some(given) => format!("{given} -c synchronous_commit=off"),
-                        None => "-c synchronous_commit=off".to_owned(),
-                    };
-                    config.options(options);
-                }
-                let pool = own_pool(config, self.max_connections, self.connect_timeout)?;
-                Backend::Native(NativePool::new(pool, self.operation_timeout))
+            Source::Config(config) => {
+                let wanted = tls::from_config(&config, self.ca_file.as_deref())?;
+                let (pool, listen) = self.own_pool(*config, &wanted)?;
+                listen_to = Some(listen);
+                pool
             }
-            Source::Pool(pool) => Backend::Native(NativePool::new(pool, self.operation_timeout)),
+            Source::Pool(pool) => {
+                self.no_ca_file_with("pool")?;
+                Backend::Native(NativePool::new(
+                    pool,
+                    self.operation_timeout,
+                    MakeTls::plain(),
+                ))
+            }
             #[cfg(feature = "sqlx")]
             Source::Sqlx(pool) => {
+                self.no_ca_file_with("sqlx pool")?;
                 listen_to = Some(ListenTo::Sqlx(pool.connect_options()));
                 Backend::Sqlx(SqlxPool::new(pool, self.operation_timeout))
             }
@@ -332,8 +431,61 @@ fn at_least_a_millisecond(option: &str, timeout: Option<Duration>) -> Result<(),
     }
 }
 
-/// Our own pool: plain TCP, bounded connect, fast recycling.
-fn own_pool(mut config: Config, max: usize, connect_timeout: Duration) -> Result<Pool, LockError> {
+impl PostgresStoreBuilder {
+    /// The store's own pool on `config`, with the TLS `wanted`, and what
+    /// its listening session connects with (the same TLS).
+    fn own_pool(
+        &self,
+        mut config: Config,
+        wanted: &Wanted,
+    ) -> Result<(Backend, ListenTo), LockError> {
+        let tls = MakeTls::new(wanted)?;
+        // `Require` or `Disable`, never the driver's `Prefer`: TLS that was
+        // asked for cannot quietly become plain text.
+        config.ssl_mode(wanted.driver_mode());
+        let listen_to = ListenTo::config(config.clone(), tls.clone(), self.connect_timeout);
+        if !self.synchronous_commit {
+            let options = match config.get_options() {
+                Some(given) => format!("{given} -c synchronous_commit=off"),
+                None => "-c synchronous_commit=off".to_owned(),
+            };
+            config.options(options);
+        }
+        let pool = own_pool(
+            config,
+            tls.clone(),
+            self.max_connections,
+            self.connect_timeout,
+        )?;
+        // Cancel requests of timed-out statements travel with the same TLS.
+        let backend = Backend::Native(NativePool::new(pool, self.operation_timeout, tls));
+        Ok((backend, listen_to))
+    }
+
+    /// `ca_file` is for the connections the store opens: a pool you built
+    /// has its TLS settings already.
+    fn no_ca_file_with(&self, source: &str) -> Result<(), LockError> {
+        match &self.ca_file {
+            Some(_) => Err(LockError::invalid_config(
+                STORE,
+                format!(
+                    "ca_file applies to connections the store opens; a {source} you built \
+                     keeps its own TLS settings: give the CA to its connector instead"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Our own pool: bounded connect, fast recycling, the TLS of `tls` (none
+/// when the config says `Disable`).
+fn own_pool(
+    mut config: Config,
+    tls: MakeTls,
+    max: usize,
+    connect_timeout: Duration,
+) -> Result<Pool, LockError> {
     if max == 0 {
         return Err(LockError::invalid_config(
             STORE,
@@ -348,7 +500,7 @@ fn own_pool(mut config: Config, max: usize, connect_timeout: Duration) -> Result
     // statement is dropped by the store itself, not returned.
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -377,6 +529,7 @@ impl fmt::Debug for PostgresStoreBuilder {
         // builder shows no connection detail at all.
         f.debug_struct("PostgresStoreBuilder")
             .field("source", &source)
+            .field("ca_file", &self.ca_file)
             .field("table_name", &self.table_name)
             .field("create_table", &self.create_table)
             .field("max_connections", &self.max_connections)

@@ -13,6 +13,7 @@ mod shape;
 mod sqlx_pool;
 mod statements;
 mod store;
+mod tls;
 
 pub use builder::PostgresStoreBuilder;
 pub use store::PostgresStore;

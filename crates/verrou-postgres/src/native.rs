@@ -6,14 +6,15 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
+use tokio_postgres::Row;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
-use tokio_postgres::{NoTls, Row};
 use verrou_core::store::within;
 use verrou_core::{LockError, async_trait};
 
 use crate::backend::{Param, Refusal, Setup};
 use crate::error::{STORE, connection_is_reusable, pool_error, store_error};
 use crate::shape::{Column, UniqueIndex};
+use crate::tls::MakeTls;
 
 /// How long a timed-out call waits for its statement's cancel request.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
@@ -22,13 +23,21 @@ const CANCEL_WAIT: Duration = Duration::from_secs(2);
 pub(crate) struct NativePool {
     pool: Pool,
     operation_timeout: Option<Duration>,
+    /// What cancel requests connect with: the TLS of the store's own pool,
+    /// or none for a pool of yours (whose connector the store cannot see).
+    cancel_tls: MakeTls,
 }
 
 impl NativePool {
-    pub(crate) fn new(pool: Pool, operation_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        pool: Pool,
+        operation_timeout: Option<Duration>,
+        cancel_tls: MakeTls,
+    ) -> Self {
         NativePool {
             pool,
             operation_timeout,
+            cancel_tls,
         }
     }
 
@@ -85,10 +94,12 @@ impl NativePool {
                     // server only notices when it next talks to us, and
                     // meanwhile the statement (often waiting on a row lock)
                     // could still take effect after the caller's clean-up.
-                    // Cancel it, best effort (a server reached over TLS
-                    // refuses this plain request; the statement then runs
-                    // its course).
-                    let _ = tokio::time::timeout(CANCEL_WAIT, cancel.cancel_query(NoTls)).await;
+                    // Cancel it, best effort, with the store's TLS if it has
+                    // some (on a pool of yours whose connections use TLS
+                    // the store has no connector, the cancel fails, and the
+                    // statement then runs its course).
+                    let tls = self.cancel_tls.clone();
+                    let _ = tokio::time::timeout(CANCEL_WAIT, cancel.cancel_query(tls)).await;
                 }
                 Err(error)
             }
