@@ -293,26 +293,17 @@ pub(crate) fn unsupported(what: &str) -> LockError {
 /// the same ones.
 #[cfg(feature = "rustls")]
 fn roots(ca_file: Option<&Path>) -> Result<(Vec<Vec<u8>>, bool), LockError> {
-    use verrou_core::store::tls::{read_ca_file, root_certificates};
+    use verrou_core::store::tls::{root_certificates, trusted_certificates};
 
     root_certificates(STORE, ca_file)?;
-    if let Some(path) = ca_file {
-        let certificates = read_ca_file(STORE, path)?;
-        return Ok((certificates.iter().map(|c| c.to_vec()).collect(), false));
-    }
-    // Only those rustls can use: the driver fails every connection on one
-    // it cannot, where verrou-core skips it (one bad file in /etc/ssl/certs
-    // must not take TLS down).
-    let platform: Vec<Vec<u8>> = rustls_native_certs::load_native_certs()
-        .certs
-        .into_iter()
-        .filter(|certificate| {
-            rustls::RootCertStore::empty()
-                .add(certificate.clone())
-                .is_ok()
-        })
+    let certificates: Vec<Vec<u8>> = trusted_certificates(STORE, ca_file)?
+        .iter()
         .map(|certificate| certificate.to_vec())
         .collect();
+    if ca_file.is_some() {
+        return Ok((certificates, false));
+    }
+    let platform = certificates;
     let built_in = cfg!(feature = "webpki-roots");
     if platform.is_empty() && !built_in {
         // verrou-core found roots only because its own `webpki-roots`

@@ -85,39 +85,58 @@ pub fn root_certificates(
     ca_file: Option<&Path>,
 ) -> Result<RootCertStore, LockError> {
     let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            for certificate in read_ca_file(store, path)? {
-                roots.add(certificate).map_err(|e| {
-                    invalid(
-                        store,
-                        format!(
-                            "ca_file {}: a certificate rustls cannot use: {e}",
-                            path.display()
-                        ),
-                    )
-                })?;
-            }
-        }
-        None => {
-            // Unreadable entries are skipped, as browsers do: one bad file in
-            // /etc/ssl/certs must not take TLS down. An empty result is
-            // refused below.
-            let platform = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(platform.certs);
-            #[cfg(feature = "webpki-roots")]
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if roots.is_empty() {
-                return Err(invalid(
-                    store,
-                    "no root certificates: the platform has none (set SSL_CERT_FILE, or install \
-                     ca-certificates); trust a CA with `ca_file`, or turn on the `webpki-roots` \
-                     feature",
-                ));
-            }
-        }
+    for certificate in trusted_certificates(store, ca_file)? {
+        roots.add(certificate).map_err(|e| {
+            // Only a CA file's certificates can fail here: the platform's
+            // were filtered by the same check.
+            let source = ca_file.map_or_else(
+                || "a platform certificate".to_owned(),
+                |path| format!("ca_file {}", path.display()),
+            );
+            invalid(
+                store,
+                format!("{source}: a certificate rustls cannot use: {e}"),
+            )
+        })?;
+    }
+    #[cfg(feature = "webpki-roots")]
+    if ca_file.is_none() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if roots.is_empty() {
+        return Err(invalid(
+            store,
+            "no root certificates: the platform has none (set SSL_CERT_FILE, or install \
+             ca-certificates); trust a CA with `ca_file`, or turn on the `webpki-roots` \
+             feature",
+        ));
     }
     Ok(roots)
+}
+
+/// The certificates a store trusts, for a driver that takes certificates
+/// rather than rustls settings: those of `ca_file` (all of them, or an
+/// error), or else the platform's that rustls can use — possibly none,
+/// which the caller judges (Mozilla's roots are trust anchors, not
+/// certificates, and are not among them).
+///
+/// Unusable platform entries are skipped, as browsers do: one bad file in
+/// /etc/ssl/certs must not take TLS down.
+///
+/// # Errors
+/// As [`read_ca_file`].
+pub fn trusted_certificates(
+    store: &'static str,
+    ca_file: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, LockError> {
+    match ca_file {
+        Some(path) => read_ca_file(store, path),
+        None => Ok(rustls_native_certs::load_native_certs()
+            .certs
+            .into_iter()
+            .filter(|certificate| RootCertStore::empty().add(certificate.clone()).is_ok())
+            .collect()),
+    }
 }
 
 /// The certificates of a PEM file, at least one.
