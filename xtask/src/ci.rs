@@ -4,8 +4,9 @@ use crate::process::{run, run_with_env};
 
 pub const CI_USAGE: &str = "usage: cargo xtask ci
   What .ci/run runs once the services are up: cargo fmt --check, clippy
-  (-D warnings, every feature), `cargo xtask package`, `cargo xtask test`, the short torture
-  run and the bench smoke run.";
+  (-D warnings, every feature), `cargo xtask package`, the networked stores
+  without TLS (clippy and their tests/without_tls.rs), `cargo xtask test`,
+  the short torture run and the bench smoke run.";
 
 pub const TEST_USAGE: &str = "usage: cargo xtask test
   Every test with cargo nextest and every feature of every crate (sqlx pools,
@@ -43,9 +44,37 @@ pub fn all() -> Result<(), String> {
     // Before the tests: a packaging or rust-version problem is found in
     // minutes, not after the whole suite.
     crate::package::package()?;
+    without_tls()?;
     tests()?;
     crate::torture::torture(&["--short"])?;
     crate::bench::bench(&["--smoke"])
+}
+
+/// The networked stores that can be built without their default `rustls`
+/// feature, each with a `tests/without_tls.rs` proving that a TLS URL is
+/// then refused rather than served in plain text.
+const TLS_STORES: [&str; 4] = [
+    "verrou-redis",
+    "verrou-postgres",
+    "verrou-mysql",
+    "verrou-dynamodb",
+];
+
+/// The stores built without TLS: lints clean, and their `without_tls`
+/// tests pass. Every other run has every feature on, so this build is the
+/// only one that sees the code behind `not(feature = "rustls")`.
+pub fn without_tls() -> Result<(), String> {
+    let mut args = vec!["clippy", "--all-targets", "--no-default-features"];
+    for store in TLS_STORES {
+        args.extend(["-p", store]);
+    }
+    args.extend(["--", "-D", "warnings"]);
+    run("cargo", &args)?;
+    let mut args = vec!["test", "--no-default-features", "--test", "without_tls"];
+    for store in TLS_STORES {
+        args.extend(["-p", store]);
+    }
+    run("cargo", &args)
 }
 
 /// Every test: the parallel phase, the serial restart phase, then doctests.
