@@ -266,6 +266,7 @@ async fn postgres(config: &PostgresConfig) -> Result<Arc<dyn LockStore>, LockErr
             b.release_announcements(on)
         })
         .given(config.synchronous_commit, |b, on| b.synchronous_commit(on))
+        .given(config.ca_file.clone(), |b, path| b.ca_file(path))
         .build()
         .await?;
     Ok(Arc::new(store))
@@ -285,6 +286,7 @@ async fn mysql(config: &MysqlConfig) -> Result<Arc<dyn LockStore>, LockError> {
         .given(config.operation_timeout, |b, t| {
             b.operation_timeout(t.duration())
         })
+        .given(config.ca_file.clone(), |b, path| b.ca_file(path))
         .build()
         .await?;
     Ok(Arc::new(store))

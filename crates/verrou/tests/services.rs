@@ -149,6 +149,23 @@ mod postgres {
             locks_work(&verrou, "postgres").await;
         }
     }
+
+    /// The TLS server takes TCP over TLS only, with a certificate of the
+    /// test CA: the URL's mode and the document's `ca_file` must both
+    /// reach the store.
+    #[tokio::test]
+    async fn over_tls_with_the_documents_ca_file() {
+        let config = document(json!({
+            "driver": "postgres",
+            "url": format!("{}?sslmode=verify-full", Service::PostgresTls.url()),
+            "ca_file": TestCa::from_env().ca_file(),
+            "table_name": TABLE,
+            "connect_timeout": "2s",
+        }));
+        if let Some(verrou) = require_service("postgres-tls", config.build().await) {
+            locks_work(&verrou, "postgres").await;
+        }
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -179,6 +196,26 @@ mod mysql {
             }
         });
         if let Some(verrou) = require_service("mysql", config.build().await) {
+            locks_work(&verrou, "mysql").await;
+        }
+    }
+
+    /// The TLS server requires secure transport and has a certificate of
+    /// the test CA: everything comes from the URL alone, as with
+    /// `LOCK_STORE_URL`.
+    #[tokio::test]
+    async fn over_tls_from_its_url_alone() {
+        let url = format!(
+            "{}?ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
+            Service::MysqlTls.url(),
+            TestCa::from_env().ca_file().display()
+        );
+        let config = from_url(&url, |store| {
+            if let StoreConfig::Mysql(mysql) = store {
+                mysql.table_name = Some(TABLE.to_owned());
+            }
+        });
+        if let Some(verrou) = require_service("mariadb-tls", config.build().await) {
             locks_work(&verrou, "mysql").await;
         }
     }

@@ -123,6 +123,11 @@ pub struct PostgresConfig {
     /// string (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<StoreUrl>,
+    /// A PEM file of the CA certificates to trust for TLS (the URL asks
+    /// for it, e.g. `sslmode=verify-full`) instead of the platform's roots;
+    /// the same as `sslrootcert` in the URL, which it may not repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// The lock table (default `verrou`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_name: Option<String>,
@@ -156,6 +161,11 @@ pub struct MysqlConfig {
     /// too). The URL must name a database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<StoreUrl>,
+    /// A PEM file of the CA certificates to trust for TLS (the URL asks
+    /// for it, e.g. `ssl-mode=VERIFY_IDENTITY`) instead of the platform's roots;
+    /// the same as `ssl-ca` in the URL, which it may not repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// The lock table (default `verrou`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_name: Option<String>,
