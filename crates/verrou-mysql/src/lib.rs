@@ -22,4 +22,5 @@ pub use mysql_async;
 /// `MysqlStore::from_sqlx` is of the version this store was built against.
 #[cfg(feature = "sqlx")]
 pub use sqlx;
+pub use statements::Statements;
 pub use store::MysqlStore;

@@ -61,22 +61,28 @@ const PRUNE_MARGIN_US: i64 = 1_000_000;
 /// treated as "never expires" instead of overflowing.
 const MAX_TTL_MILLIS: u64 = 1 << 62;
 
-/// The SQL text of every operation, for one table.
+/// The SQL this store runs, one statement per operation, with its table
+/// name spliced in ([`MysqlStore::statements`](crate::MysqlStore::statements)):
+/// for a DBA's review, an audit, or a benchmark that runs the same work bare
+/// on the driver. Each field says its parameters, in order, and what it
+/// answers. Read-only: the store never runs anything else on the table.
 #[derive(Debug, Clone)]
-pub(crate) struct Statements {
-    /// Parameters: key, owner, ttl, owner, ttl. Reports the token as last
-    /// insert id, 0 when held.
-    pub(crate) acquire: String,
+#[non_exhaustive]
+pub struct Statements {
+    /// Parameters: key, owner, ttl, owner, ttl (the TTL as whole
+    /// milliseconds, rounded up, or NULL for never). Reports the token as
+    /// last insert id, 0 when held.
+    pub acquire: String,
     /// Parameters: key, owner. One affected row when released.
-    pub(crate) release: String,
+    pub release: String,
     /// Parameters: key.
-    pub(crate) force_release: String,
+    pub force_release: String,
     /// Parameters: key. One row when held.
-    pub(crate) exists: String,
+    pub exists: String,
     /// Parameters: ttl, key, owner. A non-zero last insert id when extended.
-    pub(crate) extend: String,
+    pub extend: String,
     /// Parameters: the most rows to delete. Affected rows: how many were.
-    pub(crate) prune: String,
+    pub prune: String,
 }
 
 impl Statements {

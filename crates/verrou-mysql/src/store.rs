@@ -133,6 +133,11 @@ impl MysqlStore {
         }
     }
 
+    /// The statements this store runs on its table, exactly as sent.
+    pub fn statements(&self) -> &Statements {
+        &self.inner.sql
+    }
+
     /// The `mysql_async` pool the store runs on: its own, or the one given
     /// to [`from_pool`](Self::from_pool). `None` for a store on a sqlx pool
     /// (feature `sqlx`; see `sqlx_pool`).

@@ -313,3 +313,39 @@ async fn debug_output_hides_the_password() {
     assert!(shown.contains(&table), "{shown}");
     drop_table(&table).await;
 }
+
+/// `statements()` is what the store runs, parameters as documented: the
+/// acquire issued bare on the driver grants a lock the store then sees and
+/// releases, and the release issued bare frees it.
+#[tokio::test]
+async fn the_public_statements_are_the_ones_the_store_runs() {
+    let Some(store) = require_service(
+        "mysql",
+        MysqlStore::builder()
+            .url(&Service::Mysql.url())
+            .max_connections(2)
+            .build()
+            .await,
+    ) else {
+        return;
+    };
+    let sql = store.statements();
+    assert!(sql.acquire.contains("`verrou`"), "{}", sql.acquire);
+    let mut conn = store.pool().expect("own pool").get_conn().await.unwrap();
+    let key = unique("bare");
+    let ttl: Option<i64> = Some(5_000);
+    conn.exec_drop(&sql.acquire, (&key, "bare-owner", ttl, "bare-owner", ttl))
+        .await
+        .unwrap();
+    assert!(conn.last_insert_id().unwrap_or(0) > 0, "no token");
+    assert!(store.is_locked(&key).await.unwrap());
+    assert_eq!(
+        store.acquire(&key, "other", Expiry::Never).await.unwrap(),
+        Acquisition::Held
+    );
+    conn.exec_drop(&sql.release, (&key, "bare-owner"))
+        .await
+        .unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    assert!(!store.is_locked(&key).await.unwrap());
+}

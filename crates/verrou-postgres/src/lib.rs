@@ -16,6 +16,7 @@ mod store;
 mod tls;
 
 pub use builder::PostgresStoreBuilder;
+pub use statements::Statements;
 pub use store::PostgresStore;
 
 /// The pool the store runs on, re-exported so that a pool you build yourself

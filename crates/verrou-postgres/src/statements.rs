@@ -13,22 +13,27 @@ use std::time::Duration;
 use verrou_core::Expiry;
 use verrou_core::store::TableName;
 
-/// The SQL text of every operation, with the table name spliced in once.
+/// The SQL this store runs, one statement per operation, with its table
+/// name spliced in ([`PostgresStore::statements`](crate::PostgresStore::statements)):
+/// for a DBA's review, an audit, or a benchmark that runs the same work bare
+/// on the driver. Each field says its parameters, in order, and what it
+/// answers. Read-only: the store never runs anything else on the table.
 #[derive(Debug, Clone)]
-pub(crate) struct Statements {
+#[non_exhaustive]
+pub struct Statements {
     /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). Returns the new
     /// fencing token, or no row when a live lock is in the way.
-    pub(crate) acquire: String,
+    pub acquire: String,
     /// `$1` key, `$2` owner. One row when released (and announced).
-    pub(crate) release: String,
+    pub release: String,
     /// `$1` key. One row when a holder was evicted (and announced).
-    pub(crate) force_release: String,
+    pub force_release: String,
     /// `$1` key. One boolean.
-    pub(crate) exists: String,
+    pub exists: String,
     /// `$1` key, `$2` owner, `$3` TTL in ms (NULL: never). One row when extended.
-    pub(crate) extend: String,
+    pub extend: String,
     /// `$1` the most rows to delete (NULL: all). One row: how many were.
-    pub(crate) prune: String,
+    pub prune: String,
 }
 
 /// A live lock: held by someone and not expired by the server's clock.

@@ -143,6 +143,11 @@ impl PostgresStore {
         }
     }
 
+    /// The statements this store runs on its table, exactly as sent.
+    pub fn statements(&self) -> &Statements {
+        &self.inner.sql
+    }
+
     /// The `deadpool-postgres` pool the store runs on: its own, or the one
     /// given to [`from_pool`](Self::from_pool). `None` for a store on a sqlx
     /// pool (feature `sqlx`; see `sqlx_pool`).

@@ -310,3 +310,43 @@ async fn synchronous_commit_is_on_unless_turned_off_and_keeps_the_url_options() 
     ));
     fast.release(&key, "o").await.unwrap();
 }
+
+/// `statements()` is what the store runs, parameters as documented: the
+/// acquire issued bare on the driver grants a lock the store then sees and
+/// releases, and the release issued bare frees it.
+#[tokio::test]
+async fn the_public_statements_are_the_ones_the_store_runs() {
+    let Some(store) = require_service(
+        "postgres",
+        PostgresStore::builder()
+            .url(&Service::Postgres.url())
+            .max_connections(2)
+            .build()
+            .await,
+    ) else {
+        return;
+    };
+    let sql = store.statements();
+    assert!(sql.acquire.contains("\"verrou\""), "{}", sql.acquire);
+    let client = store.pool().expect("own pool").get().await.unwrap();
+    let key = unique("bare");
+    let ttl: Option<i64> = Some(5_000);
+    let row = client
+        .query_opt(&sql.acquire, &[&key, &"bare-owner", &ttl])
+        .await
+        .unwrap()
+        .expect("a token row");
+    let token: i64 = row.get(0);
+    assert!(token > 0);
+    assert!(store.is_locked(&key).await.unwrap());
+    assert_eq!(
+        store.acquire(&key, "other", Expiry::Never).await.unwrap(),
+        Acquisition::Held
+    );
+    let released = client
+        .query(&sql.release, &[&key, &"bare-owner"])
+        .await
+        .unwrap();
+    assert_eq!(released.len(), 1);
+    assert!(!store.is_locked(&key).await.unwrap());
+}
