@@ -70,6 +70,7 @@ pub fn package() -> Result<(), String> {
     // dozen builds nothing else reuses: they go to a target directory of
     // their own, without debug info, removed once they passed, so the disk
     // they take is never held while the tests build.
+    forget_unpacked_packages(&workspace.published)?;
     let verify_dir = workspace.target_directory.join("package-verify");
     let verify_dir_text = verify_dir.to_string_lossy().into_owned();
     run_with_env(
@@ -84,6 +85,55 @@ pub fn package() -> Result<(), String> {
     std::fs::remove_dir_all(&verify_dir)
         .map_err(|e| format!("removing {}: {e}", verify_dir.display()))?;
     check_with_toolchain(&declared)
+}
+
+/// Removes what an earlier verification unpacked of our own crates.
+///
+/// Verification serves the freshly packaged crates from a local registry,
+/// and cargo unpacks them under `$CARGO_HOME/registry/src/<that
+/// registry>/<name>-<version>`, where it reuses any directory already there:
+/// a second run from the same target directory compiled the first run's
+/// sources against the second run's manifests (a feature without its
+/// module). Only registries other than crates.io are touched.
+fn forget_unpacked_packages(published: &[String]) -> Result<(), String> {
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if registry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("index.crates.io")
+        {
+            continue;
+        }
+        let Ok(unpacked) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for package in unpacked.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            if published.iter().any(|ours| is_version_of(&name, ours)) {
+                std::fs::remove_dir_all(package.path())
+                    .map_err(|e| format!("removing {}: {e}", package.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` is `<crate>-<version>` (`verrou-core-0.1.0` is a version
+/// of `verrou-core`, not of `verrou`).
+fn is_version_of(dir: &str, krate: &str) -> bool {
+    dir.strip_prefix(krate)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `cargo check` of every crate with the toolchain of the declared
@@ -525,6 +575,16 @@ mod tests {
         let deps: Vec<&str> = ws.dependencies.iter().map(|d| d.0.as_str()).collect();
         assert_eq!(deps, ["tokio"]);
         assert_eq!(ws.target_directory, std::path::Path::new("/w/target"));
+    }
+
+    #[test]
+    fn unpacked_directories_match_their_crate_only() {
+        use super::is_version_of;
+        assert!(is_version_of("verrou-core-0.1.0", "verrou-core"));
+        assert!(is_version_of("verrou-0.1.0", "verrou"));
+        assert!(!is_version_of("verrou-core-0.1.0", "verrou"));
+        assert!(!is_version_of("verrou-corex-0.1.0", "verrou-core"));
+        assert!(!is_version_of("verrou-core", "verrou-core"));
     }
 
     #[test]
