@@ -3,8 +3,12 @@
 // same run. Driven by verrou-bench: `node peer.mjs <store>`, then one JSON
 // request per stdin line, one JSON answer per stdout line.
 //
-// Requests:  {"workload": "sequential" | "concurrent" | "contended", "secs": 1.0, "round": 3}
-// Answers:   {"ops": n, "secs": s, "p50_us": x, "p99_us": y, ...} or {"error": "..."}
+// Requests:  {"workload": "sequential" | "concurrent" | "contended" | "handoff", "secs": 1.0, "round": 3}
+// Answers:   {"ops": n, "secs": s, "p50_us": x, "p99_us": y, "cdf_us": [...], ...},
+//            {"na": "why this workload cannot run here"} or {"error": "..."}
+//
+// Redis is found where verrou-bench finds it: VERROU_REDIS_URL (verrou-bench
+// passes it on, the testkit's default when unset).
 //
 // The workloads mirror bench/src/workloads.rs; keep the two in step.
 
@@ -17,6 +21,22 @@ const CONTENDED_TASKS = 16
 const HOLD_MS = 1
 const TTL_MS = 30_000
 const POOL = 16
+const HANDOFF_TASKS = 1000
+const HANDOFF_GATHER_MS = 250
+// The quantiles of a hand-off distribution, as CDF_QUANTILES in
+// bench/src/sample.rs: every percent, then the tail.
+const CDF_QUANTILES = [...Array(100).keys()].map((i) => i / 100).concat([0.995, 0.999, 1])
+
+// Workloads Node's Verrou cannot run on a store, and why; answered as
+// {"na": why}, shown as "n/a" in the report.
+const NOT_APPLICABLE = {
+  memory: {
+    contended:
+      "Verrou's memory driver keeps the first owner of a key, so the next holder's release() throws E_LOCK_NOT_OWNED",
+    handoff:
+      "Verrou's memory driver keeps the first owner of a key, so the next holder's release() throws E_LOCK_NOT_OWNED",
+  },
+}
 
 const storeName = process.argv[2]
 const run = Math.random().toString(36).slice(2, 10)
@@ -30,7 +50,8 @@ async function makeDriver(name) {
     case 'redis': {
       const { default: Redis } = await import('ioredis')
       const { redisStore } = await import('@verrou/core/drivers/redis')
-      const connection = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true })
+      const url = process.env.VERROU_REDIS_URL || 'redis://127.0.0.1:6379'
+      const connection = new Redis(url, { lazyConnect: true })
       await connection.connect()
       return { driver: redisStore({ connection }), close: () => connection.quit() }
     }
@@ -95,6 +116,11 @@ function summary(latenciesNs) {
   return { p50_us: percentile(sorted, 0.5), p99_us: percentile(sorted, 0.99) }
 }
 
+function distribution(latenciesNs) {
+  const sorted = Float64Array.from(latenciesNs, (n) => Number(n) / 1000).sort()
+  return sorted.length === 0 ? [] : CDF_QUANTILES.map((q) => percentile(sorted, q))
+}
+
 // One task: acquire + release on distinct keys; only the two calls are timed.
 async function sequential(verrou, secs, round) {
   const latencies = []
@@ -130,19 +156,15 @@ async function concurrent(verrou, secs, round) {
   return { ops, secs: Number(nowNs() - started) / 1e9 }
 }
 
-// 16 tasks fight for one key, each holding it HOLD_MS. After its turn a task
-// re-queues only once another task has taken the lock (or the round ends), so
-// every acquisition after the first is a hand-off to a different task.
-// Hand-off = from the holder calling release() to the next holder's acquire()
-// returning. Retry policy: Verrou's default (poll every 250 ms), as users get it.
-async function contended(verrou, secs, round) {
-  const key = `peer:${run}:contended:${round}`
-  const handoffs = []
-  let acquisitions = 0
-  let releaseStartedAt = null
+// `tasks` tasks take turns on `key`, each holding it `holdMs` (0: only a
+// yield). After its turn a task re-queues only once another task has taken
+// the lock (or the round ends), so every acquisition after the first is a
+// hand-off to a different task. Hand-off = from the holder calling release()
+// to the next holder's acquire() returning. Retry policy: Verrou's default
+// (poll every 250 ms), as users get it. `state.releaseStartedAt` may be set
+// by a gate released by the caller.
+async function takeTurns(verrou, key, tasks, holdMs, deadline, state) {
   let requeue = []
-  const started = nowNs()
-  const deadline = started + BigInt(Math.round(secs * 1e9))
   const untilDeadline = () => Math.max(0, Number(deadline - nowNs()) / 1e6)
   const task = async () => {
     const lock = verrou.createLock(key, TTL_MS)
@@ -155,30 +177,66 @@ async function contended(verrou, secs, round) {
         await lock.release()
         return
       }
-      acquisitions++
-      if (releaseStartedAt !== null) handoffs.push(at - releaseStartedAt)
+      state.acquisitions++
+      if (state.releaseStartedAt !== null) state.handoffs.push(at - state.releaseStartedAt)
       const waiting = requeue
       requeue = []
       for (const wake of waiting) wake()
-      await sleep(HOLD_MS)
+      if (holdMs > 0) await sleep(holdMs)
+      else await new Promise((resolve) => setImmediate(resolve))
       const someoneElse = new Promise((resolve) => requeue.push(resolve))
-      releaseStartedAt = nowNs()
+      state.releaseStartedAt = nowNs()
       await lock.release()
       await Promise.race([someoneElse, sleep(untilDeadline())])
     }
   }
-  await Promise.all(Array.from({ length: CONTENDED_TASKS }, () => task()))
-  const s = summary(handoffs)
+  await Promise.all(Array.from({ length: tasks }, () => task()))
+}
+
+// 16 tasks fight for one key, each holding it HOLD_MS (see takeTurns).
+async function contended(verrou, secs, round) {
+  const key = `peer:${run}:contended:${round}`
+  const state = { acquisitions: 0, handoffs: [], releaseStartedAt: null }
+  const started = nowNs()
+  const deadline = started + BigInt(Math.round(secs * 1e9))
+  await takeTurns(verrou, key, CONTENDED_TASKS, HOLD_MS, deadline, state)
+  const s = summary(state.handoffs)
   return {
-    ops: acquisitions,
+    ops: state.acquisitions,
     secs: Number(deadline - started) / 1e9,
-    handoffs: handoffs.length,
+    handoffs: state.handoffs.length,
     p50_us: s.p50_us,
     p99_us: s.p99_us,
   }
 }
 
-const workloads = { sequential, concurrent, contended }
+// 1000 tasks wait on one key with the default retry, each holding it for no
+// time (see takeTurns). A gate holds the key while they gather (250 ms, one
+// poll interval); the window opens when it is released.
+async function handoff(verrou, secs, round) {
+  const key = `peer:${run}:handoff:${round}`
+  const state = { acquisitions: 0, handoffs: [], releaseStartedAt: null }
+  const gate = verrou.createLock(key, TTL_MS)
+  if (!(await gate.acquire())) throw new Error('the gate could not take a free key')
+  const opens = nowNs() + BigInt(HANDOFF_GATHER_MS * 1e6)
+  const deadline = opens + BigInt(Math.round(secs * 1e9))
+  const waiters = takeTurns(verrou, key, HANDOFF_TASKS, 0, deadline, state)
+  await sleep(HANDOFF_GATHER_MS)
+  state.releaseStartedAt = nowNs()
+  await gate.release()
+  await waiters
+  const s = summary(state.handoffs)
+  return {
+    ops: state.acquisitions,
+    secs: Number(deadline - opens) / 1e9,
+    handoffs: state.handoffs.length,
+    p50_us: s.p50_us,
+    p99_us: s.p99_us,
+    cdf_us: distribution(state.handoffs),
+  }
+}
+
+const workloads = { sequential, concurrent, contended, handoff }
 
 async function main() {
   let store
@@ -198,7 +256,8 @@ async function main() {
       const request = JSON.parse(line)
       const workload = workloads[request.workload]
       if (!workload) throw new Error(`unknown workload ${request.workload}`)
-      answer = await workload(verrou, request.secs, request.round)
+      const na = NOT_APPLICABLE[storeName]?.[request.workload]
+      answer = na ? { na } : await workload(verrou, request.secs, request.round)
     } catch (error) {
       answer = { error: String(error?.stack ?? error) }
     }

@@ -1,8 +1,12 @@
-//! `verrou-bench`: verrou's stores against their bare round trip and against
-//! Node's Verrou, written as a markdown report. Run it with
-//! `cargo xtask bench [store...]` (release build, installs the Node peer) or
-//! `cargo xtask bench --smoke` (one short round, no peer: proves it runs).
+//! `verrou-bench`: verrou's stores against the same work done bare on the
+//! store's own driver (the same-work floor), against Node's Verrou, and with
+//! the store's round trip as a reference, written as a markdown report with
+//! SVG charts. Run it with `cargo xtask bench [store...]` (release build,
+//! installs the Node peer) or `cargo xtask bench --smoke` (one short round,
+//! no peer: proves it runs). See `bench/README.md`.
 
+mod charts;
+mod footprint;
 mod peer;
 mod progress;
 mod report;
@@ -16,22 +20,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use verrou_core::LockFactory;
+use verrou_redis::fred::interfaces::ClientLike;
 use verrou_testkit::StoreKind;
 
-use crate::peer::Peer;
+use crate::footprint::Footprint;
+use crate::peer::{Answer, Peer};
 use crate::progress::Progress;
 use crate::sample::{Sample, Workload};
 use crate::workloads::Keys;
 
-const USAGE: &str =
-    "usage: verrou-bench [--smoke] [--rounds N] [--secs S] [--no-peer] [--out FILE] [STORE...]
+const USAGE: &str = "usage: verrou-bench [--smoke] [--rounds N] [--secs S] [--no-peer]
+                    [--no-footprint] [--footprint-locks N] [--out FILE] [STORE...]
   STORE      one of the known stores (default: all); an unreachable store fails
              when named, or when VERROU_REQUIRE_SERVICES=1, and is skipped otherwise
-  --smoke    one short round per workload, no peer, no warm-up
+  --smoke    one short round per workload, no peer, no warm-up, no footprint
   --rounds   rounds per workload (default 5); figures are medians over rounds
   --secs     seconds per workload per round (default 1; contended runs twice as long)
   --no-peer  skip Node's Verrou
-  --out      also write the markdown report to FILE";
+  --no-footprint       skip the bytes-per-held-lock measure (memory, redis)
+  --footprint-locks N  live locks of that measure (default 1000000)
+  --out      also write the markdown report to FILE, and SVG charts beside it";
 
 /// What the command line asked for.
 #[derive(Debug, Clone)]
@@ -44,6 +52,8 @@ pub struct Settings {
     pub secs: f64,
     /// Run Node's Verrou alongside.
     pub peer: bool,
+    /// Live locks of the footprint measure; `None`: not measured.
+    pub footprint_locks: Option<u64>,
     out: Option<PathBuf>,
     stores: Vec<StoreKind>,
 }
@@ -55,9 +65,11 @@ impl Settings {
             rounds: 5,
             secs: 1.0,
             peer: true,
+            footprint_locks: Some(footprint::LOCKS),
             out: None,
             stores: Vec::new(),
         };
+        let mut footprint = true;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -68,6 +80,16 @@ impl Settings {
             match arg.as_str() {
                 "--smoke" => settings.smoke = true,
                 "--no-peer" => settings.peer = false,
+                "--no-footprint" => footprint = false,
+                "--footprint-locks" => {
+                    let locks: u64 = value("--footprint-locks")?
+                        .parse()
+                        .map_err(|e| format!("--footprint-locks: {e}"))?;
+                    if locks == 0 {
+                        return Err("--footprint-locks must be positive".into());
+                    }
+                    settings.footprint_locks = Some(locks);
+                }
                 "--rounds" => {
                     settings.rounds = value("--rounds")?
                         .parse()
@@ -88,6 +110,9 @@ impl Settings {
             settings.rounds = 1;
             settings.secs = 0.1;
             settings.peer = false;
+        }
+        if settings.smoke || !footprint {
+            settings.footprint_locks = None;
         }
         if settings.rounds == 0 || settings.secs.is_nan() || settings.secs <= 0.0 {
             return Err("--rounds and --secs must be positive".into());
@@ -132,8 +157,12 @@ impl Settings {
 pub struct StoreRun {
     /// The store.
     pub kind: StoreKind,
-    /// What its floor measures.
-    pub floor_label: &'static str,
+    /// What its round-trip reference measures (memory: its mutex floor).
+    pub round_trip_label: &'static str,
+    /// What its same-work floor sends, when it has one.
+    pub same_work_label: Option<String>,
+    /// The server-bound floor's shape (`4 connections × 32 in flight`).
+    pub server_bound_shape: Option<String>,
     /// Our samples, one per round (always `Some`: a failure of ours aborts
     /// the run; the `Option` lets both sides share the report's helpers).
     pub ours: BTreeMap<Workload, Vec<Option<Sample>>>,
@@ -141,20 +170,29 @@ pub struct StoreRun {
     pub peer: BTreeMap<Workload, Vec<Option<Sample>>>,
     /// Why the peer is missing or failed, and which of our runs were retried.
     pub notes: Vec<String>,
+    /// Workloads Node's Verrou cannot run on this store, and why.
+    pub peer_na: BTreeMap<Workload, String>,
     /// Our workload that failed, ending this store's run.
     pub error: Option<String>,
+    /// Bytes per held lock, where measured (or why it failed).
+    pub footprint: Option<Result<Footprint, String>>,
 }
 
 impl StoreRun {
-    /// A run of `kind` with nothing measured yet.
-    pub fn new(kind: StoreKind, floor_label: &'static str) -> StoreRun {
+    /// A run of `kind` with nothing measured yet, `round_trip_label` naming
+    /// its round-trip reference.
+    pub fn new(kind: StoreKind, round_trip_label: &'static str) -> StoreRun {
         StoreRun {
             kind,
-            floor_label,
+            round_trip_label,
+            same_work_label: None,
+            server_bound_shape: None,
             ours: BTreeMap::new(),
             peer: BTreeMap::new(),
             notes: Vec::new(),
+            peer_na: BTreeMap::new(),
             error: None,
+            footprint: None,
         }
     }
 }
@@ -171,6 +209,20 @@ pub struct Skipped {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, locks] = args.as_slice()
+        && flag == footprint::CHILD_FLAG
+    {
+        return match footprint::child(locks).await {
+            Ok(answer) => {
+                println!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("verrou-bench {}: {e}", footprint::CHILD_FLAG);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::parse(&args) {
         Ok(settings) => settings,
         Err(e) => {
@@ -222,7 +274,15 @@ async fn run(settings: &Settings) -> Result<(), String> {
                 continue;
             }
         };
-        let mut store_run = StoreRun::new(kind, subject.floor.label());
+        let mut store_run = StoreRun::new(kind, subject.round_trip.label());
+        if let Some(floor) = &subject.same_work {
+            store_run.same_work_label = Some(floor.label.clone());
+            store_run.server_bound_shape = Some(floor.server_bound_shape());
+        } else if kind != StoreKind::Memory {
+            store_run.notes.push(
+                "same-work floor not measured yet (the store's statements are not wired into the bench); the round trip is a reference only".into(),
+            );
+        }
         let mut peer = match &peer_versions {
             Err(why) => {
                 store_run.notes.push(format!("peer not run: {why}"));
@@ -234,7 +294,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
                 );
                 None
             }
-            Ok(_) => match Peer::start(&peer_dir, kind.name()).await {
+            Ok(_) => match Peer::start(&peer_dir, kind).await {
                 Ok(peer) => Some(peer),
                 Err(why) => {
                     eprintln!("{kind}: peer skipped: {why}");
@@ -243,7 +303,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
                 }
             },
         };
-        progress.start_store();
+        progress.start_store(&subject.workloads());
         let outcome = run_store(
             settings,
             &run_id,
@@ -254,14 +314,36 @@ async fn run(settings: &Settings) -> Result<(), String> {
         )
         .await;
         progress.end_store();
+        drop(peer);
         if let Err(e) = outcome {
             eprintln!("{kind}: FAILED: {e}");
             store_run.error = Some(e);
         }
+        if let Some(locks) = settings.footprint_locks
+            && footprint::measured(kind)
+        {
+            eprintln!("bench: {kind}, bytes per held lock with {locks} live locks");
+            let measured = footprint::measure(kind, locks, &run_id).await;
+            match &measured {
+                Ok(f) => eprintln!("{kind}: {:.0} bytes per held lock", f.per_lock()),
+                Err(e) => eprintln!("{kind}: footprint failed: {e}"),
+            }
+            store_run.footprint = Some(measured);
+        }
+        if let Some(note) = clean_up(&subject, &run_id).await {
+            store_run.notes.push(note);
+        }
         runs.push(store_run);
     }
     let meta = report::Meta::collect(settings, peer_versions.ok());
-    let text = report::render(&meta, &runs, &skipped);
+    let charts = match &settings.out {
+        Some(out) => charts::write(&charts::dir_of(out), &runs).unwrap_or_else(|e| {
+            eprintln!("charts: {e}");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    let text = report::render(&meta, &runs, &skipped, &charts);
     println!("{text}");
     if let Some(out) = &settings.out {
         if let Some(dir) = out.parent() {
@@ -269,6 +351,9 @@ async fn run(settings: &Settings) -> Result<(), String> {
         }
         std::fs::write(out, &text).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("report written to {}", out.display());
+        if !charts.is_empty() {
+            eprintln!("{} SVG charts written beside it", charts.len());
+        }
     }
     let failed: Vec<&str> = runs
         .iter()
@@ -294,10 +379,11 @@ async fn run_store(
 ) -> Result<(), String> {
     let factory = LockFactory::from_arc(subject.store.clone());
     let warm_up = settings.warm_up();
+    let workloads = subject.workloads();
     for round in 0..settings.all_rounds() {
         let counted = round >= warm_up;
         let keys = Keys::new(run_id, round);
-        for workload in Workload::ALL {
+        for &workload in &workloads {
             let secs = settings.round_secs(workload, counted);
             progress.starting(out.kind, round, workload);
             let mut ours = run_ours(subject, &factory, &keys, workload, secs).await;
@@ -315,9 +401,15 @@ async fn run_store(
             }
             let ours = ours.map_err(|e| format!("{} {workload}: {e}", out.kind))?;
             let theirs = match peer.as_mut() {
-                Some(p) if workload.has_peer() && !peer_failed(out, workload) => {
+                Some(p) if workload.has_peer() && !peer_done(out, workload) => {
                     match p.run(workload, secs, round).await {
-                        Ok(sample) => Some(sample),
+                        Ok(Answer::Ran(sample)) => Some(sample),
+                        Ok(Answer::NotApplicable(why)) => {
+                            out.notes
+                                .push(format!("Node Verrou n/a for `{workload}`: {why}"));
+                            out.peer_na.insert(workload, why);
+                            None
+                        }
                         Err(why) => {
                             eprintln!("{} peer {workload}: {why}", out.kind);
                             out.notes.push(format!("peer failed `{workload}`: {why}"));
@@ -353,20 +445,59 @@ async fn run_ours(
     workload: Workload,
     secs: f64,
 ) -> Result<Sample, String> {
+    let floor = || {
+        subject
+            .same_work
+            .clone()
+            .ok_or_else(|| format!("{} has no same-work floor", subject.kind))
+    };
+    let keys = keys.clone();
     match workload {
-        Workload::Floor => workloads::floor(subject.floor.clone(), secs).await,
-        Workload::Sequential => workloads::sequential(factory.clone(), keys.clone(), secs).await,
-        Workload::Concurrent => workloads::concurrent(factory.clone(), keys.clone(), secs).await,
-        Workload::Contended => workloads::contended(factory.clone(), keys.clone(), secs).await,
-        Workload::Herd => workloads::herd(factory.clone(), keys.clone(), secs).await,
+        Workload::RoundTrip => workloads::round_trip(subject.round_trip.clone(), secs).await,
+        Workload::FloorSequential => workloads::floor_sequential(floor()?, keys, secs).await,
+        Workload::FloorConcurrent => {
+            workloads::floor_parallel(floor()?.concurrent_lanes(), keys, "floor-conc", secs).await
+        }
+        Workload::FloorServerBound => {
+            workloads::floor_parallel(floor()?.server_bound_lanes(), keys, "floor-bound", secs)
+                .await
+        }
+        Workload::Sequential => workloads::sequential(factory.clone(), keys, secs).await,
+        Workload::Concurrent => workloads::concurrent(factory.clone(), keys, secs).await,
+        Workload::Contended => workloads::contended(factory.clone(), keys, secs).await,
+        Workload::Handoff => workloads::handoff(factory.clone(), keys, secs).await,
     }
 }
 
-/// A workload the peer failed once is not asked again (it would fail again
-/// and its numbers would be meaningless).
-fn peer_failed(run: &StoreRun, workload: Workload) -> bool {
+/// Deletes this run's keys from a single Redis server (the lock keys are
+/// gone, but every acquisition left a fencing counter that would stay an
+/// hour). Returns a note for the report when that failed or was skipped.
+async fn clean_up(subject: &stores::Subject, run_id: &str) -> Option<String> {
+    let stores::RoundTrip::Redis(store, _) = subject.round_trip.as_ref() else {
+        return None;
+    };
+    if store.client().is_clustered() {
+        return Some(
+            "this run's fencing counters were left to expire (one hour): the bench deletes them on single servers only".into(),
+        );
+    }
+    // `{` is the hash tag the store puts around every key; the prefix is
+    // empty (the testkit's default).
+    let pattern = format!("{}{{bench:{run_id}*", store.prefix());
+    match stores::redis_delete_matching(store.client(), &pattern).await {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "deleting this run's keys ({pattern}) failed: {}",
+            workloads::describe(e.as_ref())
+        )),
+    }
+}
+
+/// A workload the peer failed once, or cannot run on this store, is not
+/// asked again (it would fail again and its numbers would be meaningless).
+fn peer_done(run: &StoreRun, workload: Workload) -> bool {
     let prefix = format!("peer failed `{workload}`");
-    run.notes.iter().any(|n| n.starts_with(&prefix))
+    run.peer_na.contains_key(&workload) || run.notes.iter().any(|n| n.starts_with(&prefix))
 }
 
 /// One workload's figures, as soon as it ran.

@@ -9,7 +9,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::sample::{Sample, Workload};
+use verrou_testkit::{Service, StoreKind};
+
+use crate::sample::{CDF_QUANTILES, Sample, Workload};
 
 /// How long Node may take to start and connect.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -44,6 +46,15 @@ pub fn versions(dir: &Path) -> Result<(String, String), String> {
     Ok((node, verrou))
 }
 
+/// What the peer answered to one workload.
+#[derive(Debug)]
+pub enum Answer {
+    /// It ran it.
+    Ran(Sample),
+    /// Node's Verrou cannot run it on this store, and why.
+    NotApplicable(String),
+}
+
 /// One running `node peer.mjs <store>`; killed when dropped.
 pub struct Peer {
     _child: Child,
@@ -52,15 +63,19 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Starts the peer for `store` and waits until it has connected.
+    /// Starts the peer for `store` and waits until it has connected. It
+    /// finds Redis where the store does: `VERROU_REDIS_URL`, or the
+    /// testkit's default, passed on to it.
     ///
     /// # Errors
     /// Node cannot start, or the peer cannot reach the store.
-    pub async fn start(dir: &Path, store: &str) -> Result<Peer, String> {
+    pub async fn start(dir: &Path, store: StoreKind) -> Result<Peer, String> {
+        let redis = Service::Redis;
         // --no-warnings: the AWS SDK nags about Node versions on stderr.
         let mut child = Command::new("node")
             .args(["--no-warnings", "peer.mjs"])
-            .arg(store)
+            .arg(store.name())
+            .env(redis.env_var(), redis.url())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -92,7 +107,7 @@ impl Peer {
         workload: Workload,
         secs: f64,
         round: usize,
-    ) -> Result<Sample, String> {
+    ) -> Result<Answer, String> {
         let request =
             serde_json::json!({ "workload": workload.name(), "secs": secs, "round": round });
         let line = format!("{request}\n");
@@ -105,15 +120,25 @@ impl Peer {
         if let Some(error) = answer["error"].as_str() {
             return Err(error.lines().next().unwrap_or(error).to_owned());
         }
+        if let Some(why) = answer["na"].as_str() {
+            return Ok(Answer::NotApplicable(why.to_owned()));
+        }
         let field = |name: &str| answer[name].as_f64();
-        Ok(Sample {
+        // The distribution counts only when it has every quantile.
+        let cdf_us: Vec<f64> = answer["cdf_us"]
+            .as_array()
+            .map(|values| values.iter().filter_map(Value::as_f64).collect())
+            .filter(|values: &Vec<f64>| values.len() == CDF_QUANTILES.len())
+            .unwrap_or_default();
+        Ok(Answer::Ran(Sample {
             ops: answer["ops"]
                 .as_u64()
                 .ok_or_else(|| format!("peer answer without ops: {answer}"))?,
             secs: field("secs").ok_or_else(|| format!("peer answer without secs: {answer}"))?,
             p50_us: field("p50_us"),
             p99_us: field("p99_us"),
-        })
+            cdf_us,
+        }))
     }
 
     async fn answer(&mut self, limit: Duration) -> Result<Value, String> {

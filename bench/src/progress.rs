@@ -20,7 +20,8 @@ pub struct Progress {
     started: Instant,
     /// Planned seconds of the steps done.
     done: f64,
-    /// Planned seconds of the steps still to run, on every store.
+    /// Planned seconds of the steps still to run, on every store (a store
+    /// not yet started counts with every workload).
     left: f64,
     /// The part of `left` that belongs to the store being run.
     store_left: f64,
@@ -30,7 +31,7 @@ impl Progress {
     /// The plan for `stores` stores run with `settings`.
     pub fn new(settings: &Settings, stores: usize) -> Progress {
         #[allow(clippy::cast_precision_loss)] // a handful of stores
-        let left = planned_per_store(settings) * stores as f64;
+        let left = planned_per_store(settings, &Workload::ALL) * stores as f64;
         Progress {
             settings: settings.clone(),
             started: Instant::now(),
@@ -42,12 +43,15 @@ impl Progress {
 
     /// A store that could not be opened: its steps leave the plan.
     pub fn skip_store(&mut self) {
-        self.left = (self.left - planned_per_store(&self.settings)).max(0.0);
+        self.left = (self.left - planned_per_store(&self.settings, &Workload::ALL)).max(0.0);
     }
 
-    /// The next store's steps begin.
-    pub fn start_store(&mut self) {
-        self.store_left = planned_per_store(&self.settings);
+    /// The next store's steps begin: it runs `workloads` (the same-work
+    /// floors only where it has one), the rest leaves the plan.
+    pub fn start_store(&mut self, workloads: &[Workload]) {
+        let all = planned_per_store(&self.settings, &Workload::ALL);
+        self.store_left = planned_per_store(&self.settings, workloads);
+        self.left = (self.left - (all - self.store_left)).max(0.0);
     }
 
     /// The store's run ended (all its steps, or a failure that ends it):
@@ -79,13 +83,15 @@ impl Progress {
     }
 }
 
-/// Planned seconds of one store: every round (warm-up included) of every
-/// workload.
-fn planned_per_store(settings: &Settings) -> f64 {
+/// Planned seconds of one store: every round (warm-up included) of each of
+/// `workloads`.
+fn planned_per_store(settings: &Settings, workloads: &[Workload]) -> f64 {
     (0..settings.all_rounds())
         .flat_map(|round| {
             let counted = round >= settings.warm_up();
-            Workload::ALL.map(|workload| settings.round_secs(workload, counted))
+            workloads
+                .iter()
+                .map(move |&workload| settings.round_secs(workload, counted))
         })
         .sum()
 }
@@ -120,6 +126,7 @@ mod tests {
             rounds,
             secs,
             peer: false,
+            footprint_locks: None,
             out: None,
             stores: Vec::new(),
         }
@@ -129,10 +136,17 @@ mod tests {
     fn the_plan_counts_every_round_and_the_longer_contended_one() {
         // Smoke: one round, no warm-up; contended runs twice as long.
         let smoke = settings(true, 1, 0.1);
-        assert!((planned_per_store(&smoke) - 0.6).abs() < 1e-9);
+        assert!((planned_per_store(&smoke, &Workload::ALL) - 0.9).abs() < 1e-9);
         // Two rounds of 1 s after a warm-up capped at 0.3 s a workload.
         let full = settings(false, 2, 1.0);
-        assert!((planned_per_store(&full) - (1.5 + 2.0 * 6.0)).abs() < 1e-9);
+        let planned = planned_per_store(&full, &Workload::ALL);
+        assert!((planned - (2.4 + 2.0 * 9.0)).abs() < 1e-9, "{planned}");
+        // A store without same-work floors skips three workloads.
+        let without: Vec<_> = Workload::ALL
+            .into_iter()
+            .filter(|w| !w.is_floor())
+            .collect();
+        assert!((planned_per_store(&smoke, &without) - 0.6).abs() < 1e-9);
     }
 
     #[test]
@@ -150,12 +164,19 @@ mod tests {
         let settings = settings(true, 1, 0.1);
         let mut progress = Progress::new(&settings, 3);
         progress.skip_store();
-        progress.start_store();
-        progress.finished(Workload::Floor, true);
+        progress.start_store(&Workload::ALL);
+        progress.finished(Workload::RoundTrip, true);
         // The store fails after its first step: the rest of it is dropped.
         progress.end_store();
-        assert!((progress.left - 0.6).abs() < 1e-9, "{}", progress.left);
+        assert!((progress.left - 0.9).abs() < 1e-9, "{}", progress.left);
         assert!((progress.done - 0.1).abs() < 1e-9);
+        // A store without floors drops them from the plan when it starts.
+        let without: Vec<_> = Workload::ALL
+            .into_iter()
+            .filter(|w| !w.is_floor())
+            .collect();
+        progress.start_store(&without);
+        assert!((progress.left - 0.6).abs() < 1e-9, "{}", progress.left);
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! The markdown report: per-store tables, then the targets and whether each
-//! was met. Every figure is a median over rounds; every ratio is the median of
-//! the per-round ratios (ours and the peer's ran back to back in each round,
-//! so a ratio is taken between two runs that saw the same machine).
+//! The markdown report: the targets and whether each was met, then per-store
+//! tables (with their charts), bytes per held lock, and how it is measured.
+//! Every figure is a median over rounds; every ratio is the median of the
+//! per-round ratios (our floors, ours and the peer's ran back to back in each
+//! round, so a ratio is taken between runs that saw the same machine).
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::charts::Chart;
 use crate::sample::{Sample, Workload};
 use crate::stats::{median, range};
-use crate::workloads::{CONCURRENT_TASKS, CONTENDED_TASKS, HERD_TASKS, HOLD};
+use crate::workloads::{CONCURRENT_TASKS, CONTENDED_TASKS, HANDOFF_GATHER, HANDOFF_TASKS, HOLD};
 use crate::{Settings, Skipped, StoreRun};
 use verrou_testkit::StoreKind;
 
@@ -60,8 +62,8 @@ impl Meta {
     }
 }
 
-/// The whole report.
-pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
+/// The whole report; `charts` are the SVG files written beside it.
+pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped], charts: &[Chart]) -> String {
     let mut out = String::new();
     let s = &meta.settings;
     let _ = writeln!(out, "# verrou benchmarks\n");
@@ -102,6 +104,10 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
     );
 
     let _ = writeln!(out, "## Targets\n");
+    let _ = writeln!(
+        out,
+        "Every ratio is against the store's own work done bare (the same-work floor) where the store has one; see \"How it is measured\".\n"
+    );
     let _ = writeln!(out, "| store | target | goal | measured | status |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     for target in targets(runs) {
@@ -111,23 +117,32 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped]) -> String {
 
     let peer = meta.peer_name();
     for run in runs {
-        render_store(&mut out, &peer, run);
+        render_store(&mut out, &peer, run, charts);
     }
     for skip in skipped {
         let _ = writeln!(out, "## {}\n\nNot run: {}\n", skip.kind, skip.reason);
     }
+    render_footprints(&mut out, runs);
+    if let Some(chart) = charts.iter().find(|c| c.store.is_none()) {
+        let _ = writeln!(out, "## Hand-off latency\n");
+        let _ = writeln!(out, "![{}]({})\n", chart.title, chart.file);
+    }
     let _ = writeln!(out, "## How it is measured\n");
     let _ = writeln!(
         out,
-        "- **floor**: the store's cheapest request on the store's own client (see each table), back to back on one task. An acquire + release is two round trips at least, so `vs floor` = ops/s ÷ (floor ops/s ÷ 2); 1.0× would be a perfect client.\n\
+        "- **same-work floor** (Redis, Valkey, Redis Cluster): the store's own acquire and release scripts (`verrou_redis::scripts::ACQUIRE`, `RELEASE`) sent bare by `EVALSHA` on fred, with the store's client, per-command options (one send, 5 s timeout), key names and arguments, on fresh keys: what an acquire + release costs with no verrou code around it. Run **1 task** back to back on the store's connection (compared with `sequential`), **{CONCURRENT_TASKS} tasks** on the store's connection (as `concurrent`), and **server-bound** on connections of its own with many in flight each (fred pipelines them): the most the server gives. `sequential ÷ floor` and `concurrent ÷ best floor` are the share of the physical floor verrou reaches; 1.0× would be a client that costs nothing. The SQL stores and DynamoDB have no same-work floor yet (their statements are not wired into the bench).\n\
+         - **round-trip reference**: the store's cheapest request on the store's own client (`PING`; `SELECT 1`, prepared, on a connection kept from the store's pool; a strongly consistent `GetItem`), back to back on one task. A reference line, not a target; for stores without a same-work floor the report also shows acquire+release ops/s against half the round trips/s (an acquire + release is two round trips at least). Memory has no server: its floor is an uncontended `tokio::sync::Mutex` lock + unlock, compared as time.\n\
          - **sequential**: one task; each iteration creates a lock handle on a fresh key (not timed) and times `acquire()` + `release()`. ops/s = operations ÷ summed operation time.\n\
          - **concurrent**: {CONCURRENT_TASKS} tasks on distinct keys sharing one store (one client/pool), lock creation included; ops/s over wall time.\n\
          - **contended**: {CONTENDED_TASKS} tasks take turns on one key, each holding it {} ms; a task re-queues only after another has taken the lock, so each acquisition is a hand-off to a different task. Hand-off = from the holder calling `release()` to the next holder's `acquire()` returning. verrou uses `RetryPolicy` delay 1 ms, exponential to 10 ms (memory, Redis and PostgreSQL wake waiters on release; MariaDB, SQLite and DynamoDB poll); Node Verrou uses its default retry (poll every 250 ms).\n\
-         - **herd**: {HERD_TASKS} tasks wait on one key with the default `RetryPolicy` (poll every 250 ms, no timeout), each holding it {} ms as above; a holder queues again only after another task has taken the lock, so about {} tasks wait all the time. Hand-offs per second over the window after the herd has gathered (250 ms), hand-off latency as above. A store that wakes every waiter on each release pays about {HERD_TASKS} acquire attempts per hand-off. verrou only: Node Verrou would measure its poll interval.\n\
-         - Keys are fresh per run and round; TTL 30 s, never reached.",
+         - **hand-off**: {HANDOFF_TASKS} tasks wait on one key with the default retry (verrou: `RetryPolicy::default()` without timeout, woken on release where the store announces releases; Node Verrou: its default poll every 250 ms). Each holder takes the lock, holds it for no time (a yield) and releases it, then queues again once another task has taken it, so about {} tasks wait all the time. Hand-offs per second over the window after the waiters have gathered ({} ms, a gate holding the key), and the hand-off latency as above, whose distribution the chart shows.\n\
+         - **Node Verrou on Redis** does less server work than verrou: its acquire is a plain `SET NX PX` (no fencing token, no counter, no `TIME`) and its release an `EVAL` of `GET` + `DEL` without `PUBLISH`; its waiters poll every 250 ms.\n\
+         - **bytes per held lock**: {} live locks taken with `LockStore::acquire` (one-hour TTL). Memory: resident-set growth of a fresh process; Redis: server `used_memory` growth, keys deleted afterwards. Reported, not a target; full runs only (`--no-footprint` skips it).\n\
+         - Keys are fresh per run and round; TTL 30 s, never reached. On a single Redis server the run's keys (and fencing counters) are deleted at the end.",
         HOLD.as_millis(),
-        HOLD.as_millis(),
-        HERD_TASKS - 1
+        HANDOFF_TASKS - 1,
+        HANDOFF_GATHER.as_millis(),
+        fmt_count(s.footprint_locks.unwrap_or(crate::footprint::LOCKS)),
     );
     out
 }
@@ -170,9 +185,18 @@ enum Figure {
     Rate,
     /// Median latency, shown with the 99th percentile as `p50 / p99`.
     Latency,
-    /// A ratio, as `0.85×`, of the side's sample to our floor sample of the
-    /// same round: `f(floor, sample)`.
-    VsFloor(fn(&Sample, &Sample) -> Option<f64>),
+    /// A ratio, as `0.85×`, of the side's sample to our `Base` sample of
+    /// the same round: `f(base, sample)`.
+    Vs(Base, fn(&Sample, &Sample) -> Option<f64>),
+}
+
+/// What a ratio row divides by: one of our samples of the same round.
+#[derive(Debug, Clone, Copy)]
+enum Base {
+    /// Our sample of this workload.
+    Of(Workload),
+    /// The fastest of our same-work floors (any concurrency).
+    BestFloor,
 }
 
 /// Which way is better for a figure.
@@ -191,25 +215,32 @@ enum Stores {
     All,
     /// Memory, whose floor is a mutex lock + unlock: compared as time.
     Memory,
-    /// Stores with a server, whose floor is one round trip.
-    Servers,
+    /// Stores with a same-work floor.
+    SameWork,
+    /// Stores with a server but no same-work floor yet.
+    RoundTripOnly,
 }
 
 impl Stores {
-    fn include(self, kind: StoreKind) -> bool {
+    fn include(self, run: &StoreRun) -> bool {
+        let memory = run.kind == StoreKind::Memory;
         match self {
             Stores::All => true,
-            Stores::Memory => kind == StoreKind::Memory,
-            Stores::Servers => kind != StoreKind::Memory,
+            Stores::Memory => memory,
+            Stores::SameWork => run.same_work_label.is_some(),
+            Stores::RoundTripOnly => !memory && run.same_work_label.is_none(),
         }
     }
 }
 
 /// Every row a store's table may have, in order.
-fn metrics(floor_label: &str) -> Vec<Metric> {
+fn metrics(run: &StoreRun) -> Vec<Metric> {
     use Better::{Less, More};
-    use Figure::{Latency, Rate, VsFloor};
-    use Workload::{Concurrent, Contended, Floor, Herd, Sequential};
+    use Figure::{Latency, Rate, Vs};
+    use Workload::{
+        Concurrent, Contended, FloorConcurrent, FloorSequential, FloorServerBound, Handoff,
+        RoundTrip, Sequential,
+    };
     let row = |label: &str, workload, figure, better, stores| Metric {
         label: label.to_owned(),
         workload,
@@ -217,16 +248,45 @@ fn metrics(floor_label: &str) -> Vec<Metric> {
         better,
         stores,
     };
+    let same_work = run.same_work_label.as_deref().unwrap_or("");
+    let shape = run.server_bound_shape.as_deref().unwrap_or("");
+    let round_trip = if run.kind == StoreKind::Memory {
+        format!("floor: {}", run.round_trip_label)
+    } else {
+        format!("round-trip reference: {}", run.round_trip_label)
+    };
     vec![
-        // The floor and the herd are ours only (see `Workload::has_peer`).
+        // The floors and the round trip are ours only (see `Workload::has_peer`).
+        row(&round_trip, RoundTrip, Rate, None, Stores::All),
+        row("└ latency p50 / p99", RoundTrip, Latency, None, Stores::All),
         row(
-            &format!("floor: {floor_label}"),
-            Floor,
+            &format!("same-work floor, 1 task: {same_work}"),
+            FloorSequential,
             Rate,
             None,
-            Stores::All,
+            Stores::SameWork,
         ),
-        row("└ latency p50 / p99", Floor, Latency, None, Stores::All),
+        row(
+            "└ latency p50 / p99",
+            FloorSequential,
+            Latency,
+            None,
+            Stores::SameWork,
+        ),
+        row(
+            &format!("same-work floor, {CONCURRENT_TASKS} tasks on the store's connection"),
+            FloorConcurrent,
+            Rate,
+            None,
+            Stores::SameWork,
+        ),
+        row(
+            &format!("same-work floor, server-bound ({shape})"),
+            FloorServerBound,
+            Rate,
+            None,
+            Stores::SameWork,
+        ),
         row(
             "sequential acquire+release",
             Sequential,
@@ -245,25 +305,34 @@ fn metrics(floor_label: &str) -> Vec<Metric> {
         row(
             "└ time vs floor (acquire+release ÷ lock+unlock)",
             Sequential,
-            VsFloor(time_vs_floor),
+            Vs(Base::Of(RoundTrip), time_vs_floor),
             None,
             Stores::Memory,
         ),
         row(
-            "└ vs floor (ops/s ÷ floor/2)",
+            "└ vs same-work floor (ops/s ÷ floor ops/s, 1 task)",
             Sequential,
-            VsFloor(vs_floor),
+            Vs(Base::Of(FloorSequential), rate_ratio),
             None,
-            Stores::Servers,
+            Stores::SameWork,
         ),
         // The same ratio from medians, which one stall of the machine cannot
-        // move: 2 × floor p50 ÷ acquire+release p50.
+        // move: floor p50 ÷ acquire+release p50.
         row(
-            "└ vs floor by p50 (2 × floor p50 ÷ p50)",
+            "└ vs same-work floor by p50 (floor p50 ÷ p50)",
             Sequential,
-            VsFloor(|floor, seq| Some(2.0 * floor.p50_us? / seq.p50_us?)),
+            Vs(Base::Of(FloorSequential), |floor, seq| {
+                Some(floor.p50_us? / seq.p50_us?)
+            }),
             None,
-            Stores::Servers,
+            Stores::SameWork,
+        ),
+        row(
+            "└ vs round trips (ops/s ÷ round trips/s ÷ 2), reference",
+            Sequential,
+            Vs(Base::Of(RoundTrip), vs_round_trips),
+            None,
+            Stores::RoundTripOnly,
         ),
         row(
             &format!("{CONCURRENT_TASKS} concurrent acquire+release"),
@@ -271,6 +340,13 @@ fn metrics(floor_label: &str) -> Vec<Metric> {
             Rate,
             Some(More),
             Stores::All,
+        ),
+        row(
+            "└ vs best same-work floor (any concurrency)",
+            Concurrent,
+            Vs(Base::BestFloor, rate_ratio),
+            None,
+            Stores::SameWork,
         ),
         row(
             &format!("{CONTENDED_TASKS}-way contended: acquisitions"),
@@ -287,20 +363,31 @@ fn metrics(floor_label: &str) -> Vec<Metric> {
             Stores::All,
         ),
         row(
-            &format!("{HERD_TASKS} waiting on one key: hand-offs"),
-            Herd,
+            &format!("hand-off, {HANDOFF_TASKS} waiting on one key: hand-offs"),
+            Handoff,
             Rate,
-            None,
+            Some(More),
             Stores::All,
         ),
-        row("└ hand-off p50 / p99", Herd, Latency, None, Stores::All),
+        row(
+            "└ hand-off p50 / p99",
+            Handoff,
+            Latency,
+            Some(Less),
+            Stores::All,
+        ),
     ]
 }
 
-/// Acquire+release ops/s against two floor round trips: 1.0× would be a
-/// perfect client (stores with a server).
-fn vs_floor(floor: &Sample, seq: &Sample) -> Option<f64> {
-    Some(seq.per_sec() / (floor.per_sec() / 2.0))
+/// ops/s ÷ the base's ops/s.
+fn rate_ratio(base: &Sample, sample: &Sample) -> Option<f64> {
+    Some(sample.per_sec() / base.per_sec())
+}
+
+/// Acquire+release ops/s against two round trips: 1.0× would be a perfect
+/// client (stores with a server but no same-work floor; a reference).
+fn vs_round_trips(round_trip: &Sample, seq: &Sample) -> Option<f64> {
+    Some(seq.per_sec() / (round_trip.per_sec() / 2.0))
 }
 
 /// How many times longer an acquire+release takes than the floor's mutex
@@ -310,13 +397,13 @@ fn time_vs_floor(floor: &Sample, seq: &Sample) -> Option<f64> {
 }
 
 impl Figure {
-    /// One round's figure from `sample`, `floor` being our floor sample of
+    /// One round's figure from `sample`, `base` being our base sample of
     /// the same round.
-    fn read(self, sample: &Sample, floor: Option<&Sample>) -> Option<f64> {
+    fn read(self, sample: &Sample, base: Option<&Sample>) -> Option<f64> {
         let value = match self {
             Figure::Rate => Some(sample.per_sec()),
             Figure::Latency => sample.p50_us,
-            Figure::VsFloor(f) => f(floor?, sample),
+            Figure::Vs(_, f) => f(base?, sample),
         };
         value.filter(|v| v.is_finite())
     }
@@ -325,7 +412,7 @@ impl Figure {
         match self {
             Figure::Rate => fmt_rate(value),
             Figure::Latency => fmt_latency(value),
-            Figure::VsFloor(_) => fmt_ratio(value),
+            Figure::Vs(..) => fmt_ratio(value),
         }
     }
 }
@@ -333,16 +420,18 @@ impl Figure {
 /// One row's cells for one store.
 fn render_row(run: &StoreRun, metric: &Metric) -> String {
     let figure = metric.figure;
-    let floors = run.ours(Workload::Floor);
-    // Each round's figure, on one side; the peer's ratios to the floor take
-    // our floor of the same round (the peer has none).
+    // Each round's figure, on one side; the peer's ratios take our base of
+    // the same round (the peer has no floor).
     let figures = |samples: &[Option<Sample>]| -> Vec<Option<f64>> {
         samples
             .iter()
             .enumerate()
             .map(|(round, sample)| {
-                let floor = floors.get(round).and_then(Option::as_ref);
-                figure.read(sample.as_ref()?, floor)
+                let base = match figure {
+                    Figure::Vs(base, _) => run.base(base, round),
+                    _ => None,
+                };
+                figure.read(sample.as_ref()?, base)
             })
             .collect()
     };
@@ -374,7 +463,9 @@ fn render_row(run: &StoreRun, metric: &Metric) -> String {
             Better::Less => fmt_opt(ratio, faster_or_slower),
         }
     });
-    let theirs = if metric.workload.has_peer() {
+    let theirs = if run.peer_na.contains_key(&metric.workload) {
+        "n/a".to_owned()
+    } else if metric.workload.has_peer() {
         shown(&theirs, run.theirs(metric.workload))
     } else {
         "—".to_owned()
@@ -397,8 +488,8 @@ fn render_row(run: &StoreRun, metric: &Metric) -> String {
     line
 }
 
-/// A store's section: its table, then its notes.
-fn render_store(out: &mut String, peer: &str, run: &StoreRun) {
+/// A store's section: its chart, its table, then its notes.
+fn render_store(out: &mut String, peer: &str, run: &StoreRun, charts: &[Chart]) {
     let _ = writeln!(out, "## {}\n", run.kind);
     if let Some(error) = &run.error {
         let _ = writeln!(
@@ -406,13 +497,16 @@ fn render_store(out: &mut String, peer: &str, run: &StoreRun) {
             "**FAILED** (figures below stop at the failure): {error}\n"
         );
     }
+    if let Some(chart) = charts.iter().find(|c| c.store == Some(run.kind)) {
+        let _ = writeln!(out, "![{}]({})\n", chart.title, chart.file);
+    }
     let _ = writeln!(
         out,
         "| measure | verrou | spread over rounds | {peer} | verrou ÷ {peer} |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|");
-    for metric in metrics(run.floor_label) {
-        if metric.stores.include(run.kind) {
+    for metric in metrics(run) {
+        if metric.stores.include(run) {
             let _ = writeln!(out, "{}", render_row(run, &metric));
         }
     }
@@ -425,6 +519,37 @@ fn render_store(out: &mut String, peer: &str, run: &StoreRun) {
     }
 }
 
+/// The bytes-per-held-lock table, when any store measured it.
+fn render_footprints(out: &mut String, runs: &[StoreRun]) {
+    let measured: Vec<_> = runs
+        .iter()
+        .filter_map(|run| Some((run.kind, run.footprint.as_ref()?)))
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Bytes per held lock\n");
+    let _ = writeln!(
+        out,
+        "| store | live locks | bytes per held lock | measured as | taking them took |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (kind, footprint) in measured {
+        let _ = match footprint {
+            Ok(f) => writeln!(
+                out,
+                "| {kind} | {} | {:.0} B | {} | {:.1} s |",
+                fmt_count(f.locks),
+                f.per_lock(),
+                f.how,
+                f.secs
+            ),
+            Err(e) => writeln!(out, "| {kind} | — | — | failed: {e} | |"),
+        };
+    }
+    let _ = writeln!(out);
+}
+
 impl StoreRun {
     fn ours(&self, workload: Workload) -> &[Option<Sample>] {
         self.ours.get(&workload).map_or(&[], Vec::as_slice)
@@ -432,6 +557,32 @@ impl StoreRun {
 
     fn theirs(&self, workload: Workload) -> &[Option<Sample>] {
         self.peer.get(&workload).map_or(&[], Vec::as_slice)
+    }
+
+    /// Our `base` sample of round `round`.
+    fn base(&self, base: Base, round: usize) -> Option<&Sample> {
+        match base {
+            Base::Of(workload) => self.ours(workload).get(round)?.as_ref(),
+            Base::BestFloor => Workload::FLOORS
+                .iter()
+                .filter_map(|&w| self.ours(w).get(round)?.as_ref())
+                .max_by(|a, b| a.per_sec().total_cmp(&b.per_sec())),
+        }
+    }
+
+    /// Median over rounds of `f(sample, base)` for our samples of `workload`.
+    fn ratio_to_base(
+        &self,
+        workload: Workload,
+        base: Base,
+        f: fn(&Sample, &Sample) -> Option<f64>,
+    ) -> Option<f64> {
+        median(
+            self.ours(workload)
+                .iter()
+                .enumerate()
+                .filter_map(|(round, sample)| f(self.base(base, round)?, sample.as_ref()?)),
+        )
     }
 
     /// Median over rounds of ours ÷ theirs.
@@ -444,6 +595,10 @@ impl StoreRun {
                 _ => f64::NAN,
             },
         ))
+    }
+
+    fn peer_ran(&self, workload: Workload) -> bool {
+        self.theirs(workload).iter().any(Option::is_some)
     }
 }
 
@@ -463,12 +618,26 @@ fn med(samples: &[Option<Sample>], f: impl Fn(&Sample) -> Option<f64>) -> Option
     median(samples.iter().flatten().filter_map(f))
 }
 
-/// A goal from the project brief, checked against this run.
+/// A goal, checked against this run.
 struct Target {
     store: StoreKind,
-    what: &'static str,
+    what: String,
     goal: Goal,
-    measured: Option<f64>,
+    measured: Measured,
+}
+
+/// What a target's row shows in its last two columns.
+enum Measured {
+    /// The figure, judged against the goal.
+    Value(f64),
+    /// Not measured, and why.
+    Not(String),
+}
+
+impl Measured {
+    fn or(value: Option<f64>, why: &str) -> Measured {
+        value.map_or_else(|| Measured::Not(why.to_owned()), Measured::Value)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -480,108 +649,187 @@ enum Goal {
     AtMostRatio(f64),
     /// A latency in microseconds that must stay at or under the value.
     AtMostMicros(f64),
+    /// Bytes, reported only.
+    Reported,
 }
 
 impl Target {
     fn row(&self) -> String {
-        let (goal, measured) = match self.goal {
-            Goal::AtLeastRatio(g) => (format!("≥ {}", fmt_ratio(g)), self.measured.map(fmt_ratio)),
-            Goal::AtMostRatio(g) => (format!("≤ {}", fmt_ratio(g)), self.measured.map(fmt_ratio)),
-            Goal::AtMostMicros(g) => (
-                format!("≤ {}", fmt_latency(g)),
-                self.measured.map(fmt_latency),
-            ),
+        let show = |v: f64| match self.goal {
+            Goal::AtLeastRatio(_) | Goal::AtMostRatio(_) => fmt_ratio(v),
+            Goal::AtMostMicros(_) => fmt_latency(v),
+            Goal::Reported => format!("{v:.0} B"),
         };
-        let status = match (self.goal, self.measured) {
-            (_, None) => "not measured (see the store's notes)".to_owned(),
-            (Goal::AtLeastRatio(g), Some(m)) if m >= g => "**met**".to_owned(),
-            (Goal::AtMostRatio(g) | Goal::AtMostMicros(g), Some(m)) if m <= g => {
-                "**met**".to_owned()
-            }
-            (Goal::AtLeastRatio(g), Some(m)) => format!(
-                "missed by {:.0}% (short by {})",
-                (1.0 - m / g) * 100.0,
-                fmt_ratio(g - m)
-            ),
-            (Goal::AtMostRatio(g), Some(m)) => format!(
-                "missed by {:.0}% ({} over)",
-                (m / g - 1.0) * 100.0,
-                fmt_ratio(m - g)
-            ),
-            (Goal::AtMostMicros(g), Some(m)) => format!(
-                "missed by {:.0}% ({} over)",
-                (m / g - 1.0) * 100.0,
-                fmt_latency(m - g)
-            ),
+        let goal = match self.goal {
+            Goal::AtLeastRatio(g) => format!("≥ {}", fmt_ratio(g)),
+            Goal::AtMostRatio(g) => format!("≤ {}", fmt_ratio(g)),
+            Goal::AtMostMicros(g) => format!("≤ {}", fmt_latency(g)),
+            Goal::Reported => "— (reported, not a target)".to_owned(),
+        };
+        let (measured, status) = match &self.measured {
+            Measured::Not(why) => ("—".to_owned(), format!("not measured: {why}")),
+            Measured::Value(m) => (show(*m), status(self.goal, *m)),
         };
         format!(
-            "| {} | {} | {goal} | {} | {status} |",
-            self.store,
-            self.what,
-            measured.unwrap_or_else(|| "—".into())
+            "| {} | {} | {goal} | {measured} | {status} |",
+            self.store, self.what
         )
+    }
+}
+
+/// "met", or by how much the goal was missed.
+fn status(goal: Goal, m: f64) -> String {
+    match goal {
+        Goal::Reported => "reported".to_owned(),
+        Goal::AtLeastRatio(g) if m >= g => "**met**".to_owned(),
+        Goal::AtMostRatio(g) | Goal::AtMostMicros(g) if m <= g => "**met**".to_owned(),
+        Goal::AtLeastRatio(g) => format!(
+            "missed by {:.0}% (short by {})",
+            (1.0 - m / g) * 100.0,
+            fmt_ratio(g - m)
+        ),
+        Goal::AtMostRatio(g) => format!(
+            "missed by {:.0}% ({} over)",
+            (m / g - 1.0) * 100.0,
+            fmt_ratio(m - g)
+        ),
+        Goal::AtMostMicros(g) => format!(
+            "missed by {:.0}% ({} over)",
+            (m / g - 1.0) * 100.0,
+            fmt_latency(m - g)
+        ),
     }
 }
 
 fn targets(runs: &[StoreRun]) -> Vec<Target> {
     let mut targets = Vec::new();
     let per_sec = |s: &Sample| Some(s.per_sec());
+    let memory_handoffs = runs
+        .iter()
+        .find(|r| r.kind == StoreKind::Memory)
+        .and_then(|r| med(r.ours(Workload::Handoff), per_sec));
     for run in runs {
-        let floor = run.ours(Workload::Floor);
-        let seq = run.ours(Workload::Sequential);
-        let mut add = |what, goal, measured| {
+        let kind = run.kind;
+        let mut add = |what: &str, goal, measured| {
             targets.push(Target {
-                store: run.kind,
-                what,
+                store: kind,
+                what: what.to_owned(),
                 goal,
                 measured,
             });
         };
-        let kind = run.kind;
-        if matches!(
-            kind,
-            StoreKind::Redis | StoreKind::Postgres | StoreKind::Mysql
-        ) {
+        let failed = if run.error.is_some() {
+            "the store's run failed"
+        } else {
+            "no samples"
+        };
+        let peer_why = if run.error.is_some() {
+            "the store's run failed"
+        } else {
+            "Node's Verrou did not run"
+        };
+        if run.same_work_label.is_some() {
             add(
-                "sequential acquire+release vs two round trips",
-                Goal::AtLeastRatio(0.85),
-                median(per_round(floor, seq, |f, s| {
-                    vs_floor(f, s).unwrap_or(f64::NAN)
-                })),
+                "sequential acquire+release ÷ same-work floor (1 task)",
+                Goal::AtLeastRatio(0.90),
+                Measured::or(
+                    run.ratio_to_base(
+                        Workload::Sequential,
+                        Base::Of(Workload::FloorSequential),
+                        rate_ratio,
+                    ),
+                    failed,
+                ),
+            );
+            add(
+                "64 tasks ÷ best same-work floor at any concurrency",
+                Goal::AtLeastRatio(0.90),
+                Measured::or(
+                    run.ratio_to_base(Workload::Concurrent, Base::BestFloor, rate_ratio),
+                    failed,
+                ),
+            );
+        } else if kind != StoreKind::Memory {
+            let why = "no same-work floor for this store yet (round trip is a reference only)";
+            add(
+                "sequential acquire+release ÷ same-work floor (1 task)",
+                Goal::AtLeastRatio(0.90),
+                Measured::Not(why.to_owned()),
+            );
+            add(
+                "64 tasks ÷ best same-work floor at any concurrency",
+                Goal::AtLeastRatio(0.90),
+                Measured::Not(why.to_owned()),
             );
         }
         if kind == StoreKind::Memory {
             add(
-                "uncontended acquire+release time vs tokio Mutex lock+unlock",
+                "acquire+release time ÷ tokio Mutex lock+unlock",
                 Goal::AtMostRatio(3.0),
-                median(per_round(floor, seq, |f, s| {
-                    time_vs_floor(f, s).unwrap_or(f64::NAN)
-                })),
+                Measured::or(
+                    run.ratio_to_base(
+                        Workload::Sequential,
+                        Base::Of(Workload::RoundTrip),
+                        time_vs_floor,
+                    ),
+                    failed,
+                ),
             );
         }
-        match kind {
-            StoreKind::Redis => add(
-                "64 concurrent vs Node Verrou",
-                Goal::AtLeastRatio(2.0),
-                run.ratio_to_peer(Workload::Concurrent, per_sec),
-            ),
-            StoreKind::Postgres => add(
-                "64 concurrent vs Node Verrou",
+        if kind == StoreKind::Redis {
+            add(
+                "64 tasks ÷ Node Verrou 64 tasks",
+                Goal::AtLeastRatio(1.5),
+                Measured::or(run.ratio_to_peer(Workload::Concurrent, per_sec), peer_why),
+            );
+        }
+        if matches!(kind, StoreKind::Redis | StoreKind::Postgres) {
+            let ours = med(run.ours(Workload::Handoff), per_sec);
+            let measured = match (ours, memory_handoffs) {
+                (Some(ours), Some(memory)) if memory > 0.0 => Measured::Value(ours / memory),
+                (None, _) => Measured::Not(failed.to_owned()),
+                _ => Measured::Not("memory was not run".to_owned()),
+            };
+            add(
+                "hand-offs/s with 1000 waiters ÷ memory's (≥ memory ÷ 10)",
+                Goal::AtLeastRatio(0.10),
+                measured,
+            );
+        }
+        // Earlier targets, kept while they still say something.
+        if kind == StoreKind::Postgres && run.peer_ran(Workload::Concurrent) {
+            add(
+                "64 tasks ÷ Node Verrou 64 tasks",
                 Goal::AtLeastRatio(5.0),
-                run.ratio_to_peer(Workload::Concurrent, per_sec),
-            ),
-            _ => {}
+                Measured::or(run.ratio_to_peer(Workload::Concurrent, per_sec), peer_why),
+            );
         }
         if matches!(kind, StoreKind::Memory | StoreKind::Redis) {
             add(
                 "16-way hand-off p50",
                 Goal::AtMostMicros(2000.0),
-                med(run.ours(Workload::Contended), |s| s.p50_us),
+                Measured::or(med(run.ours(Workload::Contended), |s| s.p50_us), failed),
+            );
+            if run.peer_ran(Workload::Contended) {
+                add(
+                    "16-way acquisitions/s ÷ Node Verrou",
+                    Goal::AtLeastRatio(10.0),
+                    Measured::or(run.ratio_to_peer(Workload::Contended, per_sec), peer_why),
+                );
+            }
+        }
+        if let Some(footprint) = &run.footprint {
+            let what = footprint.as_ref().map_or_else(
+                |_| "bytes per held lock".to_owned(),
+                |f| format!("bytes per held lock, {} live locks", fmt_count(f.locks)),
             );
             add(
-                "16-way acquisitions/s vs Node Verrou",
-                Goal::AtLeastRatio(10.0),
-                run.ratio_to_peer(Workload::Contended, per_sec),
+                &what,
+                Goal::Reported,
+                match footprint {
+                    Ok(f) => Measured::Value(f.per_lock()),
+                    Err(e) => Measured::Not(format!("failed: {e}")),
+                },
             );
         }
     }
@@ -597,6 +845,11 @@ fn fmt_rate(per_sec: f64) -> String {
     // Rates are positive and far below 2^53.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let whole = per_sec.round() as u64;
+    format!("{}/s", fmt_count(whole))
+}
+
+/// `1,000,000`.
+fn fmt_count(whole: u64) -> String {
     let digits = whole.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -605,7 +858,7 @@ fn fmt_rate(per_sec: f64) -> String {
         }
         grouped.push(c);
     }
-    format!("{grouped}/s")
+    grouped
 }
 
 /// A ratio of p50 latencies (ours ÷ theirs) in words.
@@ -667,6 +920,7 @@ mod tests {
     fn formats() {
         assert_eq!(fmt_rate(1_234_567.4), "1,234,567/s");
         assert_eq!(fmt_rate(999.6), "1,000/s");
+        assert_eq!(fmt_count(1_000_000), "1,000,000");
         assert_eq!(fmt_ratio(0.8512), "0.85×");
         assert_eq!(fmt_latency(2150.0), "2.15 ms");
         assert_eq!(fmt_latency(0.083), "0.08 µs");
@@ -674,20 +928,20 @@ mod tests {
 
     fn sample(ops: u64, secs: f64, latency: Option<(f64, f64)>) -> Option<Sample> {
         Some(Sample {
-            ops,
-            secs,
             p50_us: latency.map(|(p50, _)| p50),
             p99_us: latency.map(|(_, p99)| p99),
+            ..Sample::rate(ops, secs)
         })
     }
 
     /// Two rounds of every workload, with the peer's samples where it runs
-    /// them (its second contended round failed).
-    fn two_rounds(kind: StoreKind, floor_label: &'static str) -> StoreRun {
-        let mut run = StoreRun::new(kind, floor_label);
-        let ours = [
+    /// them (its second contended round failed); the same-work floors when
+    /// `floors`.
+    fn two_rounds(kind: StoreKind, round_trip_label: &'static str, floors: bool) -> StoreRun {
+        let mut run = StoreRun::new(kind, round_trip_label);
+        let mut ours = vec![
             (
-                Workload::Floor,
+                Workload::RoundTrip,
                 vec![
                     sample(1000, 0.1, Some((80.0, 120.0))),
                     sample(1200, 0.1, Some((70.0, 100.0))),
@@ -712,13 +966,34 @@ mod tests {
                 ],
             ),
             (
-                Workload::Herd,
+                Workload::Handoff,
                 vec![
                     sample(800, 0.1, Some((120.0, 400.0))),
                     sample(900, 0.1, Some((110.0, 380.0))),
                 ],
             ),
         ];
+        if floors {
+            run.same_work_label = Some("Redis acquire + release scripts".into());
+            run.server_bound_shape = Some("4 connections × 32 in flight".into());
+            ours.extend([
+                (
+                    Workload::FloorSequential,
+                    vec![
+                        sample(500, 0.1, Some((190.0, 300.0))),
+                        sample(500, 0.1, Some((180.0, 260.0))),
+                    ],
+                ),
+                (
+                    Workload::FloorConcurrent,
+                    vec![sample(3000, 0.1, None), sample(4000, 0.1, None)],
+                ),
+                (
+                    Workload::FloorServerBound,
+                    vec![sample(5000, 0.1, None), sample(3500, 0.1, None)],
+                ),
+            ]);
+        }
         let theirs = [
             (
                 Workload::Sequential,
@@ -735,6 +1010,10 @@ mod tests {
                 Workload::Contended,
                 vec![sample(10, 0.2, Some((250_000.0, 260_000.0))), None],
             ),
+            (
+                Workload::Handoff,
+                vec![sample(1, 0.1, Some((200_000.0, 250_000.0))), None],
+            ),
         ];
         run.ours.extend(ours);
         run.peer.extend(theirs);
@@ -743,37 +1022,61 @@ mod tests {
 
     fn table(run: &StoreRun) -> Vec<String> {
         let mut out = String::new();
-        render_store(&mut out, "Node Verrou 0.5", run);
+        render_store(&mut out, "Node Verrou 0.5", run, &[]);
         out.lines().map(str::to_owned).collect()
     }
 
     #[test]
-    fn a_server_store_renders_every_row_from_its_rounds() {
-        let run = two_rounds(StoreKind::Redis, "Redis PING");
+    fn a_store_with_a_same_work_floor_renders_every_row_from_its_rounds() {
+        let run = two_rounds(StoreKind::Redis, "Redis PING", true);
         let expected = [
             "## redis",
             "",
             "| measure | verrou | spread over rounds | Node Verrou 0.5 | verrou ÷ Node Verrou 0.5 |",
             "|---|---|---|---|---|",
-            "| floor: Redis PING | 11,000/s | 10,000/s–12,000/s | — | |",
+            "| round-trip reference: Redis PING | 11,000/s | 10,000/s–12,000/s | — | |",
             "| └ latency p50 / p99 | 75 µs / 110 µs | 70 µs–80 µs | — | |",
+            "| same-work floor, 1 task: Redis acquire + release scripts | 5,000/s | 5,000/s–5,000/s | — | |",
+            "| └ latency p50 / p99 | 185 µs / 280 µs | 180 µs–190 µs | — | |",
+            "| same-work floor, 64 tasks on the store's connection | 35,000/s | 30,000/s–40,000/s | — | |",
+            "| same-work floor, server-bound (4 connections × 32 in flight) | 42,500/s | 35,000/s–50,000/s | — | |",
             "| sequential acquire+release | 4,500/s | 4,000/s–5,000/s | 2,250/s | 2.00× |",
             "| └ latency p50 / p99 | 220 µs / 350 µs | 200 µs–240 µs | 440 µs / 850 µs | p50 2.00× faster |",
-            "| └ vs floor (ops/s ÷ floor/2) | 0.82× | 0.80×–0.83× | 0.41× | |",
-            "| └ vs floor by p50 (2 × floor p50 ÷ p50) | 0.68× | 0.67×–0.70× | 0.34× | |",
+            "| └ vs same-work floor (ops/s ÷ floor ops/s, 1 task) | 0.90× | 0.80×–1.00× | 0.45× | |",
+            "| └ vs same-work floor by p50 (floor p50 ÷ p50) | 0.85× | 0.79×–0.90× | 0.42× | |",
             "| 64 concurrent acquire+release | 31,000/s | 30,000/s–32,000/s | 9,000/s | 3.50× |",
+            "| └ vs best same-work floor (any concurrency) | 0.70× | 0.60×–0.80× | 0.20× | |",
             "| 16-way contended: acquisitions | 10,500/s | 10,000/s–11,000/s | 50/s | 200× |",
             "| └ hand-off p50 / p99 | 85 µs / 145 µs | 80 µs–90 µs | 250.00 ms / 260.00 ms | p50 2778× faster |",
-            "| 1000 waiting on one key: hand-offs | 8,500/s | 8,000/s–9,000/s | — | |",
-            "| └ hand-off p50 / p99 | 115 µs / 390 µs | 110 µs–120 µs | — | |",
+            "| hand-off, 1000 waiting on one key: hand-offs | 8,500/s | 8,000/s–9,000/s | 10/s | 800× |",
+            "| └ hand-off p50 / p99 | 115 µs / 390 µs | 110 µs–120 µs | 200.00 ms / 250.00 ms | p50 1667× faster |",
             "",
         ];
         assert_eq!(table(&run), expected);
     }
 
     #[test]
+    fn a_store_without_a_same_work_floor_compares_with_round_trips_as_a_reference() {
+        let run = two_rounds(StoreKind::Postgres, "Postgres SELECT 1", false);
+        let rows = table(&run);
+        assert!(
+            rows.contains(
+                &"| └ vs round trips (ops/s ÷ round trips/s ÷ 2), reference | 0.82× | 0.80×–0.83× | 0.41× | |"
+                    .to_owned()
+            ),
+            "{rows:#?}"
+        );
+        assert!(!rows.iter().any(|r| r.contains("same-work")), "{rows:#?}");
+        let targets: Vec<String> = targets(&[run]).iter().map(Target::row).collect();
+        assert!(
+            targets[0].contains("not measured: no same-work floor for this store yet"),
+            "{targets:#?}"
+        );
+    }
+
+    #[test]
     fn memory_compares_its_time_with_the_mutex_floor() {
-        let run = two_rounds(StoreKind::Memory, "tokio::sync::Mutex lock+unlock");
+        let run = two_rounds(StoreKind::Memory, "tokio::sync::Mutex lock+unlock", false);
         let rows = table(&run);
         // floor ÷ sequential per round: 10,000 ÷ 4,000 and 12,000 ÷ 5,000;
         // the peer's sequential against our floor of the same round.
@@ -784,7 +1087,60 @@ mod tests {
             ),
             "{rows:#?}"
         );
-        assert!(!rows.iter().any(|r| r.contains("floor/2")), "{rows:#?}");
+        assert!(
+            rows.contains(
+                &"| floor: tokio::sync::Mutex lock+unlock | 11,000/s | 10,000/s–12,000/s | — | |"
+                    .to_owned()
+            ),
+            "{rows:#?}"
+        );
+        assert!(!rows.iter().any(|r| r.contains("round trips")), "{rows:#?}");
+    }
+
+    #[test]
+    fn targets_are_judged_against_the_same_work_floor_the_peer_and_memory() {
+        let redis = two_rounds(StoreKind::Redis, "Redis PING", true);
+        let mut memory = two_rounds(StoreKind::Memory, "tokio::sync::Mutex lock+unlock", false);
+        // Memory hands off 10× faster than Redis in both rounds.
+        memory.ours.insert(
+            Workload::Handoff,
+            vec![sample(8000, 0.1, None), sample(9000, 0.1, None)],
+        );
+        let rows: Vec<String> = targets(&[memory, redis]).iter().map(Target::row).collect();
+        let find = |store: &str, what: &str| {
+            rows.iter()
+                .find(|r| r.starts_with(&format!("| {store} | {what}")))
+                .unwrap_or_else(|| panic!("no {store} {what} in {rows:#?}"))
+                .clone()
+        };
+        assert_eq!(
+            find("redis", "sequential acquire+release ÷ same-work floor"),
+            "| redis | sequential acquire+release ÷ same-work floor (1 task) | ≥ 0.90× | 0.90× | **met** |"
+        );
+        // 64 tasks: 3,000 ÷ 5,000 and 3,200 ÷ 4,000, the best floor of each round.
+        assert_eq!(
+            find("redis", "64 tasks ÷ best"),
+            "| redis | 64 tasks ÷ best same-work floor at any concurrency | ≥ 0.90× | 0.70× | missed by 22% (short by 0.20×) |"
+        );
+        assert!(find("redis", "64 tasks ÷ Node").contains("| ≥ 1.50× | 3.50× | **met** |"));
+        assert!(find("redis", "hand-offs/s").contains("| ≥ 0.10× | 0.10× | **met** |"));
+        assert!(find("memory", "acquire+release time").contains("| ≤ 3.00× | 2.45× | **met** |"));
+    }
+
+    #[test]
+    fn a_workload_the_peer_cannot_run_reads_n_a() {
+        let mut run = two_rounds(StoreKind::Memory, "tokio::sync::Mutex lock+unlock", false);
+        run.peer.remove(&Workload::Handoff);
+        run.peer_na
+            .insert(Workload::Handoff, "its driver cannot".into());
+        let rows = table(&run);
+        assert!(
+            rows.contains(
+                &"| hand-off, 1000 waiting on one key: hand-offs | 8,500/s | 8,000/s–9,000/s | n/a | — |"
+                    .to_owned()
+            ),
+            "{rows:#?}"
+        );
     }
 
     #[test]
@@ -806,13 +1162,13 @@ mod tests {
     fn a_missed_target_says_by_how_much() {
         let target = Target {
             store: StoreKind::Redis,
-            what: "x",
+            what: "x".into(),
             goal: Goal::AtLeastRatio(2.0),
-            measured: Some(1.5),
+            measured: Measured::Value(1.5),
         };
         assert!(target.row().contains("missed by 25%"), "{}", target.row());
         let met = Target {
-            measured: Some(2.0),
+            measured: Measured::Value(2.0),
             ..target
         };
         assert!(met.row().contains("**met**"));

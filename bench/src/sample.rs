@@ -1,50 +1,80 @@
 //! What one run of one workload measured, on either side.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::stats::percentile;
 
 /// The workloads, in the order each round runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Workload {
-    /// The store's bare round trip, one task (ours only).
-    Floor,
+    /// The store's cheapest request (Redis `PING`, `SELECT 1`, `GetItem`),
+    /// one task: a round-trip reference line. For memory, which has no
+    /// server, its floor: a `tokio::sync::Mutex` lock + unlock (ours only).
+    RoundTrip,
+    /// Same-work floor: the store's own acquire and release, issued bare on
+    /// its driver, one task on the store's connection (ours only).
+    FloorSequential,
+    /// The same at the concurrent workload's concurrency, on the store's
+    /// connection (ours only).
+    FloorConcurrent,
+    /// The same, server-bound: several connections with many operations in
+    /// flight on each (ours only).
+    FloorServerBound,
     /// Acquire + release on distinct keys, one task.
     Sequential,
     /// Acquire + release on distinct keys, 64 tasks, one client/pool.
     Concurrent,
     /// 16 tasks taking turns on one key.
     Contended,
-    /// 1000 tasks waiting on one key, each release handing it to one of
-    /// them (ours only).
-    Herd,
+    /// 1000 tasks waiting on one key with the default retry, each taking
+    /// the lock, holding it for no time and releasing it.
+    Handoff,
 }
 
 impl Workload {
     /// Every workload, in run order.
-    pub const ALL: [Workload; 5] = [
-        Workload::Floor,
+    pub const ALL: [Workload; 8] = [
+        Workload::RoundTrip,
+        Workload::FloorSequential,
+        Workload::FloorConcurrent,
+        Workload::FloorServerBound,
         Workload::Sequential,
         Workload::Concurrent,
         Workload::Contended,
-        Workload::Herd,
+        Workload::Handoff,
+    ];
+
+    /// The same-work floors (run only on stores that have one).
+    pub const FLOORS: [Workload; 3] = [
+        Workload::FloorSequential,
+        Workload::FloorConcurrent,
+        Workload::FloorServerBound,
     ];
 
     /// The name used on the command line, in the peer protocol and the report.
     pub fn name(self) -> &'static str {
         match self {
-            Workload::Floor => "floor",
+            Workload::RoundTrip => "round-trip",
+            Workload::FloorSequential => "floor-sequential",
+            Workload::FloorConcurrent => "floor-concurrent",
+            Workload::FloorServerBound => "floor-server-bound",
             Workload::Sequential => "sequential",
             Workload::Concurrent => "concurrent",
             Workload::Contended => "contended",
-            Workload::Herd => "herd",
+            Workload::Handoff => "handoff",
         }
     }
 
-    /// Whether `bench/node/peer.mjs` runs it too. The floor is ours by
-    /// definition; the herd is not mirrored because Node's Verrou only polls
-    /// (every 250 ms), so 1000 of its waiters measure the poll interval, not
-    /// a hand-off.
+    /// Whether it is one of the same-work floors.
+    pub fn is_floor(self) -> bool {
+        Workload::FLOORS.contains(&self)
+    }
+
+    /// Whether `bench/node/peer.mjs` runs it too: the floors and the
+    /// round-trip reference are ours by definition.
     pub fn has_peer(self) -> bool {
-        !matches!(self, Workload::Floor | Workload::Herd)
+        !matches!(self, Workload::RoundTrip) && !self.is_floor()
     }
 }
 
@@ -54,12 +84,28 @@ impl fmt::Display for Workload {
     }
 }
 
+/// The quantiles a hand-off latency distribution is kept at (for the
+/// charts): every percent, then the tail. `bench/node/peer.mjs` sends the
+/// same ones.
+pub const CDF_QUANTILES: [f64; 103] = {
+    let mut q = [0.0; 103];
+    let mut i = 0;
+    while i < 100 {
+        q[i] = i as f64 / 100.0;
+        i += 1;
+    }
+    q[100] = 0.995;
+    q[101] = 0.999;
+    q[102] = 1.0;
+    q
+};
+
 /// One workload run: how many operations in how many seconds, and latency
-/// percentiles where the workload has them (floor and sequential: per
-/// operation; contended and herd: per hand-off).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// percentiles where the workload has them (round trip, floor and
+/// sequential: per operation; contended and hand-off: per hand-off).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Completed operations (acquisitions for the contended and herd
+    /// Completed operations (acquisitions for the contended and hand-off
     /// workloads).
     pub ops: u64,
     /// The seconds `ops` took: summed operation times for the single-task
@@ -69,9 +115,45 @@ pub struct Sample {
     pub p50_us: Option<f64>,
     /// 99th percentile latency in microseconds.
     pub p99_us: Option<f64>,
+    /// The latency in microseconds at each of [`CDF_QUANTILES`], for the
+    /// hand-off workload (empty otherwise).
+    pub cdf_us: Vec<f64>,
 }
 
 impl Sample {
+    /// A sample without latencies.
+    pub fn rate(ops: u64, secs: f64) -> Sample {
+        Sample {
+            ops,
+            secs,
+            p50_us: None,
+            p99_us: None,
+            cdf_us: Vec::new(),
+        }
+    }
+
+    /// A sample with the percentiles of `sorted` latencies.
+    pub fn with_latencies(ops: u64, secs: f64, sorted: &[Duration]) -> Sample {
+        Sample {
+            ops,
+            secs,
+            p50_us: micros(percentile(sorted, 0.5)),
+            p99_us: micros(percentile(sorted, 0.99)),
+            cdf_us: Vec::new(),
+        }
+    }
+
+    /// The same, keeping the whole distribution at [`CDF_QUANTILES`].
+    pub fn with_distribution(ops: u64, secs: f64, sorted: &[Duration]) -> Sample {
+        Sample {
+            cdf_us: CDF_QUANTILES
+                .iter()
+                .filter_map(|&q| micros(percentile(sorted, q)))
+                .collect(),
+            ..Sample::with_latencies(ops, secs, sorted)
+        }
+    }
+
     /// Operations per second.
     pub fn per_sec(&self) -> f64 {
         // Counts stay far below 2^52: the conversion is exact.
@@ -82,5 +164,29 @@ impl Sample {
         } else {
             0.0
         }
+    }
+}
+
+fn micros(d: Option<Duration>) -> Option<f64> {
+    // Nanoseconds ÷ 1000: exact for whole microseconds, where seconds × 1e6
+    // is not. Latencies stay far below 2^52 ns.
+    #[allow(clippy::cast_precision_loss)]
+    d.map(|d| d.as_nanos() as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_distribution_is_kept_at_every_quantile() {
+        let sorted: Vec<Duration> = (1..=1000).map(Duration::from_micros).collect();
+        let sample = Sample::with_distribution(1000, 1.0, &sorted);
+        assert_eq!(sample.cdf_us.len(), CDF_QUANTILES.len());
+        assert_eq!(sample.cdf_us[0], 1.0);
+        assert_eq!(sample.cdf_us[50], 501.0);
+        assert_eq!(sample.cdf_us[102], 1000.0);
+        assert_eq!(sample.p50_us, Some(501.0));
+        assert!(Sample::with_distribution(0, 1.0, &[]).cdf_us.is_empty());
     }
 }

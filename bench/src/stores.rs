@@ -1,30 +1,47 @@
-//! Every store the bench knows: how to open it, and its "floor" — the bare
-//! round trip that one acquire + release must make twice at least.
+//! Every store the bench knows: how to open it, its same-work floor and its
+//! round-trip reference.
+//!
+//! - The **same-work floor** is the store's own acquire and release (the
+//!   very scripts or statements the store sends), issued bare on the store's
+//!   driver with the store's client settings. It is what an acquire +
+//!   release costs with no client code of ours around it, so ours ÷ floor
+//!   is the share of the physical floor verrou reaches. A store plugs one in
+//!   by implementing [`Lane`] for its driver and building a
+//!   [`SameWorkFloor`] in [`open`]; Redis and Valkey (and Redis Cluster)
+//!   have one. The SQL stores and DynamoDB do not yet: their statements
+//!   are not wired into the bench.
+//! - The **round-trip reference** is the store's cheapest request on the
+//!   store's own client (`PING`, `SELECT 1` on a connection kept from the
+//!   store's pool, `GetItem`): a reference line, not a target. Memory has no
+//!   server: its floor is an uncontended `tokio::sync::Mutex` lock + unlock.
 //!
 //! Stores connect to the local services (`cargo xtask services up`) through
 //! `verrou-testkit`, with the same addresses, environment variables and
-//! connect timeout as their tests. The floor runs on the store's own client:
-//! for the SQL stores, on one connection taken from the store's pool and
-//! kept, so the floor is the bare round trip and any pool overhead of the
-//! store counts against the store.
+//! connect timeout as their tests.
 
 use std::sync::Arc;
 
-use verrou_core::{BoxError, LockStore};
+use verrou_core::{BoxError, LockStore, async_trait};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 use verrou_memory::MemoryStore;
 use verrou_mysql::MysqlStore;
 use verrou_mysql::mysql_async::prelude::Queryable;
-use verrou_mysql::mysql_async::{Conn, Value};
+use verrou_mysql::mysql_async::{Conn, Value as MysqlValue};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::Object;
 use verrou_redis::RedisStore;
-use verrou_redis::fred::interfaces::ClientLike;
+use verrou_redis::fred::clients::Client;
+use verrou_redis::fred::interfaces::{ClientLike, LuaInterface};
+use verrou_redis::fred::types::config::Options;
+use verrou_redis::fred::types::{ClusterHash, CustomCommand, Value};
+use verrou_redis::fred::util::{redis_keyslot, sha1_hash};
 use verrou_testkit::{Service, StoreKind};
 
-/// Every store the bench runs, in report order: those with a floor below.
-/// (SQLite has none yet: its round trip is a file, not a server.)
+use crate::workloads::{CONCURRENT_TASKS, TTL};
+
+/// Every store the bench runs, in report order: those with a round trip
+/// below. (SQLite has none yet: its round trip is a file, not a server.)
 pub const BENCHED: [StoreKind; 7] = [
     StoreKind::Memory,
     StoreKind::Redis,
@@ -50,7 +67,7 @@ pub fn has_peer(kind: StoreKind) -> bool {
 /// The store called `name`, if the bench runs it.
 ///
 /// # Errors
-/// An unknown name, or a store the bench has no floor for.
+/// An unknown name, or a store the bench has no round trip for.
 pub fn parse(name: &str) -> Result<StoreKind, String> {
     let kind: StoreKind = name.parse()?;
     if BENCHED.contains(&kind) {
@@ -66,25 +83,99 @@ pub fn parse(name: &str) -> Result<StoreKind, String> {
 
 /// Connections of the SQL stores' pools; `bench/node/peer.mjs` gives knex
 /// the same number so that the 64 concurrent tasks queue on equal pools.
-/// Our pools get one more, kept by the floor.
+/// Our pools get one more, kept by the round trip.
 pub const POOL: usize = 16;
+
+/// The server-bound Redis floor: this many connections of its own ...
+pub const REDIS_SERVER_BOUND_CONNECTIONS: usize = 4;
+/// ... with this many acquire + release loops in flight on each (fred
+/// pipelines them), enough to keep a single-threaded server busy.
+pub const REDIS_SERVER_BOUND_IN_FLIGHT: usize = 32;
 
 /// A store under test.
 pub struct Subject {
+    /// Which store.
+    pub kind: StoreKind,
     /// The store, shared by every lock of the run.
     pub store: Arc<dyn LockStore>,
-    /// Its bare round trip.
-    pub floor: Arc<Floor>,
+    /// Its round-trip reference (memory: its mutex floor).
+    pub round_trip: Arc<RoundTrip>,
+    /// Its same-work floor, when the store has one.
+    pub same_work: Option<Arc<SameWorkFloor>>,
 }
 
-/// The cheapest request to the store's server, on the store's own client.
-pub enum Floor {
+impl Subject {
+    /// The workloads this store runs, in order: the same-work floors only
+    /// where there is one.
+    pub fn workloads(&self) -> Vec<crate::sample::Workload> {
+        crate::sample::Workload::ALL
+            .into_iter()
+            .filter(|w| !w.is_floor() || self.same_work.is_some())
+            .collect()
+    }
+}
+
+/// One connection (or pool) of a store's driver on which a same-work floor
+/// sends the store's own acquire and release, exactly as the store sends
+/// them, with nothing of verrou's in between.
+#[async_trait]
+pub trait Lane: Send + Sync {
+    /// Readies the lane before a measured window (loads scripts, prepares
+    /// statements); not timed.
+    async fn prepare(&self) -> Result<(), BoxError>;
+    /// The store's acquire of the free `key` for `owner`; an error unless it
+    /// took the lock.
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError>;
+    /// The store's release of `key` held by `owner`; an error unless it
+    /// released the lock.
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError>;
+}
+
+/// A store's same-work floor: where its statements go at each concurrency.
+pub struct SameWorkFloor {
+    /// What it sends, for the report.
+    pub label: String,
+    /// The store's own connection or pool, as the store's own sequential
+    /// and concurrent workloads use it.
+    pub shared: Arc<dyn Lane>,
+    /// Connections of its own for the server-bound floor ...
+    pub server_bound: Vec<Arc<dyn Lane>>,
+    /// ... each with this many operations in flight.
+    pub in_flight: usize,
+}
+
+impl SameWorkFloor {
+    /// The server-bound floor's shape, for the report: `4 connections × 32`.
+    pub fn server_bound_shape(&self) -> String {
+        format!(
+            "{} connections × {} in flight",
+            self.server_bound.len(),
+            self.in_flight
+        )
+    }
+
+    /// The tasks of the concurrent floor: [`CONCURRENT_TASKS`] on the
+    /// store's connection, like the store's concurrent workload.
+    pub fn concurrent_lanes(&self) -> Vec<(Arc<dyn Lane>, usize)> {
+        vec![(self.shared.clone(), CONCURRENT_TASKS)]
+    }
+
+    /// The tasks of the server-bound floor.
+    pub fn server_bound_lanes(&self) -> Vec<(Arc<dyn Lane>, usize)> {
+        self.server_bound
+            .iter()
+            .map(|lane| (lane.clone(), self.in_flight))
+            .collect()
+    }
+}
+
+/// The store's cheapest request on the store's own client: a round-trip
+/// reference (memory: its floor).
+pub enum RoundTrip {
     /// Memory has no server: an uncontended `tokio::sync::Mutex` lock + unlock.
     Memory(tokio::sync::Mutex<()>),
     /// `PING` on the store's connection (one node of a Cluster).
-    Redis(RedisStore),
-    /// The same on Valkey.
-    Valkey(RedisStore),
+    Redis(RedisStore, &'static str),
     /// `SELECT 1`, prepared once, on a connection kept from the store's pool.
     Postgres(Box<Kept<PostgresStore, Object>>),
     /// `SELECT 1` (prepared once: mysql_async caches statements per
@@ -95,27 +186,26 @@ pub enum Floor {
     DynamoDb(DynamoDbStore),
 }
 
-impl Floor {
-    /// What the floor measures, for the report.
+impl RoundTrip {
+    /// What it measures, for the report.
     pub fn label(&self) -> &'static str {
         match self {
-            Floor::Memory(_) => "tokio::sync::Mutex lock+unlock",
-            Floor::Redis(_) => "Redis PING",
-            Floor::Valkey(_) => "Valkey PING",
-            Floor::Postgres(_) => "Postgres SELECT 1",
-            Floor::Mysql(_) => "MariaDB SELECT 1",
-            Floor::DynamoDb(_) => "DynamoDB GetItem",
+            RoundTrip::Memory(_) => "tokio::sync::Mutex lock+unlock",
+            RoundTrip::Redis(_, label) => label,
+            RoundTrip::Postgres(_) => "Postgres SELECT 1",
+            RoundTrip::Mysql(_) => "MariaDB SELECT 1",
+            RoundTrip::DynamoDb(_) => "DynamoDB GetItem",
         }
     }
 
     /// One bare round trip.
-    pub async fn round_trip(&self) -> Result<(), BoxError> {
+    pub async fn run(&self) -> Result<(), BoxError> {
         match self {
-            Floor::Memory(mutex) => drop(mutex.lock().await),
-            Floor::Redis(store) | Floor::Valkey(store) => {
+            RoundTrip::Memory(mutex) => drop(mutex.lock().await),
+            RoundTrip::Redis(store, _) => {
                 let _: String = store.client().ping(None).await?;
             }
-            Floor::Postgres(kept) => {
+            RoundTrip::Postgres(kept) => {
                 let mut slot = kept.conn.lock().await;
                 let client = match slot.take() {
                     Some(client) => client,
@@ -127,7 +217,7 @@ impl Floor {
                 // by the server, say) is replaced on the next call.
                 *slot = Some(client);
             }
-            Floor::Mysql(kept) => {
+            RoundTrip::Mysql(kept) => {
                 let mut slot = kept.conn.lock().await;
                 let mut conn = match slot.take() {
                     Some(conn) => conn,
@@ -139,10 +229,10 @@ impl Floor {
                             .await?
                     }
                 };
-                let _: Option<Value> = conn.exec_first("SELECT 1", ()).await?;
+                let _: Option<MysqlValue> = conn.exec_first("SELECT 1", ()).await?;
                 *slot = Some(conn);
             }
-            Floor::DynamoDb(store) => {
+            RoundTrip::DynamoDb(store) => {
                 store
                     .client()
                     .get_item()
@@ -157,7 +247,7 @@ impl Floor {
     }
 }
 
-/// A connection taken from a store's pool once and kept for the floor.
+/// A connection taken from a store's pool once and kept for the round trip.
 pub struct Kept<S, C> {
     store: S,
     conn: tokio::sync::Mutex<Option<C>>,
@@ -172,16 +262,189 @@ impl<S, C> Kept<S, C> {
     }
 }
 
+/// Where a Redis lane sends: the store's own client (the next of its pool,
+/// as the store picks it) or a connection of the lane's own.
+enum RedisConnection {
+    Store(RedisStore),
+    Own(Client),
+}
+
+/// [`verrou_redis::scripts::ACQUIRE`] and [`verrou_redis::scripts::RELEASE`]
+/// by `EVALSHA` on fred, with the keys, arguments and per-command options
+/// the store uses (at most one send, the store's default operation timeout),
+/// sent the way the store sends them (a custom command routed by the first
+/// key's slot) but without its `NOSCRIPT` fallback: the scripts are loaded
+/// before each measured window.
+struct RedisLane {
+    connection: RedisConnection,
+    options: Options,
+    prefix: String,
+    acquire_sha: Value,
+    release_sha: Value,
+    /// The lock TTL the workloads use, in milliseconds, as the store sends it.
+    ttl_ms: Value,
+    /// The store's default counter retention (one hour), as it sends it.
+    retention_ms: Value,
+}
+
+impl RedisLane {
+    fn new(connection: RedisConnection, prefix: &str) -> RedisLane {
+        RedisLane {
+            connection,
+            options: Options {
+                // The store's per-command options (`RedisStore::new`): never
+                // resend, bounded by the default operation timeout (5 s).
+                max_attempts: Some(1),
+                timeout: Some(std::time::Duration::from_secs(5)),
+                ..Options::default()
+            },
+            prefix: prefix.to_owned(),
+            acquire_sha: Value::from(sha1_hash(verrou_redis::scripts::ACQUIRE)),
+            release_sha: Value::from(sha1_hash(verrou_redis::scripts::RELEASE)),
+            ttl_ms: Value::from(TTL.as_millis().to_string()),
+            retention_ms: Value::from("3600000"),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        match &self.connection {
+            RedisConnection::Store(store) => store.client(),
+            RedisConnection::Own(client) => client,
+        }
+    }
+
+    /// The lock's name (`p{k}`): the bench's keys and prefixes have none of
+    /// the characters the store escapes, so the name needs no escaping.
+    fn lock_name(&self, key: &str) -> Result<String, BoxError> {
+        let special = |s: &str| s.contains(['{', '}', '\\']);
+        if special(&self.prefix) || special(key) {
+            return Err(format!("the Redis floor does not escape `{}{key}`", self.prefix).into());
+        }
+        Ok(format!("{}{{{key}}}", self.prefix))
+    }
+
+    /// `EVALSHA sha nkeys keys... args...`, routed by the first key's slot.
+    async fn evalsha(
+        &self,
+        sha: &Value,
+        keys: &[&str],
+        args: Vec<Value>,
+    ) -> Result<Value, BoxError> {
+        let mut line = Vec::with_capacity(2 + keys.len() + args.len());
+        line.push(sha.clone());
+        line.push(Value::Integer(i64::try_from(keys.len())?));
+        line.extend(keys.iter().map(|&key| Value::from(key)));
+        line.extend(args);
+        let slot = keys.first().map_or(ClusterHash::Random, |key| {
+            ClusterHash::Custom(redis_keyslot(key.as_bytes()))
+        });
+        let command = CustomCommand::new_static("EVALSHA", slot, false);
+        let client = self.client().with_options(&self.options);
+        Ok(client.custom::<Value, Value>(command, line).await?)
+    }
+}
+
+#[async_trait]
+impl Lane for RedisLane {
+    async fn prepare(&self) -> Result<(), BoxError> {
+        // Loaded on every primary of a Cluster; SCRIPT LOAD is idempotent,
+        // and again before each window in case the server restarted.
+        for lua in [
+            verrou_redis::scripts::ACQUIRE,
+            verrou_redis::scripts::RELEASE,
+        ] {
+            if self.client().is_clustered() {
+                self.client().script_load_cluster::<(), _>(lua).await?;
+            } else {
+                let _: String = self.client().script_load(lua).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let lock = self.lock_name(key)?;
+        let fence = format!("{lock}:fence");
+        let reply = self
+            .evalsha(
+                &self.acquire_sha,
+                &[&lock, &fence],
+                vec![
+                    Value::from(owner),
+                    self.ttl_ms.clone(),
+                    self.retention_ms.clone(),
+                ],
+            )
+            .await?;
+        match reply {
+            Value::Integer(token) if token > 0 => Ok(()),
+            other => Err(format!("the acquire script answered {other:?} on a fresh key").into()),
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let lock = self.lock_name(key)?;
+        let channel = format!("{lock}:released");
+        let reply = self
+            .evalsha(
+                &self.release_sha,
+                &[&lock],
+                vec![Value::from(owner), Value::from(channel)],
+            )
+            .await?;
+        match reply {
+            Value::Integer(1) => Ok(()),
+            other => Err(format!("the release script answered {other:?} for its holder").into()),
+        }
+    }
+}
+
+/// The Redis same-work floor of `store`: its own client for the sequential
+/// and concurrent floors, and [`REDIS_SERVER_BOUND_CONNECTIONS`] clients
+/// made from the same configuration (as the store makes its subscriber).
+async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFloor, String> {
+    let shared = RedisLane::new(RedisConnection::Store(store.clone()), store.prefix());
+    let commands = store.client();
+    let mut server_bound: Vec<Arc<dyn Lane>> = Vec::new();
+    for _ in 0..REDIS_SERVER_BOUND_CONNECTIONS {
+        let client = Client::new(
+            commands.client_config(),
+            Some(commands.perf_config()),
+            Some(commands.connection_config().clone()),
+            commands.client_reconnect_policy(),
+        );
+        let connect = async {
+            client.init().await?;
+            Ok::<_, verrou_redis::fred::error::Error>(())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| "the floor's own connection timed out".to_owned())?
+            .map_err(|e| format!("the floor's own connection: {e}"))?;
+        server_bound.push(Arc::new(RedisLane::new(
+            RedisConnection::Own(client),
+            store.prefix(),
+        )));
+    }
+    Ok(SameWorkFloor {
+        label: format!("{server} acquire + release scripts (EVALSHA on fred)"),
+        shared: Arc::new(shared),
+        server_bound,
+        in_flight: REDIS_SERVER_BOUND_IN_FLIGHT,
+    })
+}
+
 /// Opens the store `kind` on its local service.
 ///
 /// # Errors
 /// A store the bench does not run, or the service cannot be reached.
 pub async fn open(kind: StoreKind) -> Result<Subject, String> {
     let describe = |e: verrou_core::LockError| crate::workloads::describe(&e);
-    let (store, floor): (Arc<dyn LockStore>, Floor) = match kind {
+    let mut same_work = None;
+    let (store, round_trip): (Arc<dyn LockStore>, RoundTrip) = match kind {
         StoreKind::Memory => (
             Arc::new(MemoryStore::new()),
-            Floor::Memory(tokio::sync::Mutex::new(())),
+            RoundTrip::Memory(tokio::sync::Mutex::new(())),
         ),
         StoreKind::Redis | StoreKind::RedisCluster | StoreKind::Valkey => {
             let service = kind.service().ok_or("a Redis store without a server")?;
@@ -189,12 +452,13 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 .build()
                 .await
                 .map_err(describe)?;
-            let floor = if service == Service::Valkey {
-                Floor::Valkey(store.clone())
-            } else {
-                Floor::Redis(store.clone())
+            let (server, ping) = match service {
+                Service::Valkey => ("Valkey", "Valkey PING"),
+                Service::RedisCluster => ("Redis Cluster", "Redis Cluster PING (one node)"),
+                _ => ("Redis", "Redis PING"),
             };
-            (Arc::new(store), floor)
+            same_work = Some(Arc::new(redis_same_work(&store, server).await?));
+            (Arc::new(store.clone()), RoundTrip::Redis(store, ping))
         }
         StoreKind::Postgres => {
             let store = verrou_testkit::postgres()
@@ -204,7 +468,7 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 .map_err(describe)?;
             (
                 Arc::new(store.clone()),
-                Floor::Postgres(Box::new(Kept::new(store))),
+                RoundTrip::Postgres(Box::new(Kept::new(store))),
             )
         }
         StoreKind::Mysql => {
@@ -215,24 +479,85 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 .map_err(describe)?;
             (
                 Arc::new(store.clone()),
-                Floor::Mysql(Box::new(Kept::new(store))),
+                RoundTrip::Mysql(Box::new(Kept::new(store))),
             )
         }
         StoreKind::DynamoDb => {
             let store = verrou_testkit::dynamodb().build().await.map_err(describe)?;
-            (Arc::new(store.clone()), Floor::DynamoDb(store))
+            (Arc::new(store.clone()), RoundTrip::DynamoDb(store))
         }
-        other => return Err(format!("the bench has no floor for `{other}`")),
+        other => return Err(format!("the bench has no round trip for `{other}`")),
     };
-    let floor = Arc::new(floor);
+    let round_trip = Arc::new(round_trip);
     // One round trip now, so that a store whose server is down is reported
     // here, not as a failed workload.
-    floor.round_trip().await.map_err(|e| {
+    round_trip.run().await.map_err(|e| {
         format!(
             "{}: {}",
-            floor.label(),
+            round_trip.label(),
             crate::workloads::describe(e.as_ref())
         )
     })?;
-    Ok(Subject { store, floor })
+    if let Some(floor) = &same_work {
+        floor.shared.prepare().await.map_err(|e| {
+            format!(
+                "{}: {}",
+                floor.label,
+                crate::workloads::describe(e.as_ref())
+            )
+        })?;
+    }
+    Ok(Subject {
+        kind,
+        store,
+        round_trip,
+        same_work,
+    })
+}
+
+/// Deletes every key of a single Redis server whose name matches `pattern`
+/// (`SCAN` + `UNLINK`, a page at a time), so that a run leaves none of its
+/// counters behind. Returns how many it deleted.
+///
+/// # Errors
+/// The server failed a command.
+pub async fn redis_delete_matching(client: &Client, pattern: &str) -> Result<u64, BoxError> {
+    let mut cursor = "0".to_owned();
+    let mut deleted = 0u64;
+    loop {
+        let command = CustomCommand::new_static("SCAN", ClusterHash::Random, false);
+        let page: Value = client
+            .custom(
+                command,
+                vec![
+                    Value::from(cursor.as_str()),
+                    Value::from("MATCH"),
+                    Value::from(pattern),
+                    Value::from("COUNT"),
+                    Value::from("10000"),
+                ],
+            )
+            .await?;
+        let Value::Array(mut page) = page else {
+            return Err(format!("SCAN answered {page:?}").into());
+        };
+        if page.len() != 2 {
+            return Err(format!("SCAN answered {page:?}").into());
+        }
+        let keys = page.pop().unwrap_or(Value::Null);
+        cursor = page
+            .pop()
+            .and_then(|c| c.into_string())
+            .ok_or("SCAN answered without a cursor")?;
+        if let Value::Array(keys) = keys
+            && !keys.is_empty()
+        {
+            let command = CustomCommand::new_static("UNLINK", ClusterHash::FirstKey, false);
+            let n: i64 = client.custom(command, keys).await?;
+            deleted += u64::try_from(n).unwrap_or(0);
+        }
+        if cursor == "0" {
+            return Ok(deleted);
+        }
+    }
 }

@@ -11,8 +11,7 @@ use tokio::sync::Notify;
 use verrou_core::{Backoff, Lock, LockError, LockFactory, RetryPolicy};
 
 use crate::sample::Sample;
-use crate::stats::percentile;
-use crate::stores::Floor;
+use crate::stores::{Lane, RoundTrip, SameWorkFloor};
 
 /// Tasks of the concurrent workload.
 pub const CONCURRENT_TASKS: usize = 64;
@@ -56,20 +55,103 @@ impl Keys {
     }
 }
 
-/// The store's bare round trip, back to back on one task; only the round
-/// trip is timed.
-pub async fn floor(floor: Arc<Floor>, secs: f64) -> Result<Sample, String> {
+/// The store's round-trip reference, back to back on one task; only the
+/// round trip is timed.
+pub async fn round_trip(round_trip: Arc<RoundTrip>, secs: f64) -> Result<Sample, String> {
     spawn(async move {
         let mut latencies = Vec::new();
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
         while Instant::now() < deadline {
             let t0 = Instant::now();
-            floor.round_trip().await.map_err(|e| describe(e.as_ref()))?;
+            round_trip.run().await.map_err(|e| describe(e.as_ref()))?;
             latencies.push(t0.elapsed());
         }
         Ok(single_task_sample(latencies))
     })
     .await
+}
+
+/// The same-work floor on one task: the store's own acquire and release on
+/// a fresh key, back to back on the store's connection, as [`sequential`]
+/// does through verrou; the pair is timed.
+pub async fn floor_sequential(
+    floor: Arc<SameWorkFloor>,
+    keys: Keys,
+    secs: f64,
+) -> Result<Sample, String> {
+    let lane = floor.shared.clone();
+    lane.prepare().await.map_err(|e| describe(e.as_ref()))?;
+    spawn(async move {
+        let owner = verrou_core::random_owner().map_err(|e| describe(&e))?;
+        let mut latencies = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        let mut i = 0;
+        while Instant::now() < deadline {
+            let key = keys.key("floor-seq", 0, i);
+            i += 1;
+            let t0 = Instant::now();
+            lane.acquire(&key, &owner)
+                .await
+                .map_err(|e| describe(e.as_ref()))?;
+            lane.release(&key, &owner)
+                .await
+                .map_err(|e| describe(e.as_ref()))?;
+            latencies.push(t0.elapsed());
+        }
+        Ok(single_task_sample(latencies))
+    })
+    .await
+}
+
+/// The same-work floor with many tasks: for each `(lane, tasks)`, that many
+/// tasks doing acquire + release on fresh keys on the lane; throughput over
+/// wall time, as [`concurrent`] measures it.
+pub async fn floor_parallel(
+    lanes: Vec<(Arc<dyn Lane>, usize)>,
+    keys: Keys,
+    name: &'static str,
+    secs: f64,
+) -> Result<Sample, String> {
+    for (lane, _) in &lanes {
+        lane.prepare().await.map_err(|e| describe(e.as_ref()))?;
+    }
+    let owner = verrou_core::random_owner().map_err(|e| describe(&e))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for (lane, count) in lanes {
+        for _ in 0..count {
+            let task = tasks.len();
+            let (lane, keys, owner) = (lane.clone(), keys.clone(), owner.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ops = 0u64;
+                while Instant::now() < deadline {
+                    let key = keys.key(name, task, ops);
+                    lane.acquire(&key, &owner).await?;
+                    lane.release(&key, &owner).await?;
+                    ops += 1;
+                }
+                Ok::<u64, verrou_core::BoxError>(ops)
+            }));
+        }
+    }
+    let mut ops = 0;
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(n)) => ops += n,
+            Ok(Err(e)) => {
+                first_error.get_or_insert_with(|| describe(e.as_ref()));
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| format!("task panicked: {e}"));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(Sample::rate(ops, started.elapsed().as_secs_f64())),
+    }
 }
 
 /// Acquire + release on distinct keys, one task. Creating the lock handle
@@ -122,15 +204,10 @@ pub async fn concurrent(factory: LockFactory, keys: Keys, secs: f64) -> Result<S
             .map_err(|e| format!("task panicked: {e}"))?
             .map_err(|e| describe(&e))?;
     }
-    Ok(Sample {
-        ops,
-        secs: started.elapsed().as_secs_f64(),
-        p50_us: None,
-        p99_us: None,
-    })
+    Ok(Sample::rate(ops, started.elapsed().as_secs_f64()))
 }
 
-/// Shared by the tasks of the contended and herd workloads.
+/// Shared by the tasks of the contended and hand-off workloads.
 #[derive(Default)]
 struct Turns {
     /// Acquisitions so far; a task that just released waits for it to move.
@@ -156,53 +233,55 @@ pub async fn contended(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sa
         .map(|_| {
             let lock = factory.create_lock(key.clone(), TTL);
             let turns = turns.clone();
-            tokio::spawn(async move { take_turns(lock?, &turns, deadline, HOLD).await })
+            tokio::spawn(async move { take_turns(lock?, &turns, deadline, Some(HOLD)).await })
         })
         .collect();
     join_turn_takers(tasks).await?;
-    Ok(turns.sample(deadline.into_std() - started))
+    Ok(turns.sample(deadline.into_std() - started, false))
 }
 
-/// Tasks of the herd workload.
-pub const HERD_TASKS: usize = 1000;
+/// Waiters of the hand-off workload.
+pub const HANDOFF_TASKS: usize = 1000;
 
-/// How long the herd gathers before the first release: one default retry
-/// delay, so that every waiter has made its first attempts and registered
+/// How long the waiters gather before the first release: one default retry
+/// delay, so that every waiter has made its first attempt and registered
 /// its release watch before the measured window opens.
-const HERD_GATHER: Duration = Duration::from_millis(250);
+pub const HANDOFF_GATHER: Duration = Duration::from_millis(250);
 
-/// The herd's retry policy: the default one (poll every 250 ms) without a
-/// timeout, as most users run it. On a store that announces releases the
-/// poll is only the fallback; on one that does not, 1000 waiters already
-/// poll about 4,000 times a second.
-pub fn herd_policy() -> RetryPolicy {
+/// The hand-off workload's retry policy: the default one (poll every
+/// 250 ms) without a timeout, as most users run it. On a store that
+/// announces releases the poll is only the fallback; on one that does not,
+/// 1000 waiters already poll about 4,000 times a second.
+pub fn handoff_policy() -> RetryPolicy {
     RetryPolicy::default().with_timeout(None)
 }
 
-/// [`HERD_TASKS`] tasks wait on one key. A holder keeps it for [`HOLD`] (as
-/// in [`contended`]), releases and steps back until another task has taken
-/// the lock, then queues again, so that about 999 tasks wait all the time
-/// and every acquisition is a hand-off.
-/// A store that wakes every waiter on each release pays about 1000 acquire
-/// attempts per hand-off; one that wakes one waiter pays one or two. Measures
-/// hand-offs per second over the window after the herd has gathered, and
-/// the hand-off latency as in [`contended`].
-pub async fn herd(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
-    let factory = factory.with_retry(herd_policy());
-    let key = keys.key("herd", 0, 0);
-    // Held while the herd gathers, so that every task starts as a waiter.
+/// [`HANDOFF_TASKS`] tasks wait on one key with the default retry. A holder
+/// takes the lock, holds it for no time (it only yields to the scheduler),
+/// releases it and steps back until another task has taken it, then queues
+/// again, so that about 999 tasks wait all the time and every acquisition
+/// is a hand-off. A store that wakes every waiter on each release pays
+/// about 1000 acquire attempts per hand-off; one that wakes one waiter pays
+/// one or two. Measures hand-offs per second over the window after the
+/// waiters have gathered, and the hand-off latency (the holder calling
+/// `release()` to the next holder's `acquire()` returning) as a
+/// distribution.
+pub async fn handoff(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample, String> {
+    let factory = factory.with_retry(handoff_policy());
+    let key = keys.key("handoff", 0, 0);
+    // Held while the waiters gather, so that every task starts as a waiter.
     let gate = factory
         .create_lock(key.clone(), TTL)
         .map_err(|e| describe(&e))?;
     gate.acquire().await.map_err(|e| describe(&e))?;
     let turns = Arc::new(Turns::default());
-    let opens = tokio::time::Instant::now() + HERD_GATHER;
+    let opens = tokio::time::Instant::now() + HANDOFF_GATHER;
     let deadline = opens + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..HERD_TASKS)
+    let tasks: Vec<_> = (0..HANDOFF_TASKS)
         .map(|_| {
             let lock = factory.create_lock(key.clone(), TTL);
             let turns = turns.clone();
-            tokio::spawn(async move { take_turns(lock?, &turns, deadline, HOLD).await })
+            tokio::spawn(async move { take_turns(lock?, &turns, deadline, None).await })
         })
         .collect();
     tokio::time::sleep_until(opens).await;
@@ -210,17 +289,17 @@ pub async fn herd(factory: LockFactory, keys: Keys, secs: f64) -> Result<Sample,
     let opened = gate.release().await.map_err(|e| describe(&e));
     join_turn_takers(tasks).await?;
     opened?;
-    Ok(turns.sample(deadline - opens))
+    Ok(turns.sample(deadline - opens, true))
 }
 
-/// One task of [`contended`] or [`herd`]: acquire, count the hand-off, hold
-/// for `hold`, release, then wait until another task has taken the lock
-/// before queueing again; until `deadline`.
+/// One task of [`contended`] or [`handoff`]: acquire, count the hand-off,
+/// hold for `hold` (`None`: only yield), release, then wait until another
+/// task has taken the lock before queueing again; until `deadline`.
 async fn take_turns(
     lock: Lock,
     turns: &Turns,
     deadline: tokio::time::Instant,
-    hold: Duration,
+    hold: Option<Duration>,
 ) -> Result<(), LockError> {
     loop {
         // Dropping an acquire at the deadline is safe: a save in flight is
@@ -239,7 +318,11 @@ async fn take_turns(
         }
         let seen = turns.acquisitions.fetch_add(1, Ordering::SeqCst) + 1;
         turns.moved.notify_waiters();
-        tokio::time::sleep(hold).await;
+        match hold {
+            Some(hold) => tokio::time::sleep(hold).await,
+            // A timer would round up to its 1 ms tick.
+            None => tokio::task::yield_now().await,
+        }
         let moved = turns.moved.notified();
         tokio::pin!(moved);
         moved.as_mut().enable();
@@ -274,15 +357,16 @@ async fn join_turn_takers(
 }
 
 impl Turns {
-    /// Acquisitions over `window`, with the hand-off percentiles.
-    fn sample(&self, window: Duration) -> Sample {
+    /// Acquisitions over `window`, with the hand-off percentiles (and the
+    /// whole distribution when `distribution`).
+    fn sample(&self, window: Duration, distribution: bool) -> Sample {
         let mut handoffs = std::mem::take(&mut *lock_unpoisoned(&self.handoffs));
         handoffs.sort_unstable();
-        Sample {
-            ops: self.acquisitions.load(Ordering::SeqCst),
-            secs: window.as_secs_f64(),
-            p50_us: micros(percentile(&handoffs, 0.5)),
-            p99_us: micros(percentile(&handoffs, 0.99)),
+        let ops = self.acquisitions.load(Ordering::SeqCst);
+        if distribution {
+            Sample::with_distribution(ops, window.as_secs_f64(), &handoffs)
+        } else {
+            Sample::with_latencies(ops, window.as_secs_f64(), &handoffs)
         }
     }
 }
@@ -292,16 +376,7 @@ impl Turns {
 fn single_task_sample(mut latencies: Vec<Duration>) -> Sample {
     let secs = latencies.iter().sum::<Duration>().as_secs_f64();
     latencies.sort_unstable();
-    Sample {
-        ops: latencies.len() as u64,
-        secs,
-        p50_us: micros(percentile(&latencies, 0.5)),
-        p99_us: micros(percentile(&latencies, 0.99)),
-    }
-}
-
-fn micros(d: Option<Duration>) -> Option<f64> {
-    d.map(|d| d.as_secs_f64() * 1e6)
+    Sample::with_latencies(latencies.len() as u64, secs, &latencies)
 }
 
 /// Runs a single-task workload on a runtime worker, like the tasks of the

@@ -7,7 +7,7 @@ mod builder;
 mod error;
 mod keys;
 mod prune;
-mod scripts;
+pub mod scripts;
 mod store;
 mod tls;
 

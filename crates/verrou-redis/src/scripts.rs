@@ -1,10 +1,29 @@
-//! The Lua scripts: each store operation is one of them, so Redis runs it
-//! atomically (no other command runs in between).
+//! The Lua this store runs, for audits and benchmarks: each store operation
+//! is one of these scripts, so Redis runs it atomically (no other command
+//! runs in between). They are public so that an ACL review, a security audit
+//! or a benchmark of the bare server work (`cargo xtask bench` times them
+//! with `EVALSHA` on the same fred client as the store) reads the exact text
+//! the store sends. They are not an API to take locks with: a caller running
+//! them by hand skips the store's checks, timeouts and release wake-ups.
 //!
 //! Every key a script touches is passed in `KEYS` (Redis Cluster routes and
 //! checks the slot with them; Dragonfly and other Redis-compatible servers
 //! need undeclared-key access otherwise). The release channel is a pub/sub
 //! channel, not a key, so it travels in `ARGV`.
+//!
+//! The names, for store prefix `p` and user key `k` (see the crate's
+//! [data layout](crate#data-layout) for the escaping of `{`, `}` and `\`; a
+//! prefix and key without them are used as they are):
+//!
+//! | name            | Redis name                |
+//! |-----------------|---------------------------|
+//! | lock            | `p{k}`                    |
+//! | fencing counter | `p{k}:fence`              |
+//! | release channel | `p{k}:released`           |
+//!
+//! The store sends each script with `EVALSHA` (the SHA-1 of the text) and
+//! falls back to `EVAL` when the server answers `NOSCRIPT`. Numbers travel
+//! as decimal text so that Lua's floating-point numbers never round them.
 
 use std::sync::Arc;
 
@@ -20,6 +39,11 @@ use fred::util::redis_keyslot;
 /// new fencing token, or nil when the lock is held (by anyone, the caller
 /// included: not re-entrant).
 ///
+/// The store passes the lock's owner (32 hex digits from
+/// [`random_owner`](verrou_core::random_owner)), the lock's TTL rounded up
+/// to whole milliseconds, and the builder's `counter_retention` (default
+/// one hour: `3600000`).
+///
 /// The token is the server clock in microseconds (`TIME`), or the last
 /// token + 1 when that is not higher (several acquisitions within one
 /// microsecond, or a clock that stepped back while the counter was kept).
@@ -32,7 +56,7 @@ use fred::util::redis_keyslot;
 /// `SET NX` comes first so that a held lock does not touch the counter.
 /// `redis.replicate_commands()` lets Redis 3.2–4 write after `TIME` (effects
 /// replication); from Redis 5 it is the default and the call a no-op.
-pub(crate) const ACQUIRE: &str = r"
+pub const ACQUIRE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local set
 if ARGV[2] == '' then
@@ -63,8 +87,10 @@ return token
 ";
 
 /// `KEYS[1]` lock; `ARGV[1]` owner, `ARGV[2]` release channel. Returns 1 when
-/// released, 0 when the key is free, expired or someone else's.
-pub(crate) const RELEASE: &str = r"
+/// released, 0 when the key is free, expired or someone else's. The
+/// `PUBLISH` is what wakes waiters on the key (each process's store wakes
+/// one of its own), and is sent whether or not anyone waits.
+pub const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -76,7 +102,7 @@ return 1
 /// `KEYS[1]` lock; `ARGV[1]` owner, `ARGV[2]` TTL in milliseconds (empty:
 /// never expire). Returns 1 when extended, 0 when not owned. An expired key
 /// is already gone, so it is never revived.
-pub(crate) const EXTEND: &str = r"
+pub const EXTEND: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -91,7 +117,7 @@ return 1
 /// `KEYS[1]` lock; `ARGV[1]` release channel. Deletes whoever holds it (the
 /// fencing counter stays, with its expiry) and announces the release if
 /// there was one.
-pub(crate) const FORCE_RELEASE: &str = r"
+pub const FORCE_RELEASE: &str = r"
 if redis.call('DEL', KEYS[1]) == 1 then
   redis.call('PUBLISH', ARGV[1], '')
 end
@@ -106,7 +132,7 @@ return 1
 /// string holding a plain integer is not a counter of ours and is left
 /// alone (checked here rather than with `SCAN ... TYPE`, which needs Redis
 /// 6). Returns 1 when deleted, else 0.
-pub(crate) const PRUNE: &str = r"
+pub const PRUNE: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return 0
