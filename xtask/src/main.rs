@@ -20,9 +20,10 @@ const USAGE: &str = "usage: cargo xtask <task> [--help]
   services down [NAME...]  stop the services xtask started itself
   services list            show the services and whether they answer
   services compose         write docker-compose.yml (the same services)
-  bench [STORE...]         benchmarks vs the bare round trip and Node's Verrou
-                           (release; writes target/bench/report.md); options:
-                           --smoke, --rounds N, --secs S, --no-peer
+  bench [STORE...]         benchmarks vs the store's own work done bare and
+                           Node's Verrou (release; writes target/bench/report.md
+                           and SVG charts); options: --smoke, --rounds N,
+                           --secs S, --no-peer, --no-footprint
   torture [STORE...] [--ops N] [--short] [--renewal]
                            lock workers under kill -9, SIGSTOP and lost
                            connections (writes target/torture/report.md);
