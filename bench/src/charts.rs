@@ -96,7 +96,10 @@ fn median_rate(samples: &[Option<Sample>]) -> Option<f64> {
 fn throughput_bars(run: &StoreRun) -> Vec<Bar> {
     let ours = |w: Workload| median_rate(run.ours.get(&w).map_or(&[], Vec::as_slice));
     let theirs = |w: Workload| median_rate(run.peer.get(&w).map_or(&[], Vec::as_slice));
-    let floor_shape = run.server_bound_shape.as_deref().unwrap_or("server-bound");
+    let floor_shape = run
+        .same_work
+        .as_ref()
+        .map_or("server-bound", |floor| floor.third.as_str());
     let candidates = [
         (
             "sequential: verrou".to_owned(),

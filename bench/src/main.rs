@@ -159,10 +159,8 @@ pub struct StoreRun {
     pub kind: StoreKind,
     /// What its round-trip reference measures (memory: its mutex floor).
     pub round_trip_label: &'static str,
-    /// What its same-work floor sends, when it has one.
-    pub same_work_label: Option<String>,
-    /// The server-bound floor's shape (`4 connections × 32 in flight`).
-    pub server_bound_shape: Option<String>,
+    /// What its same-work floors send and how they ran, when it has them.
+    pub same_work: Option<FloorLabels>,
     /// Our samples, one per round (always `Some`: a failure of ours aborts
     /// the run; the `Option` lets both sides share the report's helpers).
     pub ours: BTreeMap<Workload, Vec<Option<Sample>>>,
@@ -185,8 +183,7 @@ impl StoreRun {
         StoreRun {
             kind,
             round_trip_label,
-            same_work_label: None,
-            server_bound_shape: None,
+            same_work: None,
             ours: BTreeMap::new(),
             peer: BTreeMap::new(),
             notes: Vec::new(),
@@ -195,6 +192,19 @@ impl StoreRun {
             footprint: None,
         }
     }
+}
+
+/// What the report says of a store's same-work floors.
+#[derive(Debug, Clone)]
+pub struct FloorLabels {
+    /// What they send: `Redis acquire + release scripts (EVALSHA on fred)`.
+    pub what: String,
+    /// Where the 1-task and 64-task floors run: `the store's connection`,
+    /// `the store's pool`.
+    pub shared: String,
+    /// The third floor: `server-bound (4 connections × 32 in flight)`,
+    /// `8 tasks on the store's pool (verrou's default pool size)`.
+    pub third: String,
 }
 
 /// Why a store was not run at all.
@@ -276,11 +286,10 @@ async fn run(settings: &Settings) -> Result<(), String> {
         };
         let mut store_run = StoreRun::new(kind, subject.round_trip.label());
         if let Some(floor) = &subject.same_work {
-            store_run.same_work_label = Some(floor.label.clone());
-            store_run.server_bound_shape = Some(floor.server_bound_shape());
+            store_run.same_work = Some(floor.labels());
         } else if kind != StoreKind::Memory {
             store_run.notes.push(
-                "same-work floor not measured yet (the store's statements are not wired into the bench); the round trip is a reference only".into(),
+                "same-work floor not measured yet (the store's requests are not wired into the bench); the round trip is a reference only".into(),
             );
         }
         let mut peer = match &peer_versions {
@@ -459,8 +468,7 @@ async fn run_ours(
             workloads::floor_parallel(floor()?.concurrent_lanes(), keys, "floor-conc", secs).await
         }
         Workload::FloorServerBound => {
-            workloads::floor_parallel(floor()?.server_bound_lanes(), keys, "floor-bound", secs)
-                .await
+            workloads::floor_parallel(floor()?.third_lanes(), keys, "floor-bound", secs).await
         }
         Workload::Sequential => workloads::sequential(factory.clone(), keys, secs).await,
         Workload::Concurrent => workloads::concurrent(factory.clone(), keys, secs).await,
@@ -469,10 +477,25 @@ async fn run_ours(
     }
 }
 
-/// Deletes this run's keys from a single Redis server (the lock keys are
-/// gone, but every acquisition left a fencing counter that would stay an
-/// hour). Returns a note for the report when that failed or was skipped.
+/// Deletes what this run left on the server, where the bench can. A single
+/// Redis server: the run's keys (the lock keys are gone, but every
+/// acquisition left a fencing counter that would stay an hour). PostgreSQL
+/// and MariaDB: the free rows, by the store's own prune statement in
+/// batches (rows released in the run's last second stay until a later
+/// prune). Returns a note for the report when that failed or was skipped.
 async fn clean_up(subject: &stores::Subject, run_id: &str) -> Option<String> {
+    if let Some(pruned) = stores::sql_prune(&subject.round_trip).await {
+        return match pruned {
+            Ok(rows) => {
+                eprintln!("{}: pruned {rows} free rows", subject.kind);
+                None
+            }
+            Err(e) => Some(format!(
+                "pruning this run's rows failed (they stay until the store prunes them): {}",
+                workloads::describe(e.as_ref())
+            )),
+        };
+    }
     let stores::RoundTrip::Redis(store, _) = subject.round_trip.as_ref() else {
         return None;
     };

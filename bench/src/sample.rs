@@ -13,13 +13,14 @@ pub enum Workload {
     /// server, its floor: a `tokio::sync::Mutex` lock + unlock (ours only).
     RoundTrip,
     /// Same-work floor: the store's own acquire and release, issued bare on
-    /// its driver, one task on the store's connection (ours only).
+    /// its driver, one task on the store's connection or pool (ours only).
     FloorSequential,
     /// The same at the concurrent workload's concurrency, on the store's
-    /// connection (ours only).
+    /// connection or pool (ours only).
     FloorConcurrent,
-    /// The same, server-bound: several connections with many operations in
-    /// flight on each (ours only).
+    /// The same at a third concurrency (ours only): Redis, server-bound
+    /// (several connections of its own with many operations in flight on
+    /// each); SQL, verrou's default pool size on the store's pool.
     FloorServerBound,
     /// Acquire + release on distinct keys, one task.
     Sequential,

@@ -7,9 +7,10 @@
 //!   release costs with no client code of ours around it, so ours ÷ floor
 //!   is the share of the physical floor verrou reaches. A store plugs one in
 //!   by implementing [`Lane`] for its driver and building a
-//!   [`SameWorkFloor`] in [`open`]; Redis and Valkey (and Redis Cluster)
-//!   have one. The SQL stores and DynamoDB do not yet: their statements
-//!   are not wired into the bench.
+//!   [`SameWorkFloor`] in [`open`]; Redis, Valkey and Redis Cluster (their
+//!   Lua scripts by `EVALSHA` on fred), PostgreSQL and MariaDB (their
+//!   `statements()` on the store's own pool) have one. DynamoDB does not
+//!   yet: its requests are not wired into the bench.
 //! - The **round-trip reference** is the store's cheapest request on the
 //!   store's own client (`PING`, `SELECT 1` on a connection kept from the
 //!   store's pool, `GetItem`): a reference line, not a target. Memory has no
@@ -21,15 +22,16 @@
 
 use std::sync::Arc;
 
+use verrou_core::store::AutoPrune;
 use verrou_core::{BoxError, LockStore, async_trait};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 use verrou_memory::MemoryStore;
 use verrou_mysql::MysqlStore;
 use verrou_mysql::mysql_async::prelude::Queryable;
-use verrou_mysql::mysql_async::{Conn, Value as MysqlValue};
+use verrou_mysql::mysql_async::{Conn, Params, Pool as MysqlPool, Value as MysqlValue};
 use verrou_postgres::PostgresStore;
-use verrou_postgres::deadpool_postgres::Object;
+use verrou_postgres::deadpool_postgres::{Object, Pool as PostgresPool};
 use verrou_redis::RedisStore;
 use verrou_redis::fred::clients::Client;
 use verrou_redis::fred::interfaces::{ClientLike, LuaInterface};
@@ -86,6 +88,12 @@ pub fn parse(name: &str) -> Result<StoreKind, String> {
 /// Our pools get one more, kept by the round trip.
 pub const POOL: usize = 16;
 
+/// The SQL stores' third same-work floor runs this many tasks on the
+/// store's pool: verrou's default pool size (`max_connections`), the
+/// concurrency a pool of verrou's own serves without queueing. The bench's
+/// pool has [`POOL`] connections, so these tasks never wait for one.
+pub const SQL_DEFAULT_POOL_TASKS: usize = 8;
+
 /// The server-bound Redis floor: this many connections of its own ...
 pub const REDIS_SERVER_BOUND_CONNECTIONS: usize = 4;
 /// ... with this many acquire + release loops in flight on each (fred
@@ -138,34 +146,37 @@ pub struct SameWorkFloor {
     /// The store's own connection or pool, as the store's own sequential
     /// and concurrent workloads use it.
     pub shared: Arc<dyn Lane>,
-    /// Connections of its own for the server-bound floor ...
-    pub server_bound: Vec<Arc<dyn Lane>>,
-    /// ... each with this many operations in flight.
-    pub in_flight: usize,
+    /// What `shared` is, for the report: `the store's connection`, `the
+    /// store's pool`.
+    pub shared_is: &'static str,
+    /// The third floor's lanes, each with how many tasks run on it: Redis,
+    /// server-bound on connections of its own with many operations in
+    /// flight; SQL, verrou's default pool size on the store's pool.
+    pub third: Vec<(Arc<dyn Lane>, usize)>,
+    /// The third floor's shape, for the report: `server-bound (4
+    /// connections × 32 in flight)`.
+    pub third_shape: String,
 }
 
 impl SameWorkFloor {
-    /// The server-bound floor's shape, for the report: `4 connections × 32`.
-    pub fn server_bound_shape(&self) -> String {
-        format!(
-            "{} connections × {} in flight",
-            self.server_bound.len(),
-            self.in_flight
-        )
+    /// What the report says of these floors.
+    pub fn labels(&self) -> crate::FloorLabels {
+        crate::FloorLabels {
+            what: self.label.clone(),
+            shared: self.shared_is.to_owned(),
+            third: self.third_shape.clone(),
+        }
     }
 
     /// The tasks of the concurrent floor: [`CONCURRENT_TASKS`] on the
-    /// store's connection, like the store's concurrent workload.
+    /// store's connection or pool, like the store's concurrent workload.
     pub fn concurrent_lanes(&self) -> Vec<(Arc<dyn Lane>, usize)> {
         vec![(self.shared.clone(), CONCURRENT_TASKS)]
     }
 
-    /// The tasks of the server-bound floor.
-    pub fn server_bound_lanes(&self) -> Vec<(Arc<dyn Lane>, usize)> {
-        self.server_bound
-            .iter()
-            .map(|lane| (lane.clone(), self.in_flight))
-            .collect()
+    /// The tasks of the third floor.
+    pub fn third_lanes(&self) -> Vec<(Arc<dyn Lane>, usize)> {
+        self.third.clone()
     }
 }
 
@@ -259,6 +270,11 @@ impl<S, C> Kept<S, C> {
             store,
             conn: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The store whose pool the connection came from.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 }
 
@@ -429,9 +445,236 @@ async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFlo
     Ok(SameWorkFloor {
         label: format!("{server} acquire + release scripts (EVALSHA on fred)"),
         shared: Arc::new(shared),
-        server_bound,
-        in_flight: REDIS_SERVER_BOUND_IN_FLIGHT,
+        shared_is: "the store's connection",
+        third_shape: format!(
+            "server-bound ({} connections × {REDIS_SERVER_BOUND_IN_FLIGHT} in flight)",
+            server_bound.len()
+        ),
+        third: server_bound
+            .into_iter()
+            .map(|lane| (lane, REDIS_SERVER_BOUND_IN_FLIGHT))
+            .collect(),
     })
+}
+
+/// The lock TTL the workloads use, in whole milliseconds, as the SQL
+/// stores send it (`$3`, `?`): 30 s is a whole number of them, so the
+/// stores' rounding up does not apply.
+fn ttl_millis() -> Option<i64> {
+    i64::try_from(TTL.as_millis()).ok()
+}
+
+/// The same-work floor of a SQL store on its own pool: `lane` shared by 1,
+/// [`CONCURRENT_TASKS`] and [`SQL_DEFAULT_POOL_TASKS`] tasks.
+fn sql_same_work(label: String, lane: Arc<dyn Lane>) -> SameWorkFloor {
+    SameWorkFloor {
+        label,
+        shared: lane.clone(),
+        shared_is: "the store's pool",
+        third_shape: format!(
+            "{SQL_DEFAULT_POOL_TASKS} tasks on the store's pool (verrou's default pool size)"
+        ),
+        third: vec![(lane, SQL_DEFAULT_POOL_TASKS)],
+    }
+}
+
+/// [`verrou_postgres::Statements`]' `acquire` and `release`, as the store
+/// runs them: each statement on a connection checked out of the store's
+/// own `deadpool-postgres` pool (its TLS and session settings), prepared
+/// once per connection by `prepare_cached` (the cache the store's own calls
+/// fill, keyed by the same SQL), sent by `query` with the store's
+/// parameters. Without the store's operation timeout, its cancel-on-timeout
+/// and its background prune every [`AutoPrune::EVERY`] acquisitions.
+struct PostgresLane {
+    pool: PostgresPool,
+    acquire: String,
+    release: String,
+    ttl_ms: Option<i64>,
+}
+
+impl PostgresLane {
+    fn new(store: &PostgresStore) -> Result<PostgresLane, String> {
+        let sql = store.statements();
+        Ok(PostgresLane {
+            pool: store
+                .pool()
+                .ok_or("the store has no deadpool-postgres pool")?
+                .clone(),
+            acquire: sql.acquire.clone(),
+            release: sql.release.clone(),
+            ttl_ms: ttl_millis(),
+        })
+    }
+}
+
+#[async_trait]
+impl Lane for PostgresLane {
+    async fn prepare(&self) -> Result<(), BoxError> {
+        // On the connection the pool hands out now; the others prepare on
+        // their first statement (the warm-up round's, or the store's own:
+        // the cache is per connection and keyed by the SQL, shared with the
+        // store).
+        let client = self.pool.get().await?;
+        client.prepare_cached(&self.acquire).await?;
+        client.prepare_cached(&self.release).await?;
+        Ok(())
+    }
+
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.acquire).await?;
+        let rows = client
+            .query(&statement, &[&key, &owner, &self.ttl_ms])
+            .await?;
+        let token: Option<i64> = rows.first().map(|row| row.try_get(0)).transpose()?;
+        match token {
+            Some(token) if token > 0 => Ok(()),
+            other => Err(format!("the acquire statement answered {other:?} on a fresh key").into()),
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let client = self.pool.get().await?;
+        let statement = client.prepare_cached(&self.release).await?;
+        let rows = client.query(&statement, &[&key, &owner]).await?;
+        match rows.len() {
+            1 => Ok(()),
+            n => Err(format!("the release statement answered {n} rows for its holder").into()),
+        }
+    }
+}
+
+/// [`verrou_mysql::Statements`]' `acquire` and `release`, as the store runs
+/// them: each statement on a connection checked out of the store's own
+/// `mysql_async` pool (its TLS and session settings), by `exec_first` with
+/// the store's parameters (key and owner as bytes, the TTL in
+/// milliseconds), which prepares it once per connection (mysql_async's
+/// statement cache, keyed by the SQL, shared with the store). The token is
+/// the last insert id; a release affects one row. Without the store's
+/// timeouts, its kill-on-abandon guard, its deadlock retry and its
+/// background prune every [`AutoPrune::EVERY`] acquisitions.
+struct MysqlLane {
+    pool: MysqlPool,
+    acquire: String,
+    release: String,
+    ttl_ms: MysqlValue,
+}
+
+impl MysqlLane {
+    fn new(store: &MysqlStore) -> Result<MysqlLane, String> {
+        let sql = store.statements();
+        Ok(MysqlLane {
+            pool: store
+                .pool()
+                .ok_or("the store has no mysql_async pool")?
+                .clone(),
+            acquire: sql.acquire.clone(),
+            release: sql.release.clone(),
+            ttl_ms: ttl_millis().map_or(MysqlValue::NULL, MysqlValue::Int),
+        })
+    }
+}
+
+#[async_trait]
+impl Lane for MysqlLane {
+    async fn prepare(&self) -> Result<(), BoxError> {
+        // As for PostgreSQL: this connection now, the others on first use.
+        let mut conn = self.pool.get_conn().await?;
+        conn.prep(&self.acquire).await?;
+        conn.prep(&self.release).await?;
+        Ok(())
+    }
+
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let mut conn = self.pool.get_conn().await?;
+        let key = MysqlValue::Bytes(key.as_bytes().to_vec());
+        let owner = MysqlValue::Bytes(owner.as_bytes().to_vec());
+        let params = Params::Positional(vec![
+            key,
+            owner.clone(),
+            self.ttl_ms.clone(),
+            owner,
+            self.ttl_ms.clone(),
+        ]);
+        let _: Option<MysqlValue> = conn.exec_first(&self.acquire, params).await?;
+        match conn.last_insert_id().unwrap_or(0) {
+            0 => Err("the acquire statement found a fresh key held".into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let mut conn = self.pool.get_conn().await?;
+        let params = Params::Positional(vec![
+            MysqlValue::Bytes(key.as_bytes().to_vec()),
+            MysqlValue::Bytes(owner.as_bytes().to_vec()),
+        ]);
+        let _: Option<MysqlValue> = conn.exec_first(&self.release, params).await?;
+        match conn.affected_rows() {
+            1 => Ok(()),
+            n => Err(format!("the release statement affected {n} rows for its holder").into()),
+        }
+    }
+}
+
+/// Runs a SQL store's own prune statement bare, [`AutoPrune::BATCH`] rows
+/// at a time (as its background prune does, so that no statement holds
+/// many row locks while other suites share the server), until a batch
+/// comes back short: deletes the free rows this run left whose tokens are
+/// more than a second behind the server's clock (and any other free rows
+/// that old, which the store's own prune would delete too). Returns how
+/// many rows it deleted; `None` for a store without rows.
+///
+/// # Errors
+/// The server failed a statement.
+pub async fn sql_prune(round_trip: &RoundTrip) -> Option<Result<u64, BoxError>> {
+    /// More batches than this would mean others keep filling the table.
+    const MAX_BATCHES: u32 = 1000;
+    if !matches!(round_trip, RoundTrip::Postgres(_) | RoundTrip::Mysql(_)) {
+        return None;
+    }
+    let mut deleted = 0;
+    for _ in 0..MAX_BATCHES {
+        let n = match prune_batch(round_trip).await {
+            Ok(n) => n,
+            Err(e) => return Some(Err(e)),
+        };
+        deleted += n;
+        if n < u64::from(AutoPrune::BATCH) {
+            break;
+        }
+    }
+    Some(Ok(deleted))
+}
+
+/// One batch of [`sql_prune`]: the store's prune statement with a limit of
+/// [`AutoPrune::BATCH`] rows, on a connection of its pool.
+async fn prune_batch(round_trip: &RoundTrip) -> Result<u64, BoxError> {
+    match round_trip {
+        RoundTrip::Postgres(kept) => {
+            let store = kept.store();
+            let client = store.pool().ok_or("no deadpool pool")?.get().await?;
+            // `$1`: the most rows to delete; one row: how many were.
+            let limit = Some(i64::from(AutoPrune::BATCH));
+            let row = client
+                .query_one(&store.statements().prune, &[&limit])
+                .await?;
+            Ok(u64::try_from(row.try_get::<_, i64>(0)?)?)
+        }
+        RoundTrip::Mysql(kept) => {
+            let store = kept.store();
+            let mut conn = store
+                .pool()
+                .ok_or("no mysql_async pool")?
+                .get_conn()
+                .await?;
+            // The most rows to delete; affected rows: how many were.
+            conn.exec_drop(&store.statements().prune, (u64::from(AutoPrune::BATCH),))
+                .await?;
+            Ok(conn.affected_rows())
+        }
+        _ => Err("not a SQL store".into()),
+    }
 }
 
 /// Opens the store `kind` on its local service.
@@ -466,6 +709,10 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 .build()
                 .await
                 .map_err(describe)?;
+            same_work = Some(Arc::new(sql_same_work(
+                "PostgreSQL acquire + release statements (prepared, tokio-postgres on the store's pool)".into(),
+                Arc::new(PostgresLane::new(&store)?),
+            )));
             (
                 Arc::new(store.clone()),
                 RoundTrip::Postgres(Box::new(Kept::new(store))),
@@ -477,6 +724,11 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 .build()
                 .await
                 .map_err(describe)?;
+            same_work = Some(Arc::new(sql_same_work(
+                "MariaDB acquire + release statements (prepared, mysql_async on the store's pool)"
+                    .into(),
+                Arc::new(MysqlLane::new(&store)?),
+            )));
             (
                 Arc::new(store.clone()),
                 RoundTrip::Mysql(Box::new(Kept::new(store))),
