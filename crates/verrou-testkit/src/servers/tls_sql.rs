@@ -318,14 +318,48 @@ fn handshake(ca: &TestCa, protocol: &str, port: u16) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// Whether a TLS PostgreSQL with `ca`'s certificate answers on `port`.
+/// Whether a TLS PostgreSQL with `ca`'s certificate answers on `port` and
+/// serves a query from its catalog.
 pub fn postgres_tls_up(ca: &TestCa, port: u16) -> bool {
     handshake(ca, "postgres", port)
+        && serves(
+            Command::new("psql")
+                .arg(format!(
+                    "host=localhost port={port} user=postgres dbname=postgres sslmode=verify-full \
+             sslrootcert={}",
+                    ca.ca_file().display()
+                ))
+                .args(["-tAc", "SELECT count(*) FROM pg_class"]),
+        )
 }
 
-/// Whether a TLS MariaDB with `ca`'s certificate answers on `port`.
+/// Whether a TLS MariaDB with `ca`'s certificate answers on `port` and has
+/// its `test` database.
 pub fn mariadb_tls_up(ca: &TestCa, port: u16) -> bool {
     handshake(ca, "mysql", port)
+        && serves(
+            Command::new("mariadb")
+                .args(["--protocol=tcp", "-h", "localhost", "-P", &port.to_string()])
+                .args(["-u", "root", "--ssl-verify-server-cert", "--ssl-ca"])
+                .arg(ca.ca_file())
+                .args(["-e", "USE test; SELECT 1"]),
+        )
+}
+
+/// Whether the client command succeeds. A server whose data directory was
+/// deleted under it (its checkout removed) still completes a TLS handshake
+/// but fails here, so `services up` starts a working one. Without the
+/// client program there is nothing more to check.
+fn serves(command: &mut Command) -> bool {
+    match command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(status) => status.success(),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
