@@ -153,7 +153,7 @@ impl LockFactory {
         validate_key(&key, self.store.max_key_bytes())?;
         validate_owner(&owner)?;
         let ttl = ttl.into_ttl()?.resolve(self.default_ttl);
-        Ok(self.lock(key, Owner::Fixed(owner), ttl))
+        Ok(self.lock(key, Owner::Fixed(owner.into()), ttl))
     }
 
     /// Restores a lock serialized with [`Lock::serialize`], possibly in

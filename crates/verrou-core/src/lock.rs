@@ -5,16 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::lease::acquire::{Attempt, retry};
 use crate::lease::cancel::{Cleanup, InFlight};
-use crate::lease::grant::{Grant, Held, Turn};
+use crate::lease::gate::{Turn, Turns};
+use crate::lease::grant::{Grant, Held, vouched_until};
 use crate::lease::signal::{LossReason, LostSignal};
 use crate::observe::{self, Acquire, Call, LeaseWatch, Stop};
-use crate::owner::Owner;
+use crate::owner::{GrantOwner, Owner};
 use crate::{
     Acquisition, Expiry, IntoTtl, LeasePolicy, LockError, LockGuard, LockStore, RetryPolicy, Ttl,
 };
@@ -73,8 +73,8 @@ pub(crate) struct LockInner {
     pub(crate) ttl: Expiry,
     pub(crate) retry: RetryPolicy,
     pub(crate) lease: LeasePolicy,
-    /// One permit: the handle's turn to hold a grant.
-    turns: Arc<Semaphore>,
+    /// The handle's turn to hold a grant: one at a time.
+    turns: Arc<Turns>,
     current: Mutex<Option<Held>>,
     grants: AtomicU64,
 }
@@ -115,12 +115,14 @@ impl LockInner {
     /// Makes `grant` the handle's, its lease watched (and renewed, if the
     /// policy says so). Called outside the acquire's span: the lease's span
     /// outlives the acquire, so it is a sibling, under the caller's span.
-    fn install(self: &Arc<Self>, grant: Arc<Grant>, turn: Turn) {
+    /// `granted_at` is when the store's grant was seen, `None` for a restored
+    /// (unverified) grant.
+    fn install(self: &Arc<Self>, grant: Arc<Grant>, turn: Turn, granted_at: Option<Instant>) {
         let watch = LeaseWatch::start(
             &self.key,
             self.store.name(),
             grant.fencing_token,
-            grant.lease.view().verified,
+            granted_at,
         );
         let span = watch.span().clone();
         grant.lease.observe(watch);
@@ -171,27 +173,29 @@ impl LockInner {
         let Some(held) = self.take(id) else {
             return Err(LockError::not_owned(&self.key));
         };
-        // The signal fires (in `cleanup_for`) before the release is sent:
-        // child tasks stop before anyone else can be granted the key.
-        let grant = held.grant.clone();
-        let mut in_flight = InFlight::new(self.cleanup_for(held, "release was cancelled"));
-        in_flight.arm();
-        let result = {
-            let _calls = grant.calls.lock().await;
-            self.store.release(&self.key, &grant.owner).await
+        // The signal fires before the release is sent: child tasks stop
+        // before anyone else can be granted the key.
+        held.grant.end(LossReason::Released);
+        let in_flight = InFlight::release(&self.store, &self.key, held, "release was cancelled");
+        let result = match in_flight.grant() {
+            Some(grant) => {
+                let _calls = grant.calls.lock().await;
+                self.store.release(&self.key, &grant.owner).await
+            }
+            None => Err(LockError::not_owned(&self.key)),
         };
-        let cleanup = in_flight.disarm();
+        let Some(held) = in_flight.disarm() else {
+            return result;
+        };
         match &result {
-            Ok(()) => grant.lease.release_answered(false),
-            Err(LockError::NotOwned { .. }) => grant.lease.release_answered(true),
+            Ok(()) => held.grant.lease.release_answered(false),
+            Err(LockError::NotOwned { .. }) => held.grant.lease.release_answered(true),
             Err(_) => {
                 // Nothing is known: keep the grant (and the handle's turn) so
                 // that `release` can be called again.
-                if let Some(turn) = cleanup.and_then(|cleanup| cleanup.turn) {
-                    let mut current = self.current();
-                    if current.is_none() {
-                        *current = Some(Held { grant, turn });
-                    }
+                let mut current = self.current();
+                if current.is_none() {
+                    *current = Some(held);
                 }
             }
         }
@@ -265,7 +269,7 @@ impl Lock {
                 ttl,
                 retry,
                 lease,
-                turns: Arc::new(Semaphore::new(1)),
+                turns: Arc::default(),
                 current: Mutex::new(None),
                 grants: AtomicU64::new(0),
             }),
@@ -275,8 +279,8 @@ impl Lock {
     /// A handle holding a restored, not yet verified grant.
     pub(crate) fn restored(self, restored: Restored) -> Self {
         let inner = &self.inner;
-        // A new handle's only permit is free.
-        if let Ok(turn) = inner.turns.clone().try_acquire_owned() {
+        // A new handle's turn is free.
+        if let Some(turn) = inner.turns.try_take() {
             let id = inner.grants.fetch_add(1, Ordering::Relaxed) + 1;
             let grant = Grant::unverified(
                 id,
@@ -285,7 +289,7 @@ impl Lock {
                 inner.ttl,
                 inner.margin(),
             );
-            inner.install(Arc::new(grant), Arc::new(turn));
+            inner.install(Arc::new(grant), turn, None);
         }
         self
     }
@@ -388,7 +392,7 @@ impl Lock {
     /// # Errors
     /// As [`acquire`](Self::acquire).
     pub async fn acquire_with(&self, policy: &RetryPolicy) -> Result<(), LockError> {
-        self.acquire_grant(policy).await.map(drop)
+        self.acquire_in(policy, |_| ()).await
     }
 
     /// Tries once, without waiting: `Ok(false)` if someone (this handle
@@ -397,17 +401,29 @@ impl Lock {
     /// # Errors
     /// [`LockError::Store`] when the store fails.
     pub async fn try_acquire(&self) -> Result<bool, LockError> {
-        match self.acquire_grant(&RetryPolicy::no_retry()).await {
-            Ok(_) => Ok(true),
+        match self.acquire_in(&RetryPolicy::no_retry(), |_| ()).await {
+            Ok(()) => Ok(true),
             Err(LockError::Timeout { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    /// Acquires the lock; the grant, for a guard.
     pub(crate) async fn acquire_grant(
         &self,
         policy: &RetryPolicy,
     ) -> Result<Arc<Grant>, LockError> {
+        self.acquire_in(policy, Arc::clone).await
+    }
+
+    /// Acquires the lock and returns what `keep` takes from the grant (a
+    /// guard's reference, or nothing): a plain acquire then does not pay
+    /// for a reference it would drop at once.
+    async fn acquire_in<T>(
+        &self,
+        policy: &RetryPolicy,
+        keep: impl FnOnce(&Arc<Grant>) -> T,
+    ) -> Result<T, LockError> {
         let inner = &self.inner;
         let started = Instant::now();
         let mut observed = Acquire::start(&inner.key, inner.store.name(), started);
@@ -416,10 +432,11 @@ impl Lock {
             .take_grant(policy, started, &mut observed)
             .instrument(span)
             .await;
-        observed.finish(&taken);
-        let (grant, turn) = taken?;
-        inner.install(grant.clone(), turn);
-        Ok(grant)
+        observed.finish(&taken, taken.as_ref().ok().map(|taken| taken.at));
+        let Taken { grant, turn, at } = taken?;
+        let kept = keep(&grant);
+        inner.install(grant, turn, Some(at));
+        Ok(kept)
     }
 
     /// The handle's turn, then a grant from the store.
@@ -428,18 +445,24 @@ impl Lock {
         policy: &RetryPolicy,
         started: Instant,
         observed: &mut Acquire,
-    ) -> Result<(Arc<Grant>, Turn), LockError> {
+    ) -> Result<Taken, LockError> {
         let inner = &self.inner;
-        let turn = self.turn(policy, started, observed).await?;
+        let (turn, at_once) = self.turn(policy, started, observed).await?;
         let id = inner.grants.fetch_add(1, Ordering::Relaxed) + 1;
-        let owner: Arc<str> = inner.owner.for_grant(id).into();
-        let grant = retry(
+        let owner = inner.owner.for_grant(id);
+        // When the turn came at once, the first attempt is sent right after
+        // `started` (nothing awaited in between): its lease is counted from
+        // `started`, a little early, which only shortens it, and the clock
+        // is not read again.
+        let mut sent_at = at_once.then_some(started);
+        let (owner_ref, turn_ref) = (&owner, &turn);
+        let granted = retry(
             &inner.key,
             inner.ttl.duration(),
             policy,
             started,
             observed,
-            || attempt(inner.clone(), owner.clone(), turn.clone(), id),
+            move || attempt(inner, owner_ref, turn_ref, id, sent_at.take()),
             || async {
                 // A failing announcement channel only costs latency.
                 match inner.store.watch_release(&inner.key).await {
@@ -452,20 +475,24 @@ impl Lock {
             },
         )
         .await?;
-        Ok((grant, turn))
+        Ok(Taken {
+            grant: granted.grant,
+            turn,
+            at: granted.at,
+        })
     }
 
     /// Waits for the handle's turn: its previous grant released and
     /// answered, or ended by itself (expired, lost: the store no longer
     /// counts it, and its next acquire uses a new owner string or waits for
     /// the old lease like anyone else). `try` policies (one attempt) do not
-    /// wait.
+    /// wait. Says whether the turn came at once (nothing was awaited).
     async fn turn(
         &self,
         policy: &RetryPolicy,
         started: Instant,
         observed: &mut Acquire,
-    ) -> Result<Turn, LockError> {
+    ) -> Result<(Turn, bool), LockError> {
         let inner = &self.inner;
         let deadline = policy.timeout().and_then(|t| started.checked_add(t));
         let timeout = || LockError::Timeout {
@@ -473,9 +500,10 @@ impl Lock {
             attempts: 0,
             elapsed: started.elapsed(),
         };
+        let mut at_once = true;
         loop {
-            if let Ok(turn) = inner.turns.clone().try_acquire_owned() {
-                return Ok(Arc::new(turn));
+            if let Some(turn) = inner.turns.try_take() {
+                return Ok((turn, at_once));
             }
             let current = inner.grant();
             if let Some(grant) = &current
@@ -488,6 +516,7 @@ impl Lock {
                 observed.stopped(Stop::Attempts);
                 return Err(timeout());
             }
+            at_once = false;
             let ended = async {
                 match &current {
                     Some(grant) => drop(grant.lease.ended().await),
@@ -496,7 +525,7 @@ impl Lock {
             };
             let wait = async {
                 tokio::select! {
-                    turn = inner.turns.clone().acquire_owned() => turn.ok(),
+                    turn = inner.turns.take() => Some(turn),
                     () = ended => None,
                 }
             };
@@ -508,7 +537,7 @@ impl Lock {
                 None => wait.await,
             };
             if let Some(turn) = turn {
-                return Ok(Arc::new(turn));
+                return Ok((turn, false));
             }
         }
     }
@@ -668,28 +697,45 @@ impl Lock {
     }
 }
 
-/// One acquire call for grant `id`, cleaned up if it is dropped or fails
-/// ambiguously.
-async fn attempt(
-    inner: Arc<LockInner>,
-    owner: Arc<str>,
+/// A grant from the store and when its answer was seen.
+struct Granted {
+    grant: Arc<Grant>,
+    at: Instant,
+}
+
+/// What `take_grant` hands back: the grant, the handle's turn, and when the
+/// store's answer was seen (the grant's start, for the lease's span).
+struct Taken {
+    grant: Arc<Grant>,
     turn: Turn,
+    at: Instant,
+}
+
+/// One acquire call for grant `id`, cleaned up if it is dropped or fails
+/// ambiguously. `sent_at` is an instant at or before the call is sent, when
+/// the caller has one.
+async fn attempt(
+    inner: &Arc<LockInner>,
+    owner: &GrantOwner,
+    turn: &Turn,
     id: u64,
-) -> Result<Attempt<Arc<Grant>>, LockError> {
-    let sent_at = Instant::now();
+    sent_at: Option<Instant>,
+) -> Result<Attempt<Granted>, LockError> {
+    let sent_at = sent_at.unwrap_or_else(Instant::now);
+    // Boxed and owning its inputs: if this attempt is dropped mid-call, the
+    // clean-up finishes the call in the background before releasing.
     let call = {
         let (inner, owner) = (inner.clone(), owner.clone());
         Box::pin(async move { inner.store.acquire(&inner.key, &owner, inner.ttl).await })
     };
-    let mut in_flight = InFlight::new(Cleanup {
-        store: inner.store.clone(),
-        key: inner.key.clone(),
-        owner: owner.clone(),
-        pending: Some(call),
-        grant: None,
-        turn: Some(turn),
-        why: "acquire was cancelled or failed",
-    });
+    let mut in_flight = InFlight::acquire(
+        &inner.store,
+        &inner.key,
+        owner,
+        turn,
+        call,
+        "acquire was cancelled or failed",
+    );
     let answer = in_flight.answer().await;
     let acquisition = match answer {
         Ok(acquisition) => acquisition,
@@ -704,16 +750,9 @@ async fn attempt(
     match acquisition {
         Acquisition::Held => Ok(Attempt::Busy),
         Acquisition::Acquired { fencing_token } => {
-            let grant = Grant::confirmed(
-                id,
-                owner,
-                fencing_token,
-                inner.ttl,
-                inner.margin(),
-                sent_at,
-                inner.lease.renews(),
-            );
-            if !grant.is_held() {
+            let answered_at = Instant::now();
+            let margin = inner.margin();
+            if vouched_until(sent_at, inner.ttl, margin).is_some_and(|until| answered_at >= until) {
                 // The answer took longer than the lease can be vouched for (a
                 // paused process, a server stall, a TTL shorter than the round
                 // trip): the key may already be someone else's. Let it lapse
@@ -723,7 +762,19 @@ async fn attempt(
                 tracing::warn!(key = %inner.key, "lock granted after its lease could no longer be vouched for; letting it lapse");
                 return Ok(Attempt::TooLate);
             }
-            Ok(Attempt::Granted(Arc::new(grant)))
+            let grant = Grant::confirmed(
+                id,
+                owner.clone(),
+                fencing_token,
+                inner.ttl,
+                margin,
+                sent_at,
+                inner.lease.renews(),
+            );
+            Ok(Attempt::Granted(Granted {
+                grant: Arc::new(grant),
+                at: answered_at,
+            }))
         }
     }
 }

@@ -66,7 +66,7 @@ pub(crate) fn restore(
     let lock = Lock::new(
         store,
         wire.key,
-        Owner::Fixed(wire.owner.clone()),
+        Owner::Fixed(wire.owner.as_str().into()),
         ttl,
         retry,
         lease,

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod keys;
 mod store;
 
 pub use store::MemoryStore;

@@ -9,9 +9,11 @@ use std::task::{Context, Poll, Waker};
 
 use tracing::Instrument;
 
-use super::grant::{Grant, Turn};
+use super::gate::Turn;
+use super::grant::{Grant, Held};
 use super::signal::LossReason;
 use crate::observe::Call;
+use crate::owner::GrantOwner;
 use crate::{Acquisition, LockError, LockStore};
 
 /// An acquire call to the store whose answer nobody has seen yet.
@@ -24,7 +26,7 @@ pub(crate) type PendingAcquire =
 pub(crate) struct Cleanup {
     pub(crate) store: Arc<dyn LockStore>,
     pub(crate) key: Arc<str>,
-    pub(crate) owner: Arc<str>,
+    pub(crate) owner: GrantOwner,
     /// An acquire sent for `owner` whose answer has not arrived: a release
     /// sent now could overtake it (on another pooled connection, say) and
     /// the acquire would then grant a lock nobody frees.
@@ -66,8 +68,9 @@ impl Cleanup {
             grant.lease.release_answered(gone);
         }
         call.finish(&released);
-        // `self.turn` is dropped here, after the answer: only now may the
-        // handle send its next acquire.
+        // The handle's turn goes only now, after the answer: only now may
+        // the handle send its next acquire.
+        drop(self.turn.take());
     }
 
     /// Finishes the clean-up on the current tokio runtime. Without a runtime,
@@ -140,28 +143,92 @@ impl Drop for Finishing {
 
 /// Drop guard for a call in progress: if the caller is dropped (or the call
 /// failed ambiguously), the clean-up is spawned.
-pub(crate) struct InFlight {
-    cleanup: Option<Cleanup>,
+///
+/// It borrows what a clean-up needs and builds the [`Cleanup`] (cloning the
+/// store, key, owner and turn) only then: the call that completes, the usual
+/// case, clones nothing.
+pub(crate) struct InFlight<'a> {
+    store: &'a Arc<dyn LockStore>,
+    key: &'a Arc<str>,
+    call: Option<Sent<'a>>,
+    why: &'static str,
     /// Clean up even without a pending call (an error that may have applied).
     armed: bool,
 }
 
-impl InFlight {
-    pub(crate) fn new(cleanup: Cleanup) -> Self {
+/// The call a guard stands for.
+enum Sent<'a> {
+    /// An acquire attempt for `owner`, its answer not yet seen while
+    /// `pending` is set.
+    Acquire {
+        owner: &'a GrantOwner,
+        turn: &'a Turn,
+        pending: Option<PendingAcquire>,
+    },
+    /// The release of a grant whose lease has ended.
+    Release(Held),
+}
+
+impl<'a> InFlight<'a> {
+    /// An acquire for `owner`, sent as `pending`.
+    pub(crate) fn acquire(
+        store: &'a Arc<dyn LockStore>,
+        key: &'a Arc<str>,
+        owner: &'a GrantOwner,
+        turn: &'a Turn,
+        pending: PendingAcquire,
+        why: &'static str,
+    ) -> Self {
         InFlight {
-            cleanup: Some(cleanup),
+            store,
+            key,
+            call: Some(Sent::Acquire {
+                owner,
+                turn,
+                pending: Some(pending),
+            }),
+            why,
             armed: false,
+        }
+    }
+
+    /// The release of `held` (its lease already ended), armed: dropped
+    /// before [`disarm`](Self::disarm), it is finished in the background.
+    pub(crate) fn release(
+        store: &'a Arc<dyn LockStore>,
+        key: &'a Arc<str>,
+        held: Held,
+        why: &'static str,
+    ) -> Self {
+        InFlight {
+            store,
+            key,
+            call: Some(Sent::Release(held)),
+            why,
+            armed: true,
+        }
+    }
+
+    /// The grant a release is for.
+    pub(crate) fn grant(&self) -> Option<&Arc<Grant>> {
+        match &self.call {
+            Some(Sent::Release(held)) => Some(&held.grant),
+            _ => None,
         }
     }
 
     /// Polls the pending acquire to its answer.
     pub(crate) async fn answer(&mut self) -> Result<Acquisition, LockError> {
-        let Some(pending) = self.cleanup.as_mut().and_then(|c| c.pending.as_mut()) else {
+        let Some(Sent::Acquire {
+            pending: Some(pending),
+            ..
+        }) = self.call.as_mut()
+        else {
             return Err(LockError::store("verrou", "no acquire in flight"));
         };
         let answer = pending.as_mut().await;
-        if let Some(cleanup) = self.cleanup.as_mut() {
-            cleanup.pending = None;
+        if let Some(Sent::Acquire { pending, .. }) = self.call.as_mut() {
+            *pending = None;
         }
         answer
     }
@@ -171,18 +238,42 @@ impl InFlight {
         self.armed = true;
     }
 
-    /// Nothing left to clean up.
-    pub(crate) fn disarm(mut self) -> Option<Cleanup> {
-        self.cleanup.take()
+    /// Nothing left to clean up; gives a release's grant back.
+    pub(crate) fn disarm(mut self) -> Option<Held> {
+        match self.call.take() {
+            Some(Sent::Release(held)) => Some(held),
+            _ => None,
+        }
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if let Some(cleanup) = self.cleanup.take()
-            && (cleanup.pending.is_some() || self.armed)
-        {
-            cleanup.spawn();
-        }
+        let cleanup = match self.call.take() {
+            Some(Sent::Acquire {
+                owner,
+                turn,
+                pending,
+            }) if pending.is_some() || self.armed => Cleanup {
+                store: self.store.clone(),
+                key: self.key.clone(),
+                owner: owner.clone(),
+                pending,
+                grant: None,
+                turn: Some(turn.clone()),
+                why: self.why,
+            },
+            Some(Sent::Release(held)) if self.armed => Cleanup {
+                store: self.store.clone(),
+                key: self.key.clone(),
+                owner: held.grant.owner.clone(),
+                pending: None,
+                grant: Some(held.grant.clone()),
+                turn: Some(held.turn.clone()),
+                why: self.why,
+            },
+            _ => return,
+        };
+        cleanup.spawn();
     }
 }

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
+use super::gate::{Gate, Turn};
 use super::signal::{Lease, LeaseView, LossReason, LostSignal};
 use crate::Expiry;
+use crate::owner::GrantOwner;
 
 /// One acquisition of a key. Every call made for it (extend, renewal,
 /// release, a background clean-up) names its owner string, which no other
@@ -18,17 +19,18 @@ pub(crate) struct Grant {
     /// Sequence number within its handle.
     pub(crate) id: u64,
     /// The owner string the store knows this grant by.
-    pub(crate) owner: Arc<str>,
+    pub(crate) owner: GrantOwner,
     pub(crate) fencing_token: Option<u64>,
-    /// The local view of the lease and the lost signal.
-    pub(crate) lease: Arc<Lease>,
+    /// The local view of the lease and the lost signal. Part of the grant
+    /// (one allocation per acquire less): a [`LostSignal`] holds the grant.
+    pub(crate) lease: Lease,
     /// The drift margin subtracted from every vouched lease end.
     pub(crate) margin: Duration,
     /// The expiry the lease was last taken or extended with; renewals reuse it.
     expiry: std::sync::Mutex<Expiry>,
     /// Serializes this grant's store calls, so that a renewal is never in
     /// flight when the release is sent (the race behind Redisson #5698).
-    pub(crate) calls: tokio::sync::Mutex<()>,
+    pub(crate) calls: Gate,
     /// Set when nobody will release this grant any more through its handle
     /// (the handle was dropped holding it): the renewal task stops.
     abandoned: AtomicBool,
@@ -61,7 +63,7 @@ impl Grant {
     /// A grant the store just confirmed, for a call sent at `sent_at`.
     pub(crate) fn confirmed(
         id: u64,
-        owner: Arc<str>,
+        owner: GrantOwner,
         fencing_token: Option<u64>,
         expiry: Expiry,
         margin: Duration,
@@ -81,7 +83,7 @@ impl Grant {
     /// until the store confirms it with an extend.
     pub(crate) fn unverified(
         id: u64,
-        owner: Arc<str>,
+        owner: GrantOwner,
         fencing_token: Option<u64>,
         expiry: Expiry,
         margin: Duration,
@@ -92,7 +94,7 @@ impl Grant {
 
     fn with_view(
         id: u64,
-        owner: Arc<str>,
+        owner: GrantOwner,
         fencing_token: Option<u64>,
         expiry: Expiry,
         margin: Duration,
@@ -102,10 +104,10 @@ impl Grant {
             id,
             owner,
             fencing_token,
-            lease: Arc::new(Lease::new(view)),
+            lease: Lease::new(view),
             margin,
             expiry: std::sync::Mutex::new(expiry),
-            calls: tokio::sync::Mutex::new(()),
+            calls: Gate::default(),
             abandoned: AtomicBool::new(false),
             renewals: AtomicU64::new(0),
         }
@@ -131,9 +133,9 @@ impl Grant {
         self.lease.view().ended
     }
 
-    pub(crate) fn signal(&self) -> LostSignal {
+    pub(crate) fn signal(self: &Arc<Self>) -> LostSignal {
         LostSignal {
-            lease: self.lease.clone(),
+            grant: self.clone(),
         }
     }
 
@@ -175,12 +177,6 @@ impl Grant {
     }
 }
 
-/// The handle's turn: a handle holds at most one grant at a time, and the
-/// permit is let go only once the grant's release has been answered (or its
-/// clean-up has finished), so the next acquire through the handle is never
-/// sent while a call for the previous grant is still travelling.
-pub(crate) type Turn = Arc<OwnedSemaphorePermit>;
-
 /// A grant installed in its handle, with the handle's turn.
 #[derive(Debug)]
 pub(crate) struct Held {
@@ -193,7 +189,9 @@ impl Drop for Held {
         // Dropped without a release: the handle itself was dropped while
         // holding. A renewal task must not keep alive a lease that nobody
         // can release any more; it lapses at its TTL.
-        if self.grant.ended().is_none() {
+        // (A released grant, the usual case here, is told by the flag
+        // alone.)
+        if !self.grant.lease.has_ended() && self.grant.ended().is_none() {
             self.grant.abandon();
         }
     }

@@ -1,11 +1,13 @@
 //! The lost-lease signal, and the shared lease view it is computed from.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::grant::Grant;
 use crate::observe::LeaseWatch;
 
 /// Why a lease ended, as told by its [`LostSignal`].
@@ -44,13 +46,27 @@ impl fmt::Display for LossReason {
 /// and every [`LostSignal`].
 #[derive(Debug, Default)]
 pub(crate) struct Lease {
-    view: Mutex<LeaseView>,
+    /// The view and its observer under one mutex: ending a lease updates
+    /// both, and a release ends one on every call.
+    state: Mutex<State>,
     changed: Notify,
+    /// Set, for good, by the first [`changed`](Self::changed): until then
+    /// nobody can be waiting, and a change wakes nobody (`notify_waiters`
+    /// locks the notifier's list even when it is empty, on every release).
+    awaited: AtomicBool,
+    /// Set (after the view's `ended`) once the lease has ended: lets
+    /// [`has_ended`](Self::has_ended) answer without the mutex.
+    over: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    view: LeaseView,
     /// Told when the lease ends, however that is noticed: by a call to
-    /// [`end`](Self::end) or by a reader of the view finding its vouched time
+    /// [`Lease::end`] or by a reader of the view finding its vouched time
     /// over. Dropped once nothing more is to be told, which closes the
     /// lease's span.
-    watch: Mutex<Option<LeaseWatch>>,
+    watch: Option<LeaseWatch>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,78 +97,105 @@ impl LeaseView {
             LossReason::Expired
         })
     }
+
+    /// Whether the clock could end the lease: running, confirmed, with an
+    /// end. Only then is the clock read (a read costs tens of nanoseconds,
+    /// more than the rest of a view).
+    fn runs_out(&self) -> bool {
+        self.ended.is_none() && self.verified && self.vouched_until.is_some()
+    }
+}
+
+impl State {
+    /// Ends the lease for `reason` (it has not ended yet) and tells the
+    /// observer; `overdue` says, given the time, whether the clock had ended
+    /// it first. The clock is read (unless the caller has `now`) only when
+    /// the observer's report can be seen: a release nobody traces costs no
+    /// clock read here.
+    fn end(
+        &mut self,
+        over: &AtomicBool,
+        reason: LossReason,
+        overdue: impl FnOnce(Instant) -> Option<LossReason>,
+        now: Option<Instant>,
+    ) {
+        self.view.ended = Some(reason);
+        over.store(true, Ordering::Release);
+        let Some(observer) = self.watch.as_mut() else {
+            return;
+        };
+        let now = now.or_else(|| observer.observed().then(Instant::now));
+        if !observer.ended(reason, now.and_then(overdue), now) {
+            self.watch = None;
+        }
+    }
 }
 
 impl Lease {
     pub(crate) fn new(view: LeaseView) -> Self {
         Lease {
-            view: Mutex::new(view),
+            state: Mutex::new(State { view, watch: None }),
             changed: Notify::new(),
-            watch: Mutex::new(None),
+            awaited: AtomicBool::new(false),
+            over: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, LeaseView> {
-        // Every critical section is a few plain assignments; a poisoned
-        // mutex still holds a consistent view.
-        self.view.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn watch(&self) -> MutexGuard<'_, Option<LeaseWatch>> {
-        // Only ever replaced whole; a poisoned mutex still holds a value.
-        self.watch.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section is a few plain assignments (and the
+        // observer's report, which cannot leave them halfway); a poisoned
+        // mutex still holds a consistent state.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Has `watch` told when the lease ends.
     pub(crate) fn observe(&self, watch: LeaseWatch) {
-        *self.watch() = Some(watch);
+        self.lock().watch = Some(watch);
+    }
+
+    /// Whether the lease is known to have ended, without the mutex. `false`
+    /// does not mean it runs: its vouched time may be over unnoticed (ask
+    /// [`view`](Self::view)).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.over.load(Ordering::Acquire)
     }
 
     /// The view now, ending the lease first if its vouched time is over.
     pub(crate) fn view(&self) -> LeaseView {
-        let mut view = self.lock();
-        if let Some(reason) = view.overdue(Instant::now()) {
-            view.ended = Some(reason);
-            drop(view);
-            self.changed.notify_waiters();
-            self.report(reason, None);
-            return *self.lock();
+        let mut state = self.lock();
+        if !state.view.runs_out() {
+            return state.view;
         }
-        *view
+        let now = Instant::now();
+        let Some(reason) = state.view.overdue(now) else {
+            return state.view;
+        };
+        state.end(&self.over, reason, |_| None, Some(now));
+        let view = state.view;
+        drop(state);
+        self.wake();
+        view
     }
 
     /// Ends the lease; the first reason wins. Returns whether this call ended it.
     pub(crate) fn end(&self, reason: LossReason) -> bool {
-        let (first, overdue) = {
-            let mut view = self.lock();
-            let first = view.ended.is_none();
-            // Only observed: the reason stays the caller's, as it always was.
-            let overdue = view.overdue(Instant::now());
-            if first {
-                view.ended = Some(reason);
-            }
-            (first, overdue)
-        };
-        self.changed.notify_waiters();
+        let mut state = self.lock();
+        let before = state.view;
+        let first = before.ended.is_none();
         if first {
-            self.report(reason, overdue);
+            // Whether the clock had already run the lease out is only
+            // reported: the reason stays the caller's, as it always was.
+            state.end(&self.over, reason, |now| before.overdue(now), None);
         }
+        drop(state);
+        self.wake();
         first
-    }
-
-    fn report(&self, reason: LossReason, overdue: Option<LossReason>) {
-        let mut watch = self.watch();
-        if let Some(observer) = watch.as_mut()
-            && !observer.ended(reason, overdue)
-        {
-            *watch = None;
-        }
     }
 
     /// The store answered the release of this (released) lease; `gone` when
     /// it no longer held it. Nothing more is told after this.
     pub(crate) fn release_answered(&self, gone: bool) {
-        let watch = self.watch().take();
+        let watch = self.lock().watch.take();
         if let Some(watch) = watch {
             watch.release_answered(gone);
         }
@@ -163,28 +206,39 @@ impl Lease {
     /// stays ended: an answer that arrives after the signal fired cannot
     /// un-fire it.
     pub(crate) fn vouch(&self, until: Option<Instant>) -> bool {
-        let mut view = self.lock();
-        if view.ended.is_some() {
+        let mut state = self.lock();
+        if state.view.ended.is_some() {
             return false;
         }
-        view.vouched_until = until;
-        view.verified = true;
-        drop(view);
-        self.changed.notify_waiters();
+        state.view.vouched_until = until;
+        state.view.verified = true;
+        drop(state);
+        self.wake();
         true
     }
 
     /// Stops counting on a renewal task (it stopped), so that running out
     /// of time reads as an expiry.
     pub(crate) fn set_renewing(&self, renewing: bool) {
-        self.lock().renewing = renewing;
-        self.changed.notify_waiters();
+        self.lock().view.renewing = renewing;
+        self.wake();
     }
 
     /// A future that completes on the next change of the view; register it
     /// (`enable`) before reading the view so no change is missed.
     pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        // Before the `Notified` exists, and so before its owner reads the
+        // view: a change made after that read sees the flag (the view's
+        // mutex orders them) and wakes it.
+        self.awaited.store(true, Ordering::SeqCst);
         self.changed.notified()
+    }
+
+    /// Tells every waiter that the view changed (call after changing it).
+    fn wake(&self) {
+        if self.awaited.load(Ordering::SeqCst) {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Waits until the lease ends, by a call to [`end`](Self::end) or by
@@ -238,24 +292,24 @@ impl Lease {
 /// ```
 #[derive(Clone)]
 pub struct LostSignal {
-    pub(crate) lease: Arc<Lease>,
+    pub(crate) grant: Arc<Grant>,
 }
 
 impl LostSignal {
     /// Completes when the lease ends, with the reason. Completes at once if
     /// it already has. Cancel-safe.
     pub async fn lost(&self) -> LossReason {
-        self.lease.ended().await
+        self.grant.lease.ended().await
     }
 
     /// Whether the lease has ended (checked against the local clock now).
     pub fn is_lost(&self) -> bool {
-        self.lease.view().ended.is_some()
+        self.grant.lease.view().ended.is_some()
     }
 
     /// Why the lease ended, `None` while it is still vouched for.
     pub fn reason(&self) -> Option<LossReason> {
-        self.lease.view().ended
+        self.grant.lease.view().ended
     }
 }
 

@@ -111,8 +111,9 @@ impl Acquire {
         self.stop = stop;
     }
 
-    /// The call ended with `result`.
-    pub(crate) fn finish<T>(mut self, result: &Result<T, LockError>) {
+    /// The call ended with `result`, at `at` when the caller read the clock
+    /// then already (a grant's answer).
+    pub(crate) fn finish<T>(mut self, result: &Result<T, LockError>, at: Option<Instant>) {
         let outcome = match result {
             Ok(_) => ACQUIRED,
             Err(LockError::Timeout { .. }) => match self.stop {
@@ -126,12 +127,15 @@ impl Acquire {
                 ERROR
             }
         };
-        self.end(outcome);
+        self.end(outcome, at);
     }
 
-    fn end(&mut self, outcome: &'static str) {
+    fn end(&mut self, outcome: &'static str, at: Option<Instant>) {
         self.finished = true;
-        let waited = self.started.elapsed();
+        let waited = match at {
+            Some(at) => at.saturating_duration_since(self.started),
+            None => self.started.elapsed(),
+        };
         self.span.record("attempts", self.attempts);
         self.span.record("waited_s", waited.as_secs_f64());
         self.span.record("outcome", outcome);
@@ -142,7 +146,7 @@ impl Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         if !self.finished {
-            self.end(CANCELLED);
+            self.end(CANCELLED, None);
         }
     }
 }
@@ -298,27 +302,27 @@ pub(crate) struct LeaseWatch {
 }
 
 impl LeaseWatch {
-    /// The lease of a grant of `key` on `store`, `verified` unless it was
-    /// restored from a serialized lock.
+    /// The lease of a grant of `key` on `store`, granted at `granted_at`;
+    /// `None` for a grant restored from a serialized lock (unverified).
     pub(crate) fn start(
         key: &str,
         store: &'static str,
         fencing_token: Option<u64>,
-        verified: bool,
+        granted_at: Option<Instant>,
     ) -> Self {
         let span = tracing::info_span!(
             "verrou.lease",
             key,
             store,
             fencing_token,
-            restored = !verified,
+            restored = granted_at.is_none(),
             ended = Empty,
             held_s = Empty,
         );
         LeaseWatch {
             span,
             store,
-            granted_at: verified.then(Instant::now),
+            granted_at,
             lost: false,
         }
     }
@@ -328,14 +332,29 @@ impl LeaseWatch {
         &self.span
     }
 
-    /// The lease ended for `reason`. `overdue` is the reason the local
+    /// Whether anything this watch tells can be seen: its span, a WARN
+    /// event, or (with the feature) a metric. When not, the caller need not
+    /// read the clock for it.
+    pub(crate) fn observed(&self) -> bool {
+        cfg!(feature = "metrics")
+            || !self.span.is_disabled()
+            || tracing::level_enabled!(tracing::Level::WARN)
+    }
+
+    /// The lease ended for `reason`, at `now` (`None` when nothing
+    /// [observes](Self::observed) it). `overdue` is the reason the local
     /// clock would have given had anyone looked before (a lease released
     /// after its vouched time ran out was lost first: its holder worked
     /// unprotected). Returns whether more is to come (a release's answer).
-    pub(crate) fn ended(&mut self, reason: LossReason, overdue: Option<LossReason>) -> bool {
+    pub(crate) fn ended(
+        &mut self,
+        reason: LossReason,
+        overdue: Option<LossReason>,
+        now: Option<Instant>,
+    ) -> bool {
         self.span.record("ended", label(reason));
-        if let Some(granted_at) = self.granted_at {
-            let held = granted_at.elapsed();
+        if let (Some(granted_at), Some(now)) = (self.granted_at, now) {
+            let held = now.saturating_duration_since(granted_at);
             self.span.record("held_s", held.as_secs_f64());
             measure::held(self.store, held);
         }
