@@ -99,7 +99,8 @@ fn throughput_bars(run: &StoreRun) -> Vec<Bar> {
     let floor_shape = run
         .same_work
         .as_ref()
-        .map_or("server-bound", |floor| floor.third.as_str());
+        .and_then(|floor| floor.third.as_deref())
+        .unwrap_or("server-bound");
     let candidates = [
         (
             "sequential: verrou".to_owned(),

@@ -203,8 +203,9 @@ pub struct FloorLabels {
     /// `the store's pool`.
     pub shared: String,
     /// The third floor: `server-bound (4 connections × 32 in flight)`,
-    /// `8 tasks on the store's pool (verrou's default pool size)`.
-    pub third: String,
+    /// `8 tasks on the store's pool (verrou's default pool size)`; `None`
+    /// where there is none (DynamoDB).
+    pub third: Option<String>,
 }
 
 /// Why a store was not run at all.

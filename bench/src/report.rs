@@ -131,7 +131,7 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped], charts: &[Cha
     let _ = writeln!(out, "## How it is measured\n");
     let _ = writeln!(
         out,
-        "- **same-work floor**: the store's own acquire and release sent bare on the store's driver, with the store's settings, on fresh keys: what an acquire + release costs with no verrou code around it. Redis, Valkey, Redis Cluster: the store's scripts (`verrou_redis::scripts::ACQUIRE`, `RELEASE`) by `EVALSHA` on fred, with the store's client, per-command options (one send, 5 s timeout), key names and arguments. PostgreSQL and MariaDB: the store's `statements()` `acquire` then `release`, each on a connection checked out of the store's own pool (its TLS and session settings) as the store does, prepared once per connection (tokio-postgres `prepare_cached`; mysql_async's statement cache), with the store's parameters; without the store's timeouts and background prune. Run **1 task** back to back on the store's connection or pool (compared with `sequential`), **{CONCURRENT_TASKS} tasks** on it (as `concurrent`), and at a third concurrency: Redis **server-bound**, on connections of its own with many in flight each (fred pipelines them), the most the server gives; SQL **{SQL_DEFAULT_POOL_TASKS} tasks** on the store's pool (verrou's default pool size; the bench's pool has {POOL} connections, as many as the peer's knex pool, so they never wait for one), not pipelined. `sequential ÷ floor` and `concurrent ÷ best floor` are the share of the physical floor verrou reaches; 1.0× would be a client that costs nothing. DynamoDB has no same-work floor yet (its requests are not wired into the bench).\n\
+        "- **same-work floor**: the store's own acquire and release sent bare on the store's driver, with the store's settings, on fresh keys: what an acquire + release costs with no verrou code around it. Redis, Valkey, Redis Cluster: the store's scripts (`verrou_redis::scripts::ACQUIRE`, `RELEASE`) by `EVALSHA` on fred, with the store's client, per-command options (one send, 5 s timeout), key names and arguments. PostgreSQL and MariaDB: the store's `statements()` `acquire` then `release`, each on a connection checked out of the store's own pool (its TLS and session settings) as the store does, prepared once per connection (tokio-postgres `prepare_cached`; mysql_async's statement cache), with the store's parameters; without the store's timeouts and background prune. Run **1 task** back to back on the store's connection or pool (compared with `sequential`), **{CONCURRENT_TASKS} tasks** on it (as `concurrent`), and at a third concurrency: Redis **server-bound**, on connections of its own with many in flight each (fred pipelines them), the most the server gives; SQL **{SQL_DEFAULT_POOL_TASKS} tasks** on the store's pool (verrou's default pool size; the bench's pool has {POOL} connections, as many as the peer's knex pool, so they never wait for one), not pipelined. `sequential ÷ floor` and `concurrent ÷ best floor` are the share of the physical floor verrou reaches; 1.0× would be a client that costs nothing. DynamoDB: the store's own conditional `UpdateItem`s (`acquire_request`, `release_request`: its expressions, return values and retries off) sent bare on its SDK client, on the common path (a free key, no takeover), without the store's timeout; 1 task and {CONCURRENT_TASKS} tasks only (no third floor).\n\
          - **round-trip reference**: the store's cheapest request on the store's own client (`PING`; `SELECT 1`, prepared, on a connection kept from the store's pool; a strongly consistent `GetItem`), back to back on one task. A reference line, not a target; for stores without a same-work floor the report also shows acquire+release ops/s against half the round trips/s (an acquire + release is two round trips at least). Memory has no server: its floor is an uncontended `tokio::sync::Mutex` lock + unlock, compared as time.\n\
          - **sequential**: one task; each iteration creates a lock handle on a fresh key (not timed) and times `acquire()` + `release()`. ops/s = operations ÷ summed operation time.\n\
          - **concurrent**: {CONCURRENT_TASKS} tasks on distinct keys sharing one store (one client/pool), lock creation included; ops/s over wall time.\n\
@@ -249,15 +249,15 @@ fn metrics(run: &StoreRun) -> Vec<Metric> {
         better,
         stores,
     };
-    let (same_work, shared, third) = run.same_work.as_ref().map_or(("", "", ""), |f| {
-        (f.what.as_str(), f.shared.as_str(), f.third.as_str())
+    let (same_work, shared, third) = run.same_work.as_ref().map_or(("", "", None), |f| {
+        (f.what.as_str(), f.shared.as_str(), f.third.as_deref())
     });
     let round_trip = if run.kind == StoreKind::Memory {
         format!("floor: {}", run.round_trip_label)
     } else {
         format!("round-trip reference: {}", run.round_trip_label)
     };
-    vec![
+    let mut rows = vec![
         // The floors and the round trip are ours only (see `Workload::has_peer`).
         row(&round_trip, RoundTrip, Rate, None, Stores::All),
         row("└ latency p50 / p99", RoundTrip, Latency, None, Stores::All),
@@ -283,7 +283,7 @@ fn metrics(run: &StoreRun) -> Vec<Metric> {
             Stores::SameWork,
         ),
         row(
-            &format!("same-work floor, {third}"),
+            &format!("same-work floor, {}", third.unwrap_or_default()),
             FloorServerBound,
             Rate,
             None,
@@ -378,7 +378,12 @@ fn metrics(run: &StoreRun) -> Vec<Metric> {
             Some(Less),
             Stores::All,
         ),
-    ]
+    ];
+    // A store with floors but no third one (DynamoDB) has no such row.
+    if third.is_none() {
+        rows.retain(|m| m.workload != FloorServerBound);
+    }
+    rows
 }
 
 /// ops/s ÷ the base's ops/s.
@@ -626,6 +631,24 @@ struct Target {
     what: String,
     goal: Goal,
     measured: Measured,
+    /// The known cause when it is missed, said after how much.
+    cause: Option<&'static str>,
+}
+
+/// The known causes of missed targets, one short text per kind of target;
+/// bench/README.md "Profiles" has what was measured.
+mod cause {
+    /// Ours ÷ a same-work floor: the same server work, so what is missing
+    /// is client time or noise.
+    pub const SAME_WORK: &str =
+        "noisy machine or client CPU shared with the server; see bench/README.md#profiles";
+    /// Memory ÷ a tokio mutex.
+    pub const MEMORY: &str = "clock reads and boxed trait futures; see bench/README.md#profiles";
+    /// Redis, 64 tasks ÷ Node's Verrou.
+    pub const REDIS_VS_NODE: &str = "Node's scripts do less server work (no fencing counter, no PUBLISH); see bench/README.md#profiles";
+    /// Hand-offs ÷ memory's.
+    pub const HANDOFF: &str =
+        "a hand-off is release + wake-up + acquire in series; see bench/README.md#profiles";
 }
 
 /// What a target's row shows in its last two columns.
@@ -670,7 +693,15 @@ impl Target {
         };
         let (measured, status) = match &self.measured {
             Measured::Not(why) => ("—".to_owned(), format!("not measured: {why}")),
-            Measured::Value(m) => (show(*m), status(self.goal, *m)),
+            Measured::Value(m) => {
+                let status = status(self.goal, *m);
+                match self.cause {
+                    Some(cause) if status.starts_with("missed") => {
+                        (show(*m), format!("{status}: {cause}"))
+                    }
+                    _ => (show(*m), status),
+                }
+            }
         };
         format!(
             "| {} | {} | {goal} | {measured} | {status} |",
@@ -712,12 +743,13 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
         .and_then(|r| med(r.ours(Workload::Handoff), per_sec));
     for run in runs {
         let kind = run.kind;
-        let mut add = |what: &str, goal, measured| {
+        let mut add = |what: &str, goal, measured, cause| {
             targets.push(Target {
                 store: kind,
                 what: what.to_owned(),
                 goal,
                 measured,
+                cause,
             });
         };
         let failed = if run.error.is_some() {
@@ -742,6 +774,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                     ),
                     failed,
                 ),
+                Some(cause::SAME_WORK),
             );
             add(
                 "64 tasks ÷ best same-work floor at any concurrency",
@@ -750,6 +783,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                     run.ratio_to_base(Workload::Concurrent, Base::BestFloor, rate_ratio),
                     failed,
                 ),
+                Some(cause::SAME_WORK),
             );
         } else if kind != StoreKind::Memory {
             let why = "no same-work floor for this store yet (round trip is a reference only)";
@@ -757,11 +791,13 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                 "sequential acquire+release ÷ same-work floor (1 task)",
                 Goal::AtLeastRatio(0.90),
                 Measured::Not(why.to_owned()),
+                None,
             );
             add(
                 "64 tasks ÷ best same-work floor at any concurrency",
                 Goal::AtLeastRatio(0.90),
                 Measured::Not(why.to_owned()),
+                None,
             );
         }
         if kind == StoreKind::Memory {
@@ -776,6 +812,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                     ),
                     failed,
                 ),
+                Some(cause::MEMORY),
             );
         }
         if kind == StoreKind::Redis {
@@ -783,6 +820,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                 "64 tasks ÷ Node Verrou 64 tasks",
                 Goal::AtLeastRatio(1.5),
                 Measured::or(run.ratio_to_peer(Workload::Concurrent, per_sec), peer_why),
+                Some(cause::REDIS_VS_NODE),
             );
         }
         if matches!(kind, StoreKind::Redis | StoreKind::Postgres) {
@@ -796,6 +834,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                 "hand-offs/s with 1000 waiters ÷ memory's (≥ memory ÷ 10)",
                 Goal::AtLeastRatio(0.10),
                 measured,
+                Some(cause::HANDOFF),
             );
         }
         // Earlier targets, kept while they still say something.
@@ -804,6 +843,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                 "64 tasks ÷ Node Verrou 64 tasks",
                 Goal::AtLeastRatio(5.0),
                 Measured::or(run.ratio_to_peer(Workload::Concurrent, per_sec), peer_why),
+                None,
             );
         }
         if matches!(kind, StoreKind::Memory | StoreKind::Redis) {
@@ -811,12 +851,14 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                 "16-way hand-off p50",
                 Goal::AtMostMicros(2000.0),
                 Measured::or(med(run.ours(Workload::Contended), |s| s.p50_us), failed),
+                None,
             );
             if run.peer_ran(Workload::Contended) {
                 add(
                     "16-way acquisitions/s ÷ Node Verrou",
                     Goal::AtLeastRatio(10.0),
                     Measured::or(run.ratio_to_peer(Workload::Contended, per_sec), peer_why),
+                    None,
                 );
             }
         }
@@ -832,6 +874,7 @@ fn targets(runs: &[StoreRun]) -> Vec<Target> {
                     Ok(f) => Measured::Value(f.per_lock()),
                     Err(e) => Measured::Not(format!("failed: {e}")),
                 },
+                None,
             );
         }
     }
@@ -979,7 +1022,7 @@ mod tests {
             run.same_work = Some(crate::FloorLabels {
                 what: "Redis acquire + release scripts".into(),
                 shared: "the store's connection".into(),
-                third: "server-bound (4 connections × 32 in flight)".into(),
+                third: Some("server-bound (4 connections × 32 in flight)".into()),
             });
             ours.extend([
                 (
@@ -1066,7 +1109,7 @@ mod tests {
         run.same_work = Some(crate::FloorLabels {
             what: "PostgreSQL acquire + release statements".into(),
             shared: "the store's pool".into(),
-            third: "8 tasks on the store's pool (verrou's default pool size)".into(),
+            third: Some("8 tasks on the store's pool (verrou's default pool size)".into()),
         });
         let rows = table(&run);
         for expected in [
@@ -1087,8 +1130,40 @@ mod tests {
         // 4,000 (the 64-task floor, best in round 2).
         assert_eq!(
             targets[1],
-            "| postgres | 64 tasks ÷ best same-work floor at any concurrency | ≥ 0.90× | 0.70× | missed by 22% (short by 0.20×) |"
+            format!(
+                "| postgres | 64 tasks ÷ best same-work floor at any concurrency | ≥ 0.90× | 0.70× | missed by 22% (short by 0.20×): {} |",
+                cause::SAME_WORK
+            )
         );
+    }
+
+    #[test]
+    fn dynamodb_is_judged_against_its_two_floors_without_a_third() {
+        let mut run = two_rounds(StoreKind::DynamoDb, "DynamoDB GetItem", true);
+        run.ours.remove(&Workload::FloorServerBound);
+        run.same_work = Some(crate::FloorLabels {
+            what: "DynamoDB acquire + release UpdateItem".into(),
+            shared: "the store's client".into(),
+            third: None,
+        });
+        let rows = table(&run);
+        assert!(
+            rows.contains(
+                &"| same-work floor, 64 tasks on the store's client | 35,000/s | 30,000/s–40,000/s | — | |"
+                    .to_owned()
+            ),
+            "{rows:#?}"
+        );
+        let floor_rows = rows.iter().filter(|r| r.starts_with("| same-work floor"));
+        assert_eq!(floor_rows.count(), 2, "{rows:#?}");
+        assert!(!rows.iter().any(|r| r.contains("round trips")), "{rows:#?}");
+        let targets: Vec<String> = targets(&[run]).iter().map(Target::row).collect();
+        assert_eq!(
+            targets[0],
+            "| dynamodb | sequential acquire+release ÷ same-work floor (1 task) | ≥ 0.90× | 0.90× | **met** |"
+        );
+        // 3,000 ÷ 3,000 and 3,200 ÷ 4,000: the 64-task floor is the best.
+        assert!(targets[1].contains("| 0.90× | **met** |"), "{targets:#?}");
     }
 
     #[test]
@@ -1156,7 +1231,10 @@ mod tests {
         // 64 tasks: 3,000 ÷ 5,000 and 3,200 ÷ 4,000, the best floor of each round.
         assert_eq!(
             find("redis", "64 tasks ÷ best"),
-            "| redis | 64 tasks ÷ best same-work floor at any concurrency | ≥ 0.90× | 0.70× | missed by 22% (short by 0.20×) |"
+            format!(
+                "| redis | 64 tasks ÷ best same-work floor at any concurrency | ≥ 0.90× | 0.70× | missed by 22% (short by 0.20×): {} |",
+                cause::SAME_WORK
+            )
         );
         assert!(find("redis", "64 tasks ÷ Node").contains("| ≥ 1.50× | 3.50× | **met** |"));
         assert!(find("redis", "hand-offs/s").contains("| ≥ 0.10× | 0.10× | **met** |"));
@@ -1201,12 +1279,20 @@ mod tests {
             what: "x".into(),
             goal: Goal::AtLeastRatio(2.0),
             measured: Measured::Value(1.5),
+            cause: Some(cause::HANDOFF),
         };
-        assert!(target.row().contains("missed by 25%"), "{}", target.row());
+        assert!(
+            target.row().ends_with(&format!(
+                "| missed by 25% (short by 0.50×): {} |",
+                cause::HANDOFF
+            )),
+            "{}",
+            target.row()
+        );
         let met = Target {
             measured: Measured::Value(2.0),
             ..target
         };
-        assert!(met.row().contains("**met**"));
+        assert!(met.row().ends_with("| **met** |"), "{}", met.row());
     }
 }

@@ -9,8 +9,9 @@
 //!   by implementing [`Lane`] for its driver and building a
 //!   [`SameWorkFloor`] in [`open`]; Redis, Valkey and Redis Cluster (their
 //!   Lua scripts by `EVALSHA` on fred), PostgreSQL and MariaDB (their
-//!   `statements()` on the store's own pool) have one. DynamoDB does not
-//!   yet: its requests are not wired into the bench.
+//!   `statements()` on the store's own pool) and DynamoDB (its
+//!   `acquire_request` and `release_request` on the store's SDK client)
+//!   have one.
 //! - The **round-trip reference** is the store's cheapest request on the
 //!   store's own client (`PING`, `SELECT 1` on a connection kept from the
 //!   store's pool, `GetItem`): a reference line, not a target. Memory has no
@@ -23,7 +24,7 @@
 use std::sync::Arc;
 
 use verrou_core::store::AutoPrune;
-use verrou_core::{BoxError, LockStore, async_trait};
+use verrou_core::{BoxError, Expiry, LockStore, async_trait};
 use verrou_dynamodb::DynamoDbStore;
 use verrou_dynamodb::aws_sdk_dynamodb::types::AttributeValue;
 use verrou_memory::MemoryStore;
@@ -118,7 +119,13 @@ impl Subject {
     pub fn workloads(&self) -> Vec<crate::sample::Workload> {
         crate::sample::Workload::ALL
             .into_iter()
-            .filter(|w| !w.is_floor() || self.same_work.is_some())
+            .filter(|&w| match &self.same_work {
+                None => !w.is_floor(),
+                // A store without a third floor (DynamoDB) skips it.
+                Some(floor) => {
+                    w != crate::sample::Workload::FloorServerBound || !floor.third.is_empty()
+                }
+            })
             .collect()
     }
 }
@@ -151,11 +158,12 @@ pub struct SameWorkFloor {
     pub shared_is: &'static str,
     /// The third floor's lanes, each with how many tasks run on it: Redis,
     /// server-bound on connections of its own with many operations in
-    /// flight; SQL, verrou's default pool size on the store's pool.
+    /// flight; SQL, verrou's default pool size on the store's pool;
+    /// DynamoDB, none (empty).
     pub third: Vec<(Arc<dyn Lane>, usize)>,
     /// The third floor's shape, for the report: `server-bound (4
-    /// connections × 32 in flight)`.
-    pub third_shape: String,
+    /// connections × 32 in flight)`; `None` without a third floor.
+    pub third_shape: Option<String>,
 }
 
 impl SameWorkFloor {
@@ -446,10 +454,10 @@ async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFlo
         label: format!("{server} acquire + release scripts (EVALSHA on fred)"),
         shared: Arc::new(shared),
         shared_is: "the store's connection",
-        third_shape: format!(
+        third_shape: Some(format!(
             "server-bound ({} connections × {REDIS_SERVER_BOUND_IN_FLIGHT} in flight)",
             server_bound.len()
-        ),
+        )),
         third: server_bound
             .into_iter()
             .map(|lane| (lane, REDIS_SERVER_BOUND_IN_FLIGHT))
@@ -471,9 +479,9 @@ fn sql_same_work(label: String, lane: Arc<dyn Lane>) -> SameWorkFloor {
         label,
         shared: lane.clone(),
         shared_is: "the store's pool",
-        third_shape: format!(
+        third_shape: Some(format!(
             "{SQL_DEFAULT_POOL_TASKS} tasks on the store's pool (verrou's default pool size)"
-        ),
+        )),
         third: vec![(lane, SQL_DEFAULT_POOL_TASKS)],
     }
 }
@@ -617,6 +625,43 @@ impl Lane for MysqlLane {
     }
 }
 
+/// [`DynamoDbStore::acquire_request`] and
+/// [`DynamoDbStore::release_request`]: the store's own conditional
+/// `UpdateItem`s (its expressions, names, values, return values and
+/// retries turned off), sent bare on the store's SDK client. The acquire is
+/// the store's common path, a free key (no takeover of a lease it watched
+/// expire), with the workloads' TTL; the token must come back. Without the
+/// store's operation timeout and its bookkeeping of leases it sees.
+struct DynamoDbLane {
+    store: DynamoDbStore,
+}
+
+#[async_trait]
+impl Lane for DynamoDbLane {
+    async fn prepare(&self) -> Result<(), BoxError> {
+        // Nothing to load: the SDK client connects on first use (the round
+        // trip's `GetItem` already did).
+        Ok(())
+    }
+
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let output = self
+            .store
+            .acquire_request(key, owner, Expiry::After(TTL))?
+            .send()
+            .await?;
+        match output.attributes().and_then(|a| a.get("fencing_token")) {
+            Some(_) => Ok(()),
+            None => Err("the acquire answered without a fencing token".into()),
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        self.store.release_request(key, owner).send().await?;
+        Ok(())
+    }
+}
+
 /// Runs a SQL store's own prune statement bare, [`AutoPrune::BATCH`] rows
 /// at a time (as its background prune does, so that no statement holds
 /// many row locks while other suites share the server), until a batch
@@ -736,6 +781,19 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
         }
         StoreKind::DynamoDb => {
             let store = verrou_testkit::dynamodb().build().await.map_err(describe)?;
+            same_work = Some(Arc::new(SameWorkFloor {
+                label:
+                    "DynamoDB acquire + release UpdateItem (the store's requests on its SDK client)"
+                        .into(),
+                shared: Arc::new(DynamoDbLane {
+                    store: store.clone(),
+                }),
+                shared_is: "the store's client",
+                // No server-bound floor: the emulator is not DynamoDB, and
+                // the store's client is the only one a lock would use.
+                third_shape: None,
+                third: Vec::new(),
+            }));
             (Arc::new(store.clone()), RoundTrip::DynamoDb(store))
         }
         other => return Err(format!("the bench has no round trip for `{other}`")),

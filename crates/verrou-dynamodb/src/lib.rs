@@ -14,4 +14,4 @@ mod tls;
 
 pub use aws_sdk_dynamodb;
 pub use builder::DynamoDbStoreBuilder;
-pub use store::DynamoDbStore;
+pub use store::{DynamoDbStore, UpdateRequest};

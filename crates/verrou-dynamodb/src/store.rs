@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::customize::CustomizableOperation;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use tokio::time::Instant;
 use verrou_core::store::within;
@@ -47,6 +49,11 @@ pub struct DynamoDbStore {
     /// Bounds each request; `None`: unbounded.
     operation_timeout: Option<Duration>,
 }
+
+/// A conditional `UpdateItem` as the store sends it: SDK retries turned off
+/// for this request alone (see [`DynamoDbStore`]). `.send()` sends it.
+pub type UpdateRequest =
+    CustomizableOperation<UpdateItemOutput, UpdateItemError, UpdateItemFluentBuilder>;
 
 /// What a conditional write came to.
 enum Outcome {
@@ -120,19 +127,62 @@ impl DynamoDbStore {
         self.sightings.margin()
     }
 
-    /// Sends one conditional write. `old_on_refusal` asks DynamoDB to send the
-    /// item back if the condition fails: a refused acquire needs the lease it
-    /// ran into (emulators may not send it: then it is read).
-    async fn update(
+    /// The `UpdateItem` of an acquire of `key` for `owner`, as
+    /// [`LockStore::acquire`] sends it when this store is not taking over a
+    /// lease it watched expire (the common path, and the only one on a free
+    /// or fresh key): condition `attribute_not_exists(#owner)`, the update
+    /// that writes owner, lease version, lease (or removes it for
+    /// [`Expiry::Never`]) and sweep time and raises the fencing counter,
+    /// `ReturnValues = UPDATED_NEW` (the new token comes back as
+    /// `fencing_token`), the old item back on a failed condition, SDK
+    /// retries off. A new lease version and the current time are taken
+    /// now, as the store takes them per call.
+    ///
+    /// For audits and benchmarks (the bench's same-work floor sends it
+    /// bare); not a way to take locks: sending it records nothing in this
+    /// store (what the store sends next for this key, such as a takeover, is
+    /// not the store's answer to it), and it applies no key-length check nor
+    /// the operation timeout. Take locks with [`verrou_core::Lock`].
+    ///
+    /// # Errors
+    /// [`LockError::NoRandomness`] if no random lease version could be drawn.
+    pub fn acquire_request(
         &self,
-        what: &'static str,
+        key: &str,
+        owner: &str,
+        expiry: Expiry,
+    ) -> Result<UpdateRequest, LockError> {
+        let version = new_version()?;
+        let now = now_ms();
+        let write = item::acquire(owner, now, &version, lease(now, expiry.duration()), None);
+        Ok(self.request(key, write, ReturnValue::UpdatedNew, true))
+    }
+
+    /// The `UpdateItem` of a release of `key` held by `owner`, exactly as
+    /// [`LockStore::release`] sends it: on condition that `owner` holds it
+    /// and its lease has not ended by this client's clock, removes the
+    /// owner and lease and sets the sweep time, keeping the counter;
+    /// `ReturnValues = NONE`, SDK retries off. A failed condition
+    /// (`ConditionalCheckFailedException`) means `owner` did not hold it.
+    ///
+    /// For audits and benchmarks; not a way to release locks: see
+    /// [`acquire_request`](Self::acquire_request).
+    pub fn release_request(&self, key: &str, owner: &str) -> UpdateRequest {
+        let write = item::release(owner, now_ms());
+        self.request(key, write, ReturnValue::None, false)
+    }
+
+    /// One conditional write, ready to send. `old_on_refusal` asks DynamoDB
+    /// to send the item back if the condition fails: a refused acquire needs
+    /// the lease it ran into (emulators may not send it: then it is read).
+    fn request(
+        &self,
         key: &str,
         write: Write,
         return_values: ReturnValue,
         old_on_refusal: bool,
-    ) -> Result<Outcome, LockError> {
-        let request = self
-            .client
+    ) -> UpdateRequest {
+        self.client
             .update_item()
             .table_name(&*self.table)
             .key(KEY, AttributeValue::S(key.to_owned()))
@@ -148,6 +198,19 @@ impl DynamoDbStore {
             .config_override(
                 aws_sdk_dynamodb::config::Builder::new().retry_config(RetryConfig::disabled()),
             )
+    }
+
+    /// Sends one conditional write (see [`request`](Self::request)).
+    async fn update(
+        &self,
+        what: &'static str,
+        key: &str,
+        write: Write,
+        return_values: ReturnValue,
+        old_on_refusal: bool,
+    ) -> Result<Outcome, LockError> {
+        let request = self
+            .request(key, write, return_values, old_on_refusal)
             .send();
         let outcome = async {
             match request.await {

@@ -155,3 +155,81 @@ async fn tokens_keep_rising_after_the_sweeper_deletes_the_item() {
     assert!(after > last, "the counter restarted: {after} after {last}");
     store.release(&key, "a").await.unwrap();
 }
+
+/// The requests `acquire_request` and `release_request` expose are the
+/// store's own: sent bare on the store's client, the acquire takes the key
+/// (with a fencing token, as the store's acquire answers) so that the store
+/// sees it held, and the release frees it for the store.
+#[tokio::test]
+async fn the_public_requests_are_the_ones_the_store_sends() {
+    let Some(store) = verrou_conformance::require_service("dynamodb", support::make_store().await)
+    else {
+        return;
+    };
+    let key = unique("bare");
+    let acquired = store
+        .acquire_request(&key, "bare-owner", Expiry::After(Duration::from_secs(30)))
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let token = acquired
+        .attributes()
+        .and_then(|a| a.get("fencing_token"))
+        .map(|t| t.as_n().unwrap().parse::<u64>().unwrap())
+        .expect("UPDATED_NEW hands the fencing token back");
+    assert!(token > 0);
+    let item = raw_item(&store, &key).await.expect("the item");
+    assert_eq!(item["owner"].as_s().unwrap(), "bare-owner");
+    assert!(store.is_locked(&key).await.unwrap());
+    assert_eq!(
+        store
+            .acquire(&key, "other", Expiry::After(Duration::from_secs(30)))
+            .await
+            .unwrap(),
+        Acquisition::Held
+    );
+    // Another owner's release is refused by its condition.
+    let refused = store.release_request(&key, "other").send().await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception())),
+        "{refused:?}"
+    );
+    store
+        .release_request(&key, "bare-owner")
+        .send()
+        .await
+        .unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
+    // The counter stayed: the store's next acquire gets a higher token.
+    let next = self::token(
+        store
+            .acquire(&key, "next", Expiry::After(Duration::from_secs(30)))
+            .await
+            .unwrap(),
+    );
+    assert!(next > token, "{next} after {token}");
+    store.release(&key, "next").await.unwrap();
+
+    // Without a TTL too: the store's acquire for `Expiry::Never`.
+    let key = unique("bare-never");
+    store
+        .acquire_request(&key, "bare-owner", Expiry::Never)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let item = raw_item(&store, &key).await.expect("the item");
+    assert_eq!(
+        attributes(&item),
+        ["fencing_token", "key", "lease_version", "owner"]
+    );
+    store
+        .release_request(&key, "bare-owner")
+        .send()
+        .await
+        .unwrap();
+    assert!(!store.is_locked(&key).await.unwrap());
+}
