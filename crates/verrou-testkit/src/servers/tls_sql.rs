@@ -319,7 +319,7 @@ fn handshake(ca: &TestCa, protocol: &str, port: u16) -> bool {
 }
 
 /// Whether a TLS PostgreSQL with `ca`'s certificate answers on `port` and
-/// serves a query from its catalog.
+/// can create a table (which writes to its data directory).
 pub fn postgres_tls_up(ca: &TestCa, port: u16) -> bool {
     handshake(ca, "postgres", port)
         && serves(
@@ -329,12 +329,16 @@ pub fn postgres_tls_up(ca: &TestCa, port: u16) -> bool {
              sslrootcert={}",
                     ca.ca_file().display()
                 ))
-                .args(["-tAc", "SELECT count(*) FROM pg_class"]),
+                .args([
+                    "-tAc",
+                    "CREATE TABLE IF NOT EXISTS verrou_health (x int); DROP TABLE IF EXISTS verrou_health",
+                ]),
         )
 }
 
-/// Whether a TLS MariaDB with `ca`'s certificate answers on `port` and has
-/// its `test` database.
+/// Whether a TLS MariaDB with `ca`'s certificate answers on `port` and can
+/// create a table in its `test` database (which writes to its data
+/// directory).
 pub fn mariadb_tls_up(ca: &TestCa, port: u16) -> bool {
     handshake(ca, "mysql", port)
         && serves(
@@ -342,13 +346,18 @@ pub fn mariadb_tls_up(ca: &TestCa, port: u16) -> bool {
                 .args(["--protocol=tcp", "-h", "localhost", "-P", &port.to_string()])
                 .args(["-u", "root", "--ssl-verify-server-cert", "--ssl-ca"])
                 .arg(ca.ca_file())
-                .args(["-e", "USE test; SELECT 1"]),
+                .args([
+                    "-e",
+                    "CREATE TABLE IF NOT EXISTS test.verrou_health (x int); \
+                     DROP TABLE IF EXISTS test.verrou_health",
+                ]),
         )
 }
 
 /// Whether the client command succeeds. A server whose data directory was
-/// deleted under it (its checkout removed) still completes a TLS handshake
-/// but fails here, so `services up` starts a working one. Without the
+/// deleted under it (its checkout removed) still completes a TLS handshake,
+/// and even answers `USE test` from memory, but cannot create a table, so
+/// `services up` starts a working one. Without the
 /// client program there is nothing more to check.
 fn serves(command: &mut Command) -> bool {
     match command
