@@ -23,6 +23,8 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -98,6 +100,70 @@ where
             "{option}({limit:?}): expected InvalidConfig, got {result:?}"
         );
     }
+}
+
+/// Every way a CA file can be unusable makes `build` fail with
+/// [`LockError::InvalidConfig`] before any connection: a missing file, a file
+/// without a `BEGIN CERTIFICATE` block, a block that is not base64, and one
+/// that is base64 but not a certificate (which some drivers would panic on).
+/// `build` gets the file's path and should point the store at an address
+/// where nothing listens, so that an accepted file shows as another error.
+/// Each reason must name the problem (the file, for a missing or broken
+/// one) and every string of `must_say`.
+///
+/// # Panics
+/// When such a file is accepted, fails otherwise, or hangs.
+pub async fn rejects_unusable_ca_files<S, F, Fut>(must_say: &[&str], mut build: F)
+where
+    S: Debug,
+    F: FnMut(PathBuf) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    static FILES: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "verrou-ca-files-{}-{}",
+        std::process::id(),
+        FILES.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("a temporary file");
+        path
+    };
+    let cases = [
+        (dir.join("missing.pem"), "missing.pem"),
+        (
+            write("not-pem.pem", "just text\n"),
+            "no `BEGIN CERTIFICATE`",
+        ),
+        (
+            write(
+                "broken.pem",
+                "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+            ),
+            "broken.pem",
+        ),
+        (
+            write(
+                "not-a-certificate.pem",
+                "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+            ),
+            "rustls cannot use",
+        ),
+    ];
+    for (file, says) in cases {
+        let result = bounded("building with an unusable CA file", build(file.clone())).await;
+        match result {
+            Err(LockError::InvalidConfig { reason, .. }) => assert!(
+                reason.contains(says) && must_say.iter().all(|word| reason.contains(word)),
+                "{}: the reason should say {says:?} and {must_say:?}: {reason}",
+                file.display()
+            ),
+            other => panic!("{}: expected InvalidConfig, got {other:?}", file.display()),
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `build`, pointed at an address where nothing listens, fails with

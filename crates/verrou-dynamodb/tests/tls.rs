@@ -116,44 +116,12 @@ async fn a_ca_file_with_a_client_of_your_own_is_invalid_config() {
 
 #[tokio::test]
 async fn an_unusable_ca_file_is_invalid_config_before_any_request() {
-    let dir = std::env::temp_dir().join(verrou_testkit::unique("verrou-ca-file"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let not_pem = dir.join("not-pem.pem");
-    std::fs::write(&not_pem, "just text\n").unwrap();
-    let broken = dir.join("broken.pem");
-    std::fs::write(
-        &broken,
-        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    // Valid base64, but not a certificate: the SDK would panic on it.
-    let not_a_certificate = dir.join("not-a-certificate.pem");
-    std::fs::write(
-        &not_a_certificate,
-        "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    for (file, says) in [
-        (dir.join("missing.pem"), "missing.pem"),
-        (not_pem, "no `BEGIN CERTIFICATE`"),
-        (broken, "broken.pem"),
-        (not_a_certificate, "rustls cannot use"),
-    ] {
-        let result = support::builder_for("https://127.0.0.1:1")
-            .ca_file(&file)
+    verrou_conformance::builders::rejects_unusable_ca_files(&["ca_file"], |file| {
+        support::builder_for("https://127.0.0.1:1")
+            .ca_file(file)
             .build()
-            .await;
-        match result {
-            Err(LockError::InvalidConfig { reason, .. }) => {
-                assert!(
-                    reason.contains("ca_file") && reason.contains(says),
-                    "{reason}"
-                );
-            }
-            other => panic!("{}: expected InvalidConfig, got {other:?}", file.display()),
-        }
-    }
-    let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
 }
 
 #[test]

@@ -578,36 +578,21 @@ async fn tls_options_that_cannot_be_honoured_are_invalid_config() {
 
 #[tokio::test]
 async fn an_unusable_ca_file_is_invalid_config_before_connecting() {
-    let dir = std::env::temp_dir().join(unique("verrou-mysql-ca-file"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let not_pem = dir.join("not-pem.pem");
-    std::fs::write(&not_pem, "just text\n").unwrap();
-    let broken = dir.join("broken.pem");
-    std::fs::write(
-        &broken,
-        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    for (file, says) in [
-        (dir.join("missing.pem"), "missing.pem"),
-        (not_pem, "no `BEGIN CERTIFICATE`"),
-        (broken, "broken.pem"),
-    ] {
+    builders::rejects_unusable_ca_files(&[], |file| {
         let url = format!(
             "mysql://root@127.0.0.1:1/test?ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
             encode(&file)
         );
-        invalid_config(&url, MysqlStore::builder().url(&url), says).await;
-        invalid_config(
-            "ca_file",
-            MysqlStore::builder()
-                .url("mysql://root@127.0.0.1:1/test?ssl-mode=REQUIRED")
-                .ca_file(&file),
-            says,
-        )
-        .await;
-    }
-    let _ = std::fs::remove_dir_all(dir);
+        MysqlStore::builder().url(&url).build()
+    })
+    .await;
+    builders::rejects_unusable_ca_files(&[], |file| {
+        MysqlStore::builder()
+            .url("mysql://root@127.0.0.1:1/test?ssl-mode=REQUIRED")
+            .ca_file(file)
+            .build()
+    })
+    .await;
 }
 
 #[test]

@@ -673,30 +673,22 @@ mod over_tls {
 
     #[tokio::test]
     async fn an_unusable_ca_file_is_invalid_config_before_connecting() {
-        let dir = std::env::temp_dir().join(unique("verrou-pg-ca-file"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let not_pem = dir.join("not-pem.pem");
-        std::fs::write(&not_pem, "just text\n").unwrap();
-        for (file, says) in [
-            (dir.join("missing.pem"), "missing.pem"),
-            (not_pem, "no `BEGIN CERTIFICATE`"),
-        ] {
-            let result = PostgresStore::builder()
+        verrou_conformance::builders::rejects_unusable_ca_files(&["ca_file"], |file| {
+            PostgresStore::builder()
                 .url(&format!("{NOWHERE}?sslmode=verify-full"))
-                .ca_file(&file)
+                .ca_file(file)
                 .build()
-                .await;
-            invalid_config_saying(result, &["ca_file", says]);
-            let result = PostgresStore::builder()
+        })
+        .await;
+        verrou_conformance::builders::rejects_unusable_ca_files(&[], |file| {
+            PostgresStore::builder()
                 .url(&format!(
                     "{NOWHERE}?sslmode=verify-ca&sslrootcert={}",
                     url_encode(&file)
                 ))
                 .build()
-                .await;
-            invalid_config_saying(result, &[says]);
-        }
-        let _ = std::fs::remove_dir_all(dir);
+        })
+        .await;
     }
 
     #[test]

@@ -211,39 +211,15 @@ async fn a_ca_file_for_a_plain_connection_is_invalid_config() {
 
 #[tokio::test]
 async fn an_unusable_ca_file_is_invalid_config_before_connecting() {
-    let dir = std::env::temp_dir().join(verrou_testkit::unique("verrou-ca-file"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let not_pem = dir.join("not-pem.pem");
-    std::fs::write(&not_pem, "just text\n").unwrap();
-    let broken = dir.join("broken.pem");
-    std::fs::write(
-        &broken,
-        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    for (file, says) in [
-        (dir.join("missing.pem"), "missing.pem"),
-        (not_pem, "no `BEGIN CERTIFICATE`"),
-        (broken, "broken.pem"),
-    ] {
-        // Port 1: were the file accepted, the build would fail differently
-        // (a Store error), not with InvalidConfig.
-        let result = RedisStore::builder()
+    // Port 1: were the file accepted, the build would fail differently
+    // (a Store error), not with InvalidConfig.
+    verrou_conformance::builders::rejects_unusable_ca_files(&["ca_file"], |file| {
+        RedisStore::builder()
             .url("rediss://127.0.0.1:1")
-            .ca_file(&file)
+            .ca_file(file)
             .build()
-            .await;
-        match result {
-            Err(LockError::InvalidConfig { reason, .. }) => {
-                assert!(
-                    reason.contains("ca_file") && reason.contains(says),
-                    "{reason}"
-                );
-            }
-            other => panic!("{}: expected InvalidConfig, got {other:?}", file.display()),
-        }
-    }
-    let _ = std::fs::remove_dir_all(dir);
+    })
+    .await;
 }
 
 #[test]
