@@ -53,6 +53,8 @@ use std::time::Duration;
 use fred::clients::Client;
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use fred::types::{ClusterHash, CustomCommand, Value};
+use fred::util::redis_keyslot;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
@@ -122,8 +124,8 @@ impl Announcements {
         Ok(Announcements { shared, tasks })
     }
 
-    /// Registers a waiter on `channel`; the subscription is confirmed by the
-    /// server when this returns.
+    /// Registers a waiter on `channel`; the server has the subscription when
+    /// this returns (see [`subscribe`]).
     pub(crate) async fn watch(&self, channel: &str) -> Result<Watch, LockError> {
         let shared = &self.shared;
         if !shared.subscriber.is_connected() {
@@ -310,16 +312,30 @@ async fn unsubscribe_if_unused(shared: Arc<Shared>, channel: String) {
     }
 }
 
-/// `SUBSCRIBE`, answered within the subscriber's timeout.
+/// `SUBSCRIBE`, in force on the server when this returns, within the
+/// subscriber's timeout.
+///
+/// fred completes a `SUBSCRIBE` as soon as it is written: its answer comes
+/// back out of band and is dropped. A release published before the server
+/// read it would be missed, and its waiter would sleep until its retry
+/// delay (in a cluster the release runs on another node, so that window is
+/// wide enough to hit). A `PING` behind it on the same connection is
+/// answered only after the server has run the `SUBSCRIBE`.
 async fn subscribe<C>(shared: &Shared, channels: C) -> Result<(), LockError>
 where
     C: Into<fred::types::MultipleStrings> + Send,
 {
+    let subscriber = &shared.subscriber;
     let subscribing = async {
-        shared
-            .subscriber
-            .subscribe(channels)
+        subscriber.subscribe(channels).await.map_err(store_error)?;
+        // fred sends `SUBSCRIBE` in a cluster to the node that owns the
+        // slot of the client's id; the `PING` must take the same connection.
+        let same_connection = ClusterHash::Custom(redis_keyslot(subscriber.id().as_bytes()));
+        let ping = CustomCommand::new_static("PING", same_connection, false);
+        subscriber
+            .custom::<Value, Value>(ping, Vec::new())
             .await
+            .map(drop)
             .map_err(store_error)
     };
     within(STORE, shared.timeout, "subscribing", subscribing).await

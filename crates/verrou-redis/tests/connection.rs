@@ -311,3 +311,44 @@ async fn scripts_on_a_reused_client_keep_the_operation_timeout() {
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     let _ = client.quit().await;
 }
+
+/// fred completes a `SUBSCRIBE` once it is written, so a watch that returned
+/// then could miss a release published before the server ran it. A server
+/// paused for every client holds the `SUBSCRIBE`: the watch returns only
+/// after the pause, and the next release wakes it.
+#[tokio::test]
+async fn a_watch_returns_only_once_the_server_has_subscribed() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let store = RedisStore::builder()
+        .url(server.url())
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .expect("store on the private server");
+    // Connects the subscriber; kept, so that no UNSUBSCRIBE queues first.
+    let _connected = store.watch_release("connect").await.unwrap();
+    assert!(store.acquire("k", "a", TTL).await.is_ok());
+
+    server.cli(&["client", "pause", "3000", "all"]);
+    let watching = tokio::spawn({
+        let store = store.clone();
+        async move { store.watch_release("k").await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !watching.is_finished(),
+        "the watch returned while the server held its SUBSCRIBE"
+    );
+    let watch = tokio::time::timeout(Duration::from_secs(20), watching)
+        .await
+        .expect("the watch hung after the pause")
+        .unwrap()
+        .unwrap()
+        .expect("announcements");
+    assert!(store.release("k", "a").await.is_ok());
+    tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("the release was not announced");
+}
