@@ -272,7 +272,7 @@ async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
     let table = unique("verrou_abandon");
     let store = builder()
         .table_name(&table)
-        .operation_timeout(Some(Duration::from_millis(500)))
+        .operation_timeout(Some(Duration::from_secs(2)))
         .build()
         .await
         .unwrap();

@@ -241,7 +241,7 @@ async fn a_statement_cancelled_over_tls_is_killed_and_never_applies() {
     let table = unique("verrou_tls_abandon");
     let store = tls_builder(&tls_url("VERIFY_IDENTITY", &ca().ca_file()))
         .table_name(&table)
-        .operation_timeout(Some(Duration::from_millis(500)))
+        .operation_timeout(Some(Duration::from_secs(2)))
         .build()
         .await
         .unwrap();

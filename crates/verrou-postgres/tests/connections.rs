@@ -176,7 +176,7 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
         .url(&url_with_app(&app))
         .table_name(&table)
         .max_connections(1)
-        .operation_timeout(Some(Duration::from_millis(300)))
+        .operation_timeout(Some(Duration::from_secs(2)))
         .build()
         .await
         .unwrap();

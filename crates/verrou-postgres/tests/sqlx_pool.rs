@@ -199,7 +199,7 @@ async fn a_stuck_statement_is_cancelled_on_the_server_and_the_next_call_works() 
     let app = unique("verrou_sqlx_stuck_app");
     let store = PostgresStore::from_sqlx(pool(&app, 1).await)
         .table_name(&table)
-        .operation_timeout(Some(Duration::from_millis(300)))
+        .operation_timeout(Some(Duration::from_secs(2)))
         .release_announcements(false)
         .build()
         .await

@@ -560,7 +560,7 @@ mod over_tls {
                 .table_name(&table)
                 .max_connections(1)
                 .release_announcements(false)
-                .operation_timeout(Some(Duration::from_millis(300)))
+                .operation_timeout(Some(Duration::from_secs(2)))
                 .connect_timeout(CONNECT_TIMEOUT)
                 .build()
                 .await,
