@@ -39,6 +39,9 @@ pub(crate) struct LockKeys {
 /// What follows the tag in a counter's name.
 pub(crate) const FENCE_SUFFIX: &str = ":fence";
 
+/// What follows the tag in a release channel's name.
+const CHANNEL_SUFFIX: &str = ":released";
+
 impl LockKeys {
     pub(crate) fn new(prefix: &str, key: &str) -> Self {
         let mut lock = String::with_capacity(prefix.len() + key.len() + 8);
@@ -46,9 +49,12 @@ impl LockKeys {
         lock.push('{');
         escape_key_into(&mut lock, key);
         lock.push('}');
+        // Concatenated, not `format!`ed: this runs twice per acquire+release,
+        // and a profile showed the formatting at a fifth of the store's own
+        // instructions per call.
         LockKeys {
-            fence: format!("{lock}{FENCE_SUFFIX}"),
-            channel: format!("{lock}:released"),
+            fence: [lock.as_str(), FENCE_SUFFIX].concat(),
+            channel: [lock.as_str(), CHANNEL_SUFFIX].concat(),
             lock,
         }
     }
@@ -85,23 +91,28 @@ pub(crate) fn counter_pattern(prefix: &str) -> String {
 }
 
 fn escape_prefix_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '{' => out.push_str("\\("),
-            c => out.push(c),
-        }
-    }
+    escape_into(out, text, '{', "\\(");
 }
 
 fn escape_key_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '}' => out.push_str("\\)"),
-            c => out.push(c),
-        }
+    escape_into(out, text, '}', "\\)");
+}
+
+/// Writes `text` with `\` as `\\` and `special` as `replacement`, copying
+/// the runs between them whole (both are ASCII, so every cut is on a
+/// character boundary).
+fn escape_into(out: &mut String, text: &str, special: char, replacement: &str) {
+    let mut rest = text;
+    while let Some(at) = rest.find(['\\', special]) {
+        out.push_str(&rest[..at]);
+        out.push_str(if rest.as_bytes()[at] == b'\\' {
+            "\\\\"
+        } else {
+            replacement
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// Whether `tag` is a non-empty output of `escape_key_into`.

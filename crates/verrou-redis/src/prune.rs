@@ -135,11 +135,9 @@ async fn prune_counters(
             let script = script.clone();
             running.spawn(async move {
                 script
-                    .run(
-                        &client,
-                        vec![&counter, &lock],
-                        vec![Value::from(retention_ms.to_string())],
-                    )
+                    .run(&client, &[&counter, &lock], || {
+                        vec![Value::from(retention_ms.to_string())]
+                    })
                     .await
             });
         }

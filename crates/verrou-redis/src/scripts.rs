@@ -181,19 +181,24 @@ impl Script {
     /// pipelined behind others on the connection; each operation is one
     /// independent script, so nothing depends on an earlier one having
     /// found its script cached.
+    ///
+    /// `args` makes the arguments, once for `EVALSHA` and again only for the
+    /// `EVAL` after a `NOSCRIPT`: keeping a copy for that rare fallback cost
+    /// an allocation per argument on every call.
     pub(crate) async fn run<C: ClientLike>(
         &self,
         client: &C,
-        keys: Vec<&str>,
-        args: Vec<Value>,
+        keys: &[&str],
+        args: impl Fn() -> Vec<Value>,
     ) -> Result<Value, FredError> {
         let slot = keys.first().map(|key| redis_keyslot(key.as_bytes()));
         let command = |name: &'static str, body: &str| {
+            let args = args();
             let mut line: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
             line.push(body.into());
             line.push(Value::Integer(keys.len() as i64));
             line.extend(keys.iter().map(|&key| Value::from(key)));
-            line.extend(args.iter().cloned());
+            line.extend(args);
             let hash = slot.map_or(ClusterHash::Random, ClusterHash::Custom);
             (CustomCommand::new_static(name, hash, false), line)
         };

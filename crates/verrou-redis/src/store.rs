@@ -164,8 +164,8 @@ impl RedisStore {
         &self,
         what: &'static str,
         script: &crate::scripts::Script,
-        keys: Vec<&str>,
-        args: Vec<Value>,
+        keys: &[&str],
+        args: impl Fn() -> Vec<Value> + Send,
     ) -> Result<Value, LockError> {
         let client = self.client().with_options(&self.inner.options);
         // fred's command futures are kilobytes each, and this one would be
@@ -282,12 +282,14 @@ impl LockStore for RedisStore {
             .run(
                 "acquire",
                 &self.inner.scripts.acquire,
-                vec![&keys.lock, &keys.fence],
-                vec![
-                    Value::from(owner),
-                    ttl_arg(ttl),
-                    retention_arg(self.inner.counter_retention),
-                ],
+                &[&keys.lock, &keys.fence],
+                || {
+                    vec![
+                        Value::from(owner),
+                        ttl_arg(ttl),
+                        retention_arg(self.inner.counter_retention),
+                    ]
+                },
             )
             .await?;
         match reply {
@@ -305,8 +307,8 @@ impl LockStore for RedisStore {
             .run(
                 "release",
                 &self.inner.scripts.release,
-                vec![&keys.lock],
-                vec![Value::from(owner), Value::from(keys.channel.as_str())],
+                &[&keys.lock],
+                || vec![Value::from(owner), Value::from(keys.channel.as_str())],
             )
             .await?;
         if as_flag(reply)? {
@@ -321,8 +323,8 @@ impl LockStore for RedisStore {
         self.run(
             "force_release",
             &self.inner.scripts.force_release,
-            vec![&keys.lock],
-            vec![Value::from(keys.channel.as_str())],
+            &[&keys.lock],
+            || vec![Value::from(keys.channel.as_str())],
         )
         .await?;
         Ok(())
@@ -341,12 +343,9 @@ impl LockStore for RedisStore {
         let ttl = expiry.duration();
         let keys = self.keys(key);
         let reply = self
-            .run(
-                "extend",
-                &self.inner.scripts.extend,
-                vec![&keys.lock],
-                vec![Value::from(owner), ttl_arg(ttl)],
-            )
+            .run("extend", &self.inner.scripts.extend, &[&keys.lock], || {
+                vec![Value::from(owner), ttl_arg(ttl)]
+            })
             .await?;
         if as_flag(reply)? {
             Ok(())

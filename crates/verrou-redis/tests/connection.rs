@@ -352,3 +352,45 @@ async fn a_watch_returns_only_once_the_server_has_subscribed() {
         .await
         .expect("the release was not announced");
 }
+
+/// A server that lost its scripts (`SCRIPT FLUSH`, as after a restart or a
+/// failover) answers `EVALSHA` with `NOSCRIPT`; every operation falls back
+/// to `EVAL` with the same keys and arguments, and works.
+#[tokio::test]
+async fn every_operation_works_after_the_server_flushed_its_scripts() {
+    let Some(server) = private_redis() else {
+        return;
+    };
+    let store = store_on(&server).await;
+    assert!(store.acquire("warm", "a", TTL).await.is_ok());
+    let watch = store
+        .watch_release("k")
+        .await
+        .unwrap()
+        .expect("announcements");
+    for step in ["acquire", "extend", "release", "force_release"] {
+        assert_eq!(server.cli(&["script", "flush"]).trim(), "OK");
+        match step {
+            "acquire" => assert!(matches!(
+                store.acquire("k", "a", TTL).await.unwrap(),
+                Acquisition::Acquired {
+                    fencing_token: Some(_)
+                }
+            )),
+            "extend" => {
+                store.extend("k", "a", TTL).await.unwrap();
+                assert!(store.is_locked("k").await.unwrap());
+            }
+            "release" => store.release("k", "a").await.unwrap(),
+            _ => {
+                assert!(store.acquire("k", "b", TTL).await.is_ok());
+                assert_eq!(server.cli(&["script", "flush"]).trim(), "OK");
+                store.force_release("k").await.unwrap();
+            }
+        }
+    }
+    assert!(!store.is_locked("k").await.unwrap());
+    tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("the release after the flush was not announced");
+}
