@@ -1,6 +1,7 @@
 //! SVG charts written next to the report (plotters' SVG backend, no
 //! browser): per store, acquire + release throughput of verrou, Node's
-//! Verrou and the same-work floor; and the hand-off latency distribution of
+//! Verrou and the same-work floor (and, on single Redis and Valkey servers,
+//! the same scripts on redis-rs); and the hand-off latency distribution of
 //! every store. Figures are medians over rounds, as in the report.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ const VERROU: RGBColor = RGBColor(31, 119, 180);
 const NODE: RGBColor = RGBColor(255, 127, 14);
 /// The floors.
 const FLOOR: RGBColor = RGBColor(120, 120, 120);
+/// The same work on redis-rs, beside fred's floor.
+const OTHER_DRIVER: RGBColor = RGBColor(185, 185, 185);
 /// One colour per store in the hand-off chart.
 const PALETTE: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
@@ -118,6 +121,11 @@ fn throughput_bars(run: &StoreRun) -> Vec<Bar> {
             FLOOR,
         ),
         (
+            "sequential: same scripts on redis-rs".to_owned(),
+            ours(Workload::FloorSequentialRedisRs),
+            OTHER_DRIVER,
+        ),
+        (
             format!("floor: {}", run.round_trip_label),
             ours(Workload::RoundTrip).filter(|_| run.kind == verrou_testkit::StoreKind::Memory),
             FLOOR,
@@ -136,6 +144,11 @@ fn throughput_bars(run: &StoreRun) -> Vec<Bar> {
             "64 tasks: same-work floor".to_owned(),
             ours(Workload::FloorConcurrent),
             FLOOR,
+        ),
+        (
+            "64 tasks: same scripts on redis-rs".to_owned(),
+            ours(Workload::FloorConcurrentRedisRs),
+            OTHER_DRIVER,
         ),
         (
             format!("same-work floor, {floor_shape}"),

@@ -206,6 +206,9 @@ pub struct FloorLabels {
     /// `8 tasks on the store's pool (verrou's default pool size)`; `None`
     /// where there is none (DynamoDB).
     pub third: Option<String>,
+    /// Whether the same work also ran on another driver (redis-rs, single
+    /// Redis and Valkey servers), for the table of fred against it.
+    pub driver_comparison: bool,
 }
 
 /// Why a store was not run at all.
@@ -286,6 +289,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
             }
         };
         let mut store_run = StoreRun::new(kind, subject.round_trip.label());
+        store_run.notes.extend(subject.notes.iter().cloned());
         if let Some(floor) = &subject.same_work {
             store_run.same_work = Some(floor.labels());
         } else if kind != StoreKind::Memory {
@@ -461,12 +465,29 @@ async fn run_ours(
             .clone()
             .ok_or_else(|| format!("{} has no same-work floor", subject.kind))
     };
+    // The same work on redis-rs, where the floor has it.
+    let driver = || {
+        floor()?
+            .driver_comparison
+            .clone()
+            .ok_or_else(|| format!("{} has no driver comparison", subject.kind))
+    };
     let keys = keys.clone();
     match workload {
         Workload::RoundTrip => workloads::round_trip(subject.round_trip.clone(), secs).await,
-        Workload::FloorSequential => workloads::floor_sequential(floor()?, keys, secs).await,
+        Workload::FloorSequential => {
+            workloads::floor_sequential(floor()?.shared.clone(), keys, "floor-seq", secs).await
+        }
+        Workload::FloorSequentialRedisRs => {
+            workloads::floor_sequential(driver()?, keys, "floor-seq-rs", secs).await
+        }
         Workload::FloorConcurrent => {
             workloads::floor_parallel(floor()?.concurrent_lanes(), keys, "floor-conc", secs).await
+        }
+        Workload::FloorConcurrentRedisRs => {
+            // As many tasks as the concurrent floor runs on fred.
+            let lanes = vec![(driver()?, workloads::CONCURRENT_TASKS)];
+            workloads::floor_parallel(lanes, keys, "floor-conc-rs", secs).await
         }
         Workload::FloorServerBound => {
             workloads::floor_parallel(floor()?.third_lanes(), keys, "floor-bound", secs).await

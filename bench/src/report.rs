@@ -132,6 +132,7 @@ pub fn render(meta: &Meta, runs: &[StoreRun], skipped: &[Skipped], charts: &[Cha
     let _ = writeln!(
         out,
         "- **same-work floor**: the store's own acquire and release sent bare on the store's driver, with the store's settings, on fresh keys: what an acquire + release costs with no verrou code around it. Redis, Valkey, Redis Cluster: the store's scripts (`verrou_redis::scripts::ACQUIRE`, `RELEASE`) by `EVALSHA` on fred, with the store's client, per-command options (one send, 5 s timeout), key names and arguments. PostgreSQL and MariaDB: the store's `statements()` `acquire` then `release`, each on a connection checked out of the store's own pool (its TLS and session settings) as the store does, prepared once per connection (tokio-postgres `prepare_cached`; mysql_async's statement cache), with the store's parameters; without the store's timeouts and background prune. Run **1 task** back to back on the store's connection or pool (compared with `sequential`), **{CONCURRENT_TASKS} tasks** on it (as `concurrent`), and at a third concurrency: Redis **server-bound**, on connections of its own with many in flight each (fred pipelines them), the most the server gives; SQL **{SQL_DEFAULT_POOL_TASKS} tasks** on the store's pool (verrou's default pool size; the bench's pool has {POOL} connections, as many as the peer's knex pool, so they never wait for one), not pipelined. `sequential ÷ floor` and `concurrent ÷ best floor` are the share of the physical floor verrou reaches; 1.0× would be a client that costs nothing. DynamoDB: the store's own conditional `UpdateItem`s (`acquire_request`, `release_request`: its expressions, return values and retries off) sent bare on its SDK client, on the common path (a free key, no takeover), without the store's timeout; 1 task and {CONCURRENT_TASKS} tasks only (no third floor).\n\
+         - **fred vs redis-rs** (single Redis and Valkey servers, not Redis Cluster): the Redis floor's very `EVALSHA`s (scripts, keys, arguments, reply checks) also sent on one multiplexed connection of the `redis` crate (redis-rs, 5 s response timeout, no resend), 1 task and {CONCURRENT_TASKS} tasks, each right after fred's in the same round. Whether the driver costs anything; reported, not a target, and not a floor any target divides by.\n\
          - **round-trip reference**: the store's cheapest request on the store's own client (`PING`; `SELECT 1`, prepared, on a connection kept from the store's pool; a strongly consistent `GetItem`), back to back on one task. A reference line, not a target; for stores without a same-work floor the report also shows acquire+release ops/s against half the round trips/s (an acquire + release is two round trips at least). Memory has no server: its floor is an uncontended `tokio::sync::Mutex` lock + unlock, compared as time.\n\
          - **sequential**: one task; each iteration creates a lock handle on a fresh key (not timed) and times `acquire()` + `release()`. ops/s = operations ÷ summed operation time.\n\
          - **concurrent**: {CONCURRENT_TASKS} tasks on distinct keys sharing one store (one client/pool), lock creation included; ops/s over wall time.\n\
@@ -518,12 +519,85 @@ fn render_store(out: &mut String, peer: &str, run: &StoreRun, charts: &[Chart]) 
         }
     }
     let _ = writeln!(out);
+    if run.same_work.as_ref().is_some_and(|f| f.driver_comparison) {
+        render_driver_comparison(out, run);
+    }
     for note in &run.notes {
         let _ = writeln!(out, "- {note}");
     }
     if !run.notes.is_empty() {
         let _ = writeln!(out);
     }
+}
+
+/// One row of the table of fred against redis-rs: the same figure read from
+/// each driver's workload of the same round.
+struct DriverRow {
+    label: String,
+    fred: Workload,
+    redis_rs: Workload,
+    /// [`Figure::Rate`], or [`Figure::Latency`] (its p50 only).
+    figure: Figure,
+}
+
+/// The rows of the table of fred against redis-rs, in order.
+fn driver_rows() -> [DriverRow; 2] {
+    [
+        DriverRow {
+            label: "1 task: p50 per acquire + release".into(),
+            fred: Workload::FloorSequential,
+            redis_rs: Workload::FloorSequentialRedisRs,
+            figure: Figure::Latency,
+        },
+        DriverRow {
+            label: format!("{CONCURRENT_TASKS} tasks: acquire + release pairs/s"),
+            fred: Workload::FloorConcurrent,
+            redis_rs: Workload::FloorConcurrentRedisRs,
+            figure: Figure::Rate,
+        },
+    ]
+}
+
+/// The same scripts on fred (the store's client) and on one redis-rs
+/// multiplexed connection: each driver's median over rounds, and the median
+/// of the per-round ratios redis-rs ÷ fred. Reported, not a target.
+fn render_driver_comparison(out: &mut String, run: &StoreRun) {
+    let _ = writeln!(
+        out,
+        "Same scripts, fred vs redis-rs (reported, not a target):\n"
+    );
+    let _ = writeln!(out, "| same EVALSHAs | fred | redis-rs | redis-rs ÷ fred |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for row in driver_rows() {
+        let figure = row.figure;
+        let values = |w: Workload| -> Vec<Option<f64>> {
+            run.ours(w)
+                .iter()
+                .map(|s| figure.read(s.as_ref()?, None))
+                .collect()
+        };
+        let (fred, redis_rs) = (values(row.fred), values(row.redis_rs));
+        let show = |values: &[Option<f64>]| {
+            fmt_opt(median(values.iter().flatten().copied()), |v| figure.show(v))
+        };
+        let ratio = median(
+            fred.iter()
+                .zip(&redis_rs)
+                .filter_map(|(f, r)| Some((*r)? / (*f)?)),
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            row.label,
+            show(&fred),
+            show(&redis_rs),
+            fmt_opt(ratio, fmt_ratio)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nA p50 ratio above 1.00× means redis-rs took longer; a pairs/s ratio above 1.00× means it did more.\n"
+    );
 }
 
 /// The bytes-per-held-lock table, when any store measured it.
@@ -1023,6 +1097,7 @@ mod tests {
                 what: "Redis acquire + release scripts".into(),
                 shared: "the store's connection".into(),
                 third: Some("server-bound (4 connections × 32 in flight)".into()),
+                driver_comparison: false,
             });
             ours.extend([
                 (
@@ -1104,12 +1179,71 @@ mod tests {
     }
 
     #[test]
+    fn fred_and_redis_rs_are_compared_round_by_round_where_both_ran() {
+        let mut run = two_rounds(StoreKind::Valkey, "Valkey PING", true);
+        if let Some(labels) = &mut run.same_work {
+            labels.driver_comparison = true;
+        }
+        // Fred's floors (two_rounds): p50 190 and 180 µs; 30,000 and
+        // 40,000/s at 64 tasks. redis-rs: 209 and 217 µs (1.10× and 1.21×
+        // fred's); 60,000 and 48,000/s (2.00× and 1.20×), above every
+        // floor of fred's.
+        run.ours.insert(
+            Workload::FloorSequentialRedisRs,
+            vec![
+                sample(450, 0.1, Some((209.0, 300.0))),
+                sample(440, 0.1, Some((217.0, 320.0))),
+            ],
+        );
+        run.ours.insert(
+            Workload::FloorConcurrentRedisRs,
+            vec![sample(6000, 0.1, None), sample(4800, 0.1, None)],
+        );
+        let rows = table(&run);
+        let at = rows
+            .iter()
+            .position(|r| r == "| same EVALSHAs | fred | redis-rs | redis-rs ÷ fred |")
+            .unwrap_or_else(|| panic!("no comparison table in {rows:#?}"));
+        assert_eq!(
+            rows[at - 2..at + 6],
+            [
+                "Same scripts, fred vs redis-rs (reported, not a target):",
+                "",
+                "| same EVALSHAs | fred | redis-rs | redis-rs ÷ fred |",
+                "|---|---|---|---|",
+                "| 1 task: p50 per acquire + release | 185 µs | 213 µs | 1.15× |",
+                "| 64 tasks: acquire + release pairs/s | 35,000/s | 54,000/s | 1.60× |",
+                "",
+                "A p50 ratio above 1.00× means redis-rs took longer; a pairs/s ratio above 1.00× means it did more.",
+            ]
+        );
+        // The comparison is no floor: the targets divide by fred's alone
+        // (3,000 ÷ 5,000 and 3,200 ÷ 4,000, not ÷ 6,000 and ÷ 4,800).
+        let targets: Vec<String> = targets(std::slice::from_ref(&run))
+            .iter()
+            .map(Target::row)
+            .collect();
+        assert!(targets[1].contains("| 0.70× |"), "{targets:#?}");
+        // A round redis-rs did not run (the store failed) shows dashes.
+        run.ours.remove(&Workload::FloorConcurrentRedisRs);
+        let rows = table(&run);
+        assert!(
+            rows.contains(&"| 64 tasks: acquire + release pairs/s | 35,000/s | — | — |".to_owned()),
+            "{rows:#?}"
+        );
+        // A store without the comparison has no such table.
+        let without = two_rounds(StoreKind::Redis, "Redis PING", true);
+        assert!(!table(&without).iter().any(|r| r.contains("redis-rs")));
+    }
+
+    #[test]
     fn a_sql_store_is_judged_against_its_floors_on_the_pool_and_keeps_select_1() {
         let mut run = two_rounds(StoreKind::Postgres, "Postgres SELECT 1", true);
         run.same_work = Some(crate::FloorLabels {
             what: "PostgreSQL acquire + release statements".into(),
             shared: "the store's pool".into(),
             third: Some("8 tasks on the store's pool (verrou's default pool size)".into()),
+            driver_comparison: false,
         });
         let rows = table(&run);
         for expected in [
@@ -1145,6 +1279,7 @@ mod tests {
             what: "DynamoDB acquire + release UpdateItem".into(),
             shared: "the store's client".into(),
             third: None,
+            driver_comparison: false,
         });
         let rows = table(&run);
         assert!(

@@ -15,9 +15,17 @@ pub enum Workload {
     /// Same-work floor: the store's own acquire and release, issued bare on
     /// its driver, one task on the store's connection or pool (ours only).
     FloorSequential,
+    /// The same scripts as [`Workload::FloorSequential`] on the `redis`
+    /// crate's (redis-rs) multiplexed connection, one task: fred against
+    /// redis-rs (single Redis and Valkey servers; ours only). Reported, not
+    /// a target, and not one of the floors a target divides by.
+    FloorSequentialRedisRs,
     /// The same at the concurrent workload's concurrency, on the store's
     /// connection or pool (ours only).
     FloorConcurrent,
+    /// [`Workload::FloorConcurrent`]'s tasks on one redis-rs multiplexed
+    /// connection (as [`Workload::FloorSequentialRedisRs`]).
+    FloorConcurrentRedisRs,
     /// The same at a third concurrency (ours only): Redis, server-bound
     /// (several connections of its own with many operations in flight on
     /// each); SQL, verrou's default pool size on the store's pool.
@@ -35,10 +43,12 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in run order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 10] = [
         Workload::RoundTrip,
         Workload::FloorSequential,
+        Workload::FloorSequentialRedisRs,
         Workload::FloorConcurrent,
+        Workload::FloorConcurrentRedisRs,
         Workload::FloorServerBound,
         Workload::Sequential,
         Workload::Concurrent,
@@ -46,11 +56,20 @@ impl Workload {
         Workload::Handoff,
     ];
 
-    /// The same-work floors (run only on stores that have one).
+    /// The same-work floors (run only on stores that have one), those the
+    /// targets divide by.
     pub const FLOORS: [Workload; 3] = [
         Workload::FloorSequential,
         Workload::FloorConcurrent,
         Workload::FloorServerBound,
+    ];
+
+    /// The same work on another driver (run only on stores whose floor has
+    /// a driver comparison): reported beside the floors, judged by no
+    /// target.
+    pub const DRIVER_COMPARISON: [Workload; 2] = [
+        Workload::FloorSequentialRedisRs,
+        Workload::FloorConcurrentRedisRs,
     ];
 
     /// The name used on the command line, in the peer protocol and the report.
@@ -58,7 +77,9 @@ impl Workload {
         match self {
             Workload::RoundTrip => "round-trip",
             Workload::FloorSequential => "floor-sequential",
+            Workload::FloorSequentialRedisRs => "floor-sequential-redis-rs",
             Workload::FloorConcurrent => "floor-concurrent",
+            Workload::FloorConcurrentRedisRs => "floor-concurrent-redis-rs",
             Workload::FloorServerBound => "floor-server-bound",
             Workload::Sequential => "sequential",
             Workload::Concurrent => "concurrent",
@@ -67,9 +88,15 @@ impl Workload {
         }
     }
 
-    /// Whether it is one of the same-work floors.
+    /// Whether it is one of the same-work floors, or the same work on
+    /// another driver: bare work, run only where the store has a floor.
     pub fn is_floor(self) -> bool {
-        Workload::FLOORS.contains(&self)
+        Workload::FLOORS.contains(&self) || self.is_driver_comparison()
+    }
+
+    /// Whether it is the same work on another driver (redis-rs).
+    pub fn is_driver_comparison(self) -> bool {
+        Workload::DRIVER_COMPARISON.contains(&self)
     }
 
     /// Whether `bench/node/peer.mjs` runs it too: the floors and the

@@ -11,7 +11,9 @@
 //!   Lua scripts by `EVALSHA` on fred), PostgreSQL and MariaDB (their
 //!   `statements()` on the store's own pool) and DynamoDB (its
 //!   `acquire_request` and `release_request` on the store's SDK client)
-//!   have one.
+//!   have one. A single Redis or Valkey server's floor also runs the same
+//!   scripts on the `redis` crate's (redis-rs) multiplexed connection, to
+//!   tell what the driver costs (a comparison, not a floor).
 //! - The **round-trip reference** is the store's cheapest request on the
 //!   store's own client (`PING`, `SELECT 1` on a connection kept from the
 //!   store's pool, `GetItem`): a reference line, not a target. Memory has no
@@ -111,6 +113,8 @@ pub struct Subject {
     pub round_trip: Arc<RoundTrip>,
     /// Its same-work floor, when the store has one.
     pub same_work: Option<Arc<SameWorkFloor>>,
+    /// What opening it has to say in the report (a comparison not run).
+    pub notes: Vec<String>,
 }
 
 impl Subject {
@@ -121,10 +125,14 @@ impl Subject {
             .into_iter()
             .filter(|&w| match &self.same_work {
                 None => !w.is_floor(),
-                // A store without a third floor (DynamoDB) skips it.
-                Some(floor) => {
-                    w != crate::sample::Workload::FloorServerBound || !floor.third.is_empty()
+                // A store without a third floor (DynamoDB) skips it, one
+                // without a driver comparison (all but single Redis and
+                // Valkey servers) skips those.
+                Some(floor) if w == crate::sample::Workload::FloorServerBound => {
+                    !floor.third.is_empty()
                 }
+                Some(floor) if w.is_driver_comparison() => floor.driver_comparison.is_some(),
+                Some(_) => true,
             })
             .collect()
     }
@@ -164,6 +172,11 @@ pub struct SameWorkFloor {
     /// The third floor's shape, for the report: `server-bound (4
     /// connections × 32 in flight)`; `None` without a third floor.
     pub third_shape: Option<String>,
+    /// The same work on another driver, run at 1 task and at
+    /// [`CONCURRENT_TASKS`] tasks beside the shared lane: a single Redis or
+    /// Valkey server's scripts on one redis-rs multiplexed connection.
+    /// Reported, never a floor a target divides by; `None` elsewhere.
+    pub driver_comparison: Option<Arc<dyn Lane>>,
 }
 
 impl SameWorkFloor {
@@ -173,6 +186,7 @@ impl SameWorkFloor {
             what: self.label.clone(),
             shared: self.shared_is.to_owned(),
             third: self.third_shape.clone(),
+            driver_comparison: self.driver_comparison.is_some(),
         }
     }
 
@@ -293,6 +307,21 @@ enum RedisConnection {
     Own(Client),
 }
 
+/// The store's default counter retention (one hour) in milliseconds, as it
+/// sends it to the acquire script.
+const RETENTION_MS: &str = "3600000";
+
+/// The lock's name (`p{k}`) as the store names it: the bench's keys and
+/// prefixes have none of the characters the store escapes, so the name
+/// needs no escaping.
+fn redis_lock_name(prefix: &str, key: &str) -> Result<String, BoxError> {
+    let special = |s: &str| s.contains(['{', '}', '\\']);
+    if special(prefix) || special(key) {
+        return Err(format!("the Redis floor does not escape `{prefix}{key}`").into());
+    }
+    Ok(format!("{prefix}{{{key}}}"))
+}
+
 /// [`verrou_redis::scripts::ACQUIRE`] and [`verrou_redis::scripts::RELEASE`]
 /// by `EVALSHA` on fred, with the keys, arguments and per-command options
 /// the store uses (at most one send, the store's default operation timeout),
@@ -326,7 +355,7 @@ impl RedisLane {
             acquire_sha: Value::from(sha1_hash(verrou_redis::scripts::ACQUIRE)),
             release_sha: Value::from(sha1_hash(verrou_redis::scripts::RELEASE)),
             ttl_ms: Value::from(TTL.as_millis().to_string()),
-            retention_ms: Value::from("3600000"),
+            retention_ms: Value::from(RETENTION_MS),
         }
     }
 
@@ -337,14 +366,8 @@ impl RedisLane {
         }
     }
 
-    /// The lock's name (`p{k}`): the bench's keys and prefixes have none of
-    /// the characters the store escapes, so the name needs no escaping.
     fn lock_name(&self, key: &str) -> Result<String, BoxError> {
-        let special = |s: &str| s.contains(['{', '}', '\\']);
-        if special(&self.prefix) || special(key) {
-            return Err(format!("the Redis floor does not escape `{}{key}`", self.prefix).into());
-        }
-        Ok(format!("{}{{{key}}}", self.prefix))
+        redis_lock_name(&self.prefix, key)
     }
 
     /// `EVALSHA sha nkeys keys... args...`, routed by the first key's slot.
@@ -423,10 +446,119 @@ impl Lane for RedisLane {
     }
 }
 
-/// The Redis same-work floor of `store`: its own client for the sequential
-/// and concurrent floors, and [`REDIS_SERVER_BOUND_CONNECTIONS`] clients
-/// made from the same configuration (as the store makes its subscriber).
-async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFloor, String> {
+/// The same `EVALSHA`s as [`RedisLane`] (scripts, keys, arguments, reply
+/// checks) on the `redis` crate's (redis-rs) multiplexed async connection:
+/// one connection, cloned for each command as redis-rs means it to be (the
+/// clones share its one socket and pipeline whatever is in flight). Its
+/// response timeout is the store's operation timeout (5 s), and it never
+/// resends. Single servers only: no cluster routing. It tells what fred
+/// costs, if anything, against another driver doing the same work.
+struct RedisRsLane {
+    connection: redis::aio::MultiplexedConnection,
+    prefix: String,
+    acquire_sha: String,
+    release_sha: String,
+    ttl_ms: String,
+}
+
+impl RedisRsLane {
+    /// Connects to the server at `url` (a `redis://` URL: this build of
+    /// redis-rs has no TLS).
+    async fn connect(url: &str, prefix: &str) -> Result<RedisRsLane, BoxError> {
+        let timeout = Some(std::time::Duration::from_secs(5));
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        let connection = redis::Client::open(url)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(RedisRsLane {
+            connection,
+            prefix: prefix.to_owned(),
+            acquire_sha: sha1_hash(verrou_redis::scripts::ACQUIRE),
+            release_sha: sha1_hash(verrou_redis::scripts::RELEASE),
+            ttl_ms: TTL.as_millis().to_string(),
+        })
+    }
+
+    /// `EVALSHA sha nkeys keys... args...` on a clone of the connection.
+    async fn evalsha(
+        &self,
+        sha: &str,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<redis::Value, BoxError> {
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(sha).arg(keys.len()).arg(keys).arg(args);
+        let mut connection = self.connection.clone();
+        Ok(command.query_async(&mut connection).await?)
+    }
+}
+
+#[async_trait]
+impl Lane for RedisRsLane {
+    async fn prepare(&self) -> Result<(), BoxError> {
+        // As on fred: loaded again before each window; the server must name
+        // them by the digests the lane sends.
+        for (lua, sha) in [
+            (verrou_redis::scripts::ACQUIRE, &self.acquire_sha),
+            (verrou_redis::scripts::RELEASE, &self.release_sha),
+        ] {
+            let mut connection = self.connection.clone();
+            let loaded: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(lua)
+                .query_async(&mut connection)
+                .await?;
+            if loaded != *sha {
+                return Err(format!("SCRIPT LOAD answered {loaded}, not {sha}").into());
+            }
+        }
+        Ok(())
+    }
+
+    async fn acquire(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let lock = redis_lock_name(&self.prefix, key)?;
+        let fence = format!("{lock}:fence");
+        let reply = self
+            .evalsha(
+                &self.acquire_sha,
+                &[&lock, &fence],
+                &[owner, &self.ttl_ms, RETENTION_MS],
+            )
+            .await?;
+        match reply {
+            redis::Value::Int(token) if token > 0 => Ok(()),
+            other => Err(format!("the acquire script answered {other:?} on a fresh key").into()),
+        }
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), BoxError> {
+        let lock = redis_lock_name(&self.prefix, key)?;
+        let channel = format!("{lock}:released");
+        let reply = self
+            .evalsha(&self.release_sha, &[&lock], &[owner, &channel])
+            .await?;
+        match reply {
+            redis::Value::Int(1) => Ok(()),
+            other => Err(format!("the release script answered {other:?} for its holder").into()),
+        }
+    }
+}
+
+/// Why a Redis store's floor has no redis-rs comparison, when it has none.
+const NO_DRIVER_COMPARISON_ON_CLUSTER: &str = "fred vs redis-rs not run: the comparison runs on single Redis and Valkey servers only (redis-rs's cluster client is another connection model)";
+
+/// The Redis same-work floor of `store` on `service`: its own client for
+/// the sequential and concurrent floors, [`REDIS_SERVER_BOUND_CONNECTIONS`]
+/// clients made from the same configuration (as the store makes its
+/// subscriber), and on a single server a redis-rs connection to the same
+/// URL for the driver comparison.
+async fn redis_same_work(
+    store: &RedisStore,
+    service: Service,
+    server: &str,
+) -> Result<SameWorkFloor, String> {
     let shared = RedisLane::new(RedisConnection::Store(store.clone()), store.prefix());
     let commands = store.client();
     let mut server_bound: Vec<Arc<dyn Lane>> = Vec::new();
@@ -450,6 +582,19 @@ async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFlo
             store.prefix(),
         )));
     }
+    let driver_comparison: Option<Arc<dyn Lane>> = if service == Service::RedisCluster {
+        None
+    } else {
+        let lane = RedisRsLane::connect(&service.url(), store.prefix())
+            .await
+            .map_err(|e| {
+                format!(
+                    "the redis-rs connection: {}",
+                    crate::workloads::describe(e.as_ref())
+                )
+            })?;
+        Some(Arc::new(lane))
+    };
     Ok(SameWorkFloor {
         label: format!("{server} acquire + release scripts (EVALSHA on fred)"),
         shared: Arc::new(shared),
@@ -462,6 +607,7 @@ async fn redis_same_work(store: &RedisStore, server: &str) -> Result<SameWorkFlo
             .into_iter()
             .map(|lane| (lane, REDIS_SERVER_BOUND_IN_FLIGHT))
             .collect(),
+        driver_comparison,
     })
 }
 
@@ -483,6 +629,7 @@ fn sql_same_work(label: String, lane: Arc<dyn Lane>) -> SameWorkFloor {
             "{SQL_DEFAULT_POOL_TASKS} tasks on the store's pool (verrou's default pool size)"
         )),
         third: vec![(lane, SQL_DEFAULT_POOL_TASKS)],
+        driver_comparison: None,
     }
 }
 
@@ -729,6 +876,7 @@ async fn prune_batch(round_trip: &RoundTrip) -> Result<u64, BoxError> {
 pub async fn open(kind: StoreKind) -> Result<Subject, String> {
     let describe = |e: verrou_core::LockError| crate::workloads::describe(&e);
     let mut same_work = None;
+    let mut notes = Vec::new();
     let (store, round_trip): (Arc<dyn LockStore>, RoundTrip) = match kind {
         StoreKind::Memory => (
             Arc::new(MemoryStore::new()),
@@ -745,7 +893,10 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 Service::RedisCluster => ("Redis Cluster", "Redis Cluster PING (one node)"),
                 _ => ("Redis", "Redis PING"),
             };
-            same_work = Some(Arc::new(redis_same_work(&store, server).await?));
+            same_work = Some(Arc::new(redis_same_work(&store, service, server).await?));
+            if service == Service::RedisCluster {
+                notes.push(NO_DRIVER_COMPARISON_ON_CLUSTER.to_owned());
+            }
             (Arc::new(store.clone()), RoundTrip::Redis(store, ping))
         }
         StoreKind::Postgres => {
@@ -793,6 +944,7 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
                 // the store's client is the only one a lock would use.
                 third_shape: None,
                 third: Vec::new(),
+                driver_comparison: None,
             }));
             (Arc::new(store.clone()), RoundTrip::DynamoDb(store))
         }
@@ -809,19 +961,23 @@ pub async fn open(kind: StoreKind) -> Result<Subject, String> {
         )
     })?;
     if let Some(floor) = &same_work {
-        floor.shared.prepare().await.map_err(|e| {
-            format!(
-                "{}: {}",
-                floor.label,
-                crate::workloads::describe(e.as_ref())
-            )
-        })?;
+        let lanes = std::iter::once(&floor.shared).chain(&floor.driver_comparison);
+        for lane in lanes {
+            lane.prepare().await.map_err(|e| {
+                format!(
+                    "{}: {}",
+                    floor.label,
+                    crate::workloads::describe(e.as_ref())
+                )
+            })?;
+        }
     }
     Ok(Subject {
         kind,
         store,
         round_trip,
         same_work,
+        notes,
     })
 }
 

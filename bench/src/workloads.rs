@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use verrou_core::{Backoff, Lock, LockError, LockFactory, RetryPolicy};
 
 use crate::sample::Sample;
-use crate::stores::{Lane, RoundTrip, SameWorkFloor};
+use crate::stores::{Lane, RoundTrip};
 
 /// Tasks of the concurrent workload.
 pub const CONCURRENT_TASKS: usize = 64;
@@ -72,14 +72,15 @@ pub async fn round_trip(round_trip: Arc<RoundTrip>, secs: f64) -> Result<Sample,
 }
 
 /// The same-work floor on one task: the store's own acquire and release on
-/// a fresh key, back to back on the store's connection, as [`sequential`]
-/// does through verrou; the pair is timed.
+/// a fresh key, back to back on `lane` (the store's connection, or the
+/// driver comparison's), as [`sequential`] does through verrou; the pair is
+/// timed. `name` keeps its keys apart from the other workloads'.
 pub async fn floor_sequential(
-    floor: Arc<SameWorkFloor>,
+    lane: Arc<dyn Lane>,
     keys: Keys,
+    name: &'static str,
     secs: f64,
 ) -> Result<Sample, String> {
-    let lane = floor.shared.clone();
     lane.prepare().await.map_err(|e| describe(e.as_ref()))?;
     spawn(async move {
         let owner = verrou_core::random_owner().map_err(|e| describe(&e))?;
@@ -87,7 +88,7 @@ pub async fn floor_sequential(
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
         let mut i = 0;
         while Instant::now() < deadline {
-            let key = keys.key("floor-seq", 0, i);
+            let key = keys.key(name, 0, i);
             i += 1;
             let t0 = Instant::now();
             lane.acquire(&key, &owner)
