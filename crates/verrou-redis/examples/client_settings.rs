@@ -36,9 +36,17 @@ enum Setting {
     NoDelay,
     /// The same with fred's feed count at 1: every frame flushed alone.
     FlushEach,
+    /// `RedisStore::builder().max_connections(4)`: a pool of four
+    /// connections, commands spread round-robin.
+    Pool4,
 }
 
-const SETTINGS: [Setting; 3] = [Setting::Store, Setting::NoDelay, Setting::FlushEach];
+const SETTINGS: [Setting; 4] = [
+    Setting::Store,
+    Setting::NoDelay,
+    Setting::FlushEach,
+    Setting::Pool4,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Path {
@@ -126,6 +134,14 @@ async fn measure(
 /// A store on a fred client built as `RedisStore::builder()` builds its own,
 /// with `setting` applied.
 async fn store(url: &str, setting: Setting) -> Result<RedisStore, Box<dyn std::error::Error>> {
+    if let Setting::Pool4 = setting {
+        return Ok(RedisStore::builder()
+            .url(url)
+            .max_connections(4)
+            .prefix("verrou-client-settings:")
+            .build()
+            .await?);
+    }
     let config = Config::from_url(url)?;
     let mut performance = PerformanceConfig {
         default_command_timeout: Duration::from_secs(5),
@@ -136,7 +152,7 @@ async fn store(url: &str, setting: Setting) -> Result<RedisStore, Box<dyn std::e
         ..ConnectionConfig::default()
     };
     match setting {
-        Setting::Store => {}
+        Setting::Store | Setting::Pool4 => {}
         Setting::NoDelay => {
             connection.tcp = TcpConfig {
                 nodelay: Some(true),
