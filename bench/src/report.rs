@@ -713,13 +713,13 @@ struct Target {
 /// bench/README.md "Profiles" has what was measured.
 mod cause {
     /// Ours ÷ a same-work floor: the same server work, so what is missing
-    /// is client time or noise.
+    /// is client time.
     pub const SAME_WORK: &str =
-        "noisy machine or client CPU shared with the server; see bench/README.md#profiles";
+        "client CPU per call, on cores shared with the server; see bench/README.md#profiles";
     /// Memory ÷ a tokio mutex.
     pub const MEMORY: &str = "clock reads and boxed trait futures; see bench/README.md#profiles";
     /// Redis, 64 tasks ÷ Node's Verrou.
-    pub const REDIS_VS_NODE: &str = "Node's scripts do less server work (no fencing counter, no PUBLISH); see bench/README.md#profiles";
+    pub const REDIS_VS_NODE: &str = "Node's scripts do less server work (no fencing counter, no PUBLISH), and fred costs ~10% over redis-rs; see bench/README.md#profiles";
     /// Hand-offs ÷ memory's.
     pub const HANDOFF: &str =
         "a hand-off is release + wake-up + acquire in series; see bench/README.md#profiles";
