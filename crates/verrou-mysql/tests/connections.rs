@@ -7,32 +7,13 @@ mod common;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use verrou_core::{Acquisition, Expiry, LockError, LockStore};
+use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, builder, drop_table, store_on};
+use common::{admin, builder, drop_table, scenarios, store_on};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(60));
-
-/// Polls `probe` every 20 ms until it yields a value; panics after 10 s.
-async fn loop_until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Whether the server still lists connection `id`.
 async fn connection_alive(admin: &mut mysql_async::Conn, id: u64) -> bool {
@@ -48,75 +29,15 @@ async fn connection_alive(admin: &mut mysql_async::Conn, id: u64) -> bool {
 
 #[tokio::test]
 async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works() {
-    let Some(mut admin) = require_service("mysql", admin().await) else {
+    let Some(admin) = require_service("mysql", admin().await) else {
         return;
     };
-    let table = unique("verrou_kill");
-    let store = builder()
-        .table_name(&table)
-        .max_connections(1)
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    assert!(matches!(
-        store.acquire(&key, "a", TTL).await.unwrap(),
-        Acquisition::Acquired { .. }
-    ));
-
-    // Hold the row as a long transaction would, so the next statement on it
-    // waits (the row lock wait is what we cut short).
-    let mut blocker = common::admin().await.unwrap();
-    blocker.query_drop("START TRANSACTION").await.unwrap();
-    let held: Option<u8> = blocker
-        .exec_first(
-            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
-            (&key,),
-        )
-        .await
-        .unwrap();
-    assert_eq!(held, Some(1));
-
-    let pending = tokio::spawn({
-        let store = store.clone();
-        let key = key.clone();
-        async move { store.release(&key, "a").await }
-    });
-    let like = format!("UPDATE `{table}`%");
-    let victim = loop_until("the store's statement to wait on the row", || async {
-        let mut admin = common::admin().await.unwrap();
-        let id: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ?",
-                (&like,),
-            )
-            .await
-            .unwrap();
-        admin.disconnect().await.ok();
-        id
-    })
+    scenarios::a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works(
+        builder().max_connections(1),
+        &unique("verrou_kill"),
+        admin,
+    )
     .await;
-    admin.query_drop(format!("KILL {victim}")).await.unwrap();
-
-    let result = tokio::time::timeout(Duration::from_secs(10), pending)
-        .await
-        .expect("the killed call returns")
-        .unwrap();
-    match result {
-        Err(LockError::Store { store, .. }) => assert_eq!(store, "mysql"),
-        other => panic!("expected a Store error, got {other:?}"),
-    }
-    blocker.query_drop("ROLLBACK").await.unwrap();
-    blocker.disconnect().await.ok();
-
-    // The same store, no rebuild: the pool opened a fresh connection. The
-    // release never ran, so the lock is still "a"'s.
-    assert!(store.is_locked(&key).await.unwrap());
-    store.release(&key, "a").await.unwrap();
-    assert!(!store.is_locked(&key).await.unwrap());
-
-    admin.disconnect().await.ok();
-    drop_table(&table).await;
 }
 
 #[tokio::test]
@@ -231,88 +152,16 @@ async fn the_store_reuses_its_connections() {
     drop_table(&table).await;
 }
 
-/// Holds the row of `key` locked, as a long transaction would, until rolled back.
-async fn lock_row(table: &str, key: &str) -> mysql_async::Conn {
-    let mut blocker = common::admin().await.unwrap();
-    blocker.query_drop("START TRANSACTION").await.unwrap();
-    let held: Option<u8> = blocker
-        .exec_first(
-            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
-            (key,),
-        )
-        .await
-        .unwrap();
-    assert_eq!(held, Some(1));
-    blocker
-}
-
-/// How many statements on `table` the server is running now.
-async fn statements_on(table: &str) -> usize {
-    let mut admin = common::admin().await.unwrap();
-    let running: Vec<u64> = admin
-        .exec(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? OR INFO LIKE ?",
-            (
-                format!("UPDATE `{table}`%"),
-                format!("INSERT INTO `{table}`%"),
-            ),
-        )
-        .await
-        .unwrap();
-    admin.disconnect().await.ok();
-    running.len()
-}
-
 #[tokio::test]
 async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies() {
     let Some(admin) = require_service("mysql", admin().await) else {
         return;
     };
     admin.disconnect().await.ok();
-    let table = unique("verrou_abandon");
-    let store = builder()
-        .table_name(&table)
-        .operation_timeout(Some(Duration::from_secs(2)))
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    store.acquire(&key, "a", TTL).await.unwrap();
-    let mut blocker = lock_row(&table, &key).await;
-
-    // Timed out: a Store error, and the release waiting on the row is killed.
-    match store.release(&key, "a").await {
-        Err(LockError::Store { source, .. }) => {
-            assert!(source.to_string().contains("timed out"), "{source}");
-        }
-        other => panic!("expected a timeout, got {other:?}"),
-    }
-    // Dropped by the caller: the acquire waiting on the row is killed too.
-    let dropped =
-        tokio::time::timeout(Duration::from_millis(200), store.acquire(&key, "b", TTL)).await;
-    assert!(
-        dropped.is_err(),
-        "the blocked acquire finished: {dropped:?}"
-    );
-    eventually(
-        "the abandoned statements to be killed",
-        Duration::from_secs(10),
-        || async { statements_on(&table).await == 0 },
+    scenarios::a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
+        builder(),
+        &unique("verrou_abandon"),
+        || async { common::admin().await.unwrap() },
     )
     .await;
-
-    // Free the row: had they survived, the release would now free the lock
-    // and nothing would stop "b" from taking it.
-    blocker.query_drop("ROLLBACK").await.unwrap();
-    blocker.disconnect().await.ok();
-    assert!(
-        store.is_locked(&key).await.unwrap(),
-        "the abandoned release did not apply"
-    );
-    assert_eq!(
-        store.acquire(&key, "c", TTL).await.unwrap(),
-        Acquisition::Held
-    );
-    store.release(&key, "a").await.unwrap();
-    drop_table(&table).await;
 }

@@ -12,7 +12,7 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, mysql_async};
 use verrou_testkit::{Service, eventually, require_service, unique};
 
-use common::{admin, drop_table, store_on};
+use common::{admin, drop_table, store_on, token};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(30));
 
@@ -28,15 +28,6 @@ async fn store_with(table: &str, opts: mysql_async::OptsBuilder) -> MysqlStore {
 
 fn opts() -> mysql_async::OptsBuilder {
     mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&Service::Mysql.url()).unwrap())
-}
-
-fn token(acquisition: Acquisition) -> u64 {
-    match acquisition {
-        Acquisition::Acquired {
-            fencing_token: Some(token),
-        } => token,
-        other => panic!("expected an acquisition with a token, got {other:?}"),
-    }
 }
 
 /// Acquire, held, re-entry, extend (twice with the same expiry), release,

@@ -12,9 +12,9 @@ use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::sqlx::MySqlPool;
 use verrou_mysql::sqlx::mysql::MySqlPoolOptions;
 use verrou_mysql::{MysqlStore, mysql_async};
-use verrou_testkit::{Service, eventually, require_service, unique};
+use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, drop_table, store_on};
+use common::{admin, drop_table, scenarios, store_on, token};
 
 const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
@@ -25,47 +25,6 @@ async fn pool(url: &str, max_connections: u32) -> MySqlPool {
         .connect(url)
         .await
         .unwrap()
-}
-
-fn token(acquisition: Acquisition) -> u64 {
-    match acquisition {
-        Acquisition::Acquired {
-            fencing_token: Some(token),
-        } => token,
-        other => panic!("expected an acquisition with a token, got {other:?}"),
-    }
-}
-
-/// Holds the row of `key` locked, as a long transaction would, until rolled back.
-async fn lock_row(table: &str, key: &str) -> mysql_async::Conn {
-    let mut blocker = admin().await.unwrap();
-    blocker.query_drop("START TRANSACTION").await.unwrap();
-    let held: Option<u8> = blocker
-        .exec_first(
-            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
-            (key,),
-        )
-        .await
-        .unwrap();
-    assert_eq!(held, Some(1));
-    blocker
-}
-
-/// The ids of the connections running a write on `table` now.
-async fn writers_on(table: &str) -> Vec<u64> {
-    let mut admin = admin().await.unwrap();
-    let running: Vec<u64> = admin
-        .exec(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? OR INFO LIKE ?",
-            (
-                format!("UPDATE `{table}`%"),
-                format!("INSERT INTO `{table}`%"),
-            ),
-        )
-        .await
-        .unwrap();
-    admin.disconnect().await.ok();
-    running
 }
 
 #[tokio::test]
@@ -122,98 +81,25 @@ async fn a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
         return;
     };
     conn.disconnect().await.ok();
-    let table = unique("verrou_sqlx_abandon");
-    let store = MysqlStore::from_sqlx(pool(&Service::Mysql.url(), 2).await)
-        .table_name(&table)
-        .operation_timeout(Some(Duration::from_secs(2)))
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    store.acquire(&key, "a", TTL).await.unwrap();
-    let mut blocker = lock_row(&table, &key).await;
-
-    // Timed out: a Store error, and the release waiting on the row is killed.
-    match store.release(&key, "a").await {
-        Err(LockError::Store { source, .. }) => {
-            assert!(source.to_string().contains("timed out"), "{source}");
-        }
-        other => panic!("expected a timeout, got {other:?}"),
-    }
-    // Dropped by the caller: the acquire waiting on the row is killed too.
-    let dropped =
-        tokio::time::timeout(Duration::from_millis(200), store.acquire(&key, "b", TTL)).await;
-    assert!(
-        dropped.is_err(),
-        "the blocked acquire finished: {dropped:?}"
-    );
-    eventually(
-        "the abandoned statements to be killed",
-        Duration::from_secs(10),
-        || async { writers_on(&table).await.is_empty() },
+    scenarios::a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
+        MysqlStore::from_sqlx(pool(&Service::Mysql.url(), 2).await),
+        &unique("verrou_sqlx_abandon"),
+        || async { admin().await.unwrap() },
     )
     .await;
-
-    // Free the row: had they survived, the release would now free the lock
-    // and nothing would stop "b" from taking it.
-    blocker.query_drop("ROLLBACK").await.unwrap();
-    blocker.disconnect().await.ok();
-    assert!(
-        store.is_locked(&key).await.unwrap(),
-        "the abandoned release applied"
-    );
-    assert_eq!(
-        store.acquire(&key, "c", TTL).await.unwrap(),
-        Acquisition::Held
-    );
-    store.release(&key, "a").await.unwrap();
-    drop_table(&table).await;
 }
 
 #[tokio::test]
 async fn a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works() {
-    let Some(mut admin) = require_service("mysql", admin().await) else {
+    let Some(admin) = require_service("mysql", admin().await) else {
         return;
     };
-    let table = unique("verrou_sqlx_kill");
-    let store = MysqlStore::from_sqlx(pool(&Service::Mysql.url(), 1).await)
-        .table_name(&table)
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    store.acquire(&key, "a", TTL).await.unwrap();
-    let mut blocker = lock_row(&table, &key).await;
-    let pending = tokio::spawn({
-        let store = store.clone();
-        let key = key.clone();
-        async move { store.release(&key, "a").await }
-    });
-    let started = std::time::Instant::now();
-    let victim = loop {
-        if let Some(id) = writers_on(&table).await.first() {
-            break *id;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the store's statement never waited on the row"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    admin.query_drop(format!("KILL {victim}")).await.unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(10), pending)
-        .await
-        .expect("the killed call returns")
-        .unwrap();
-    assert!(matches!(result, Err(LockError::Store { .. })), "{result:?}");
-    blocker.query_drop("ROLLBACK").await.unwrap();
-    blocker.disconnect().await.ok();
-
-    // The release never ran, and the pool's one connection was replaced.
-    assert!(store.is_locked(&key).await.unwrap());
-    store.release(&key, "a").await.unwrap();
-    admin.disconnect().await.ok();
-    drop_table(&table).await;
+    scenarios::a_connection_killed_mid_call_is_a_store_error_and_the_next_call_works(
+        MysqlStore::from_sqlx(pool(&Service::Mysql.url(), 1).await),
+        &unique("verrou_sqlx_kill"),
+        admin,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@
 
 #![cfg(feature = "rustls")]
 
+mod common;
+
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -19,7 +21,9 @@ use verrou_conformance::{Capabilities, builders};
 use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, MysqlStoreBuilder, mysql_async};
 use verrou_testkit::servers::TestCa;
-use verrou_testkit::{Service, eventually, require_service, unique};
+use verrou_testkit::{Service, require_service, unique};
+
+use common::scenarios;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -216,21 +220,6 @@ async fn options_or_a_pool_with_their_own_tls_work() {
     from_config.release(&key, "a").await.unwrap();
 }
 
-/// How many statements on `table` the server is running now.
-async fn statements_on(conn: &mut mysql_async::Conn, table: &str) -> usize {
-    let running: Vec<u64> = conn
-        .exec(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? OR INFO LIKE ?",
-            (
-                format!("UPDATE `{table}`%"),
-                format!("INSERT INTO `{table}`%"),
-            ),
-        )
-        .await
-        .unwrap();
-    running.len()
-}
-
 /// A statement the store abandons is killed from another connection of
 /// its pool: over TLS too (the server refuses any other), or the abandoned
 /// release would apply once the row frees.
@@ -238,73 +227,12 @@ async fn statements_on(conn: &mut mysql_async::Conn, table: &str) -> usize {
 async fn a_statement_cancelled_over_tls_is_killed_and_never_applies() {
     let Some(admin) = store().await else { return };
     let admin = admin.pool().unwrap().clone();
-    let table = unique("verrou_tls_abandon");
-    let store = tls_builder(&tls_url("VERIFY_IDENTITY", &ca().ca_file()))
-        .table_name(&table)
-        .operation_timeout(Some(Duration::from_secs(2)))
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    store.acquire(&key, "a", TTL).await.unwrap();
-
-    // Hold the row locked, as a long transaction would.
-    let mut blocker = admin.get_conn().await.unwrap();
-    blocker.query_drop("START TRANSACTION").await.unwrap();
-    let held: Option<u8> = blocker
-        .exec_first(
-            format!("SELECT 1 FROM `{table}` WHERE lock_key = ? FOR UPDATE"),
-            (key.as_str(),),
-        )
-        .await
-        .unwrap();
-    assert_eq!(held, Some(1));
-
-    // Timed out: a Store error, and the release waiting on the row is killed.
-    match store.release(&key, "a").await {
-        Err(LockError::Store { source, .. }) => {
-            assert!(source.to_string().contains("timed out"), "{source}");
-        }
-        other => panic!("expected a timeout, got {other:?}"),
-    }
-    // Dropped by the caller: the acquire waiting on the row is killed too.
-    let dropped =
-        tokio::time::timeout(Duration::from_millis(200), store.acquire(&key, "b", TTL)).await;
-    assert!(
-        dropped.is_err(),
-        "the blocked acquire finished: {dropped:?}"
-    );
-    eventually(
-        "the abandoned statements to be killed",
-        Duration::from_secs(10),
-        || {
-            let admin = admin.clone();
-            let table = table.clone();
-            async move {
-                let mut conn = admin.get_conn().await.unwrap();
-                statements_on(&mut conn, &table).await == 0
-            }
-        },
+    scenarios::a_statement_abandoned_on_timeout_or_cancel_is_killed_and_never_applies(
+        tls_builder(&tls_url("VERIFY_IDENTITY", &ca().ca_file())),
+        &unique("verrou_tls_abandon"),
+        || async { admin.get_conn().await.unwrap() },
     )
     .await;
-
-    // Free the row: had they survived, the release would now free the lock
-    // and nothing would stop "b" from taking it.
-    blocker.query_drop("ROLLBACK").await.unwrap();
-    drop(blocker);
-    assert!(
-        store.is_locked(&key).await.unwrap(),
-        "the abandoned release did not apply"
-    );
-    assert_eq!(
-        store.acquire(&key, "c", TTL).await.unwrap(),
-        Acquisition::Held
-    );
-    store.release(&key, "a").await.unwrap();
-    let mut conn = admin.get_conn().await.unwrap();
-    conn.query_drop(format!("DROP TABLE IF EXISTS `{table}`"))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

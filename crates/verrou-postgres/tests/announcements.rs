@@ -3,18 +3,14 @@
 
 mod common;
 
-use std::time::Duration;
-
 use verrou_core::{Acquisition, Expiry, LockStore};
 use verrou_postgres::PostgresStore;
 use verrou_postgres::deadpool_postgres::{Manager, Pool};
 use verrou_postgres::tokio_postgres::{Config, NoTls};
 use verrou_testkit::{Service, require_service, unique};
 
-use common::{admin, drop_table, url_with_app};
-
-/// Far beyond any notification's delivery time, far below a test timeout.
-const WOKEN_WITHIN: Duration = Duration::from_secs(10);
+use common::scenarios;
+use common::{WOKEN_WITHIN, admin, drop_table, url_with_app};
 
 async fn store(url: &str, table: &str) -> PostgresStore {
     PostgresStore::builder()
@@ -48,19 +44,14 @@ async fn a_release_by_another_store_wakes_the_waiter() {
     let key = unique("key");
     assert!(holder_store.watch_release(&key).await.unwrap().is_none());
 
-    holder_store
-        .acquire(&key, "holder", Expiry::Never)
-        .await
-        .unwrap();
-    let watch = waiter_store
-        .watch_release(&key)
-        .await
-        .unwrap()
-        .expect("the store listens");
-    holder_store.release(&key, "holder").await.unwrap();
-    tokio::time::timeout(WOKEN_WITHIN, watch)
-        .await
-        .expect("the release was not announced");
+    scenarios::a_release_wakes_the_watch(
+        &holder_store,
+        &waiter_store,
+        &key,
+        "holder",
+        "the release was not announced",
+    )
+    .await;
 
     // Force-release announces too.
     holder_store
@@ -82,44 +73,15 @@ async fn announcements_resume_after_the_listening_session_is_killed() {
     };
     let table = unique("verrou_relisten");
     let app = unique("verrou_relisten_app");
-    let store = store(&url_with_app(&app), &table).await;
-    let key = unique("key");
-    store.acquire(&key, "holder", Expiry::Never).await.unwrap();
-    let waiting = store.watch_release(&key).await.unwrap().unwrap();
-
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .await
-        .unwrap();
-    // Notifications sent while the session was down are lost, so its loss
-    // wakes every waiter (they then look at the lock again).
-    tokio::time::timeout(WOKEN_WITHIN, waiting)
-        .await
-        .expect("waiters were not woken when the listening session died");
-
-    // Once the session is back, watches are offered and releases wake them.
-    let started = std::time::Instant::now();
-    let watch = loop {
-        if let Some(watch) = store.watch_release(&key).await.unwrap() {
-            break watch;
-        }
-        assert!(
-            started.elapsed() < WOKEN_WITHIN,
-            "the listening session did not come back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    // The pooled session was killed too: the first call may fail once.
-    if store.release(&key, "holder").await.is_err() {
-        store.release(&key, "holder").await.unwrap();
-    }
-    tokio::time::timeout(WOKEN_WITHIN, watch)
-        .await
-        .expect("the release after reconnecting was not announced");
-    drop_table(&admin, &table).await;
+    scenarios::announcements_resume_after_the_listening_session_is_killed(
+        PostgresStore::builder()
+            .url(&url_with_app(&app))
+            .max_connections(2),
+        &table,
+        &app,
+        &admin,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -12,9 +12,8 @@ use verrou_postgres::PostgresStore;
 use verrou_postgres::tokio_postgres::Client;
 use verrou_testkit::{eventually, require_service, services_required, unique};
 
-use common::{admin, drop_table, url_with_app};
-
-const TTL: Expiry = Expiry::After(Duration::from_secs(60));
+use common::scenarios::{self, NextCall};
+use common::{TTL, admin, drop_table, kill_sessions, row_locked, url_with_app};
 
 /// Whether to run a test that restarts the shared PostgreSQL server. A restart
 /// fails every test running beside it, so such tests are opt-in:
@@ -42,31 +41,18 @@ async fn store_named(app: &str, table: &str, max_connections: usize) -> Postgres
         .unwrap()
 }
 
-/// Terminates every session of `app`; returns how many there were.
-async fn kill_sessions(admin: &Client, app: &str) -> usize {
-    admin
-        .query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .await
-        .unwrap()
-        .len()
-}
-
-/// Holds the row of `key` locked (as a long transaction would) until dropped.
-async fn lock_row(table: &str, key: &str) -> Client {
-    let blocker = admin().await.unwrap();
-    blocker.batch_execute("BEGIN").await.unwrap();
-    let rows = blocker
-        .query(
-            &format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"),
-            &[&key],
-        )
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 1);
-    blocker
+/// Runs eight calls at once, so that every pooled connection (at most
+/// eight) is open.
+async fn open_every_connection(store: &PostgresStore) {
+    let warm: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.is_locked(&format!("warm{i}")).await })
+        })
+        .collect();
+    for task in warm {
+        task.await.unwrap().unwrap();
+    }
 }
 
 /// Waits until a session of `app` is blocked on a row lock.
@@ -99,7 +85,7 @@ async fn a_session_killed_mid_call_is_a_store_error_and_the_next_call_works() {
     ));
 
     // Make the next acquire wait on the row, then kill its session.
-    let blocker = lock_row(&table, &key).await;
+    let blocker = row_locked(&table, &key).await;
     let pending = tokio::spawn({
         let store = store.clone();
         let key = key.clone();
@@ -136,15 +122,7 @@ async fn sessions_killed_while_idle_are_replaced() {
     let key = unique("key");
     for round in 0..3 {
         // Open every pooled connection, so that all of them die below.
-        let warm: Vec<_> = (0..8)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move { store.is_locked(&format!("warm{i}")).await })
-            })
-            .collect();
-        for task in warm {
-            task.await.unwrap().unwrap();
-        }
+        open_every_connection(&store).await;
         assert!(matches!(
             store.acquire(&key, "a", TTL).await.unwrap(),
             Acquisition::Acquired { .. }
@@ -170,65 +148,19 @@ async fn a_stuck_statement_times_out_as_a_store_error_and_the_next_call_works() 
     let Some(admin) = require_service("postgres", admin().await) else {
         return;
     };
-    let table = unique("verrou_stuck");
     let app = unique("verrou_stuck_app");
-    let store = PostgresStore::builder()
-        .url(&url_with_app(&app))
-        .table_name(&table)
-        .max_connections(1)
-        .operation_timeout(Some(Duration::from_secs(2)))
-        .build()
-        .await
-        .unwrap();
-    let key = unique("key");
-    store
-        .acquire(&key, "a", Expiry::After(Duration::from_millis(200)))
-        .await
-        .unwrap();
-    let blocker = lock_row(&table, &key).await;
-    eventually("a's lock to expire", Duration::from_secs(10), || async {
-        !store.is_locked(&key).await.unwrap()
-    })
+    let blocker = common::admin().await.unwrap();
+    scenarios::a_stuck_statement_is_cancelled_and_never_applies(
+        PostgresStore::builder()
+            .url(&url_with_app(&app))
+            .max_connections(1),
+        &unique("verrou_stuck"),
+        &app,
+        &admin,
+        &blocker,
+        NextCall::Works,
+    )
     .await;
-    // b's acquire would take the expired lock, but waits on the row.
-    let stuck = tokio::time::timeout(Duration::from_secs(30), store.acquire(&key, "b", TTL))
-        .await
-        .expect("the operation timeout did not fire");
-    assert!(matches!(stuck, Err(LockError::Store { .. })), "{stuck:?}");
-    // The statement was cancelled on the server, not left waiting...
-    eventually("the timed-out statement to be cancelled", Duration::from_secs(10), || async {
-        let row = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'",
-                &[&app],
-            )
-            .await
-            .unwrap();
-        row.get::<_, i64>(0) == 0
-    })
-    .await;
-    // ...so it does not take the lock once the row is free.
-    drop(blocker);
-    let owner: Option<String> = admin
-        .query_one(
-            &format!("SELECT owner FROM \"{table}\" WHERE key = $1"),
-            &[&key],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        owner.as_deref(),
-        Some("a"),
-        "the timed-out acquire took effect"
-    );
-    // And the next call works.
-    assert!(matches!(
-        store.acquire(&key, "b", TTL).await.unwrap(),
-        Acquisition::Acquired { .. }
-    ));
-    store.release(&key, "b").await.unwrap();
-    drop_table(&admin, &table).await;
 }
 
 /// Restarts the shared PostgreSQL server, so opt-in: `cargo xtask test` runs
@@ -255,15 +187,7 @@ async fn store_recovers_after_server_restart() {
     let store = store_named(&app, &table, 4).await;
     drop(admin);
     // Open every pooled connection, so that the restart kills all of them.
-    let warm: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { store.is_locked(&format!("warm{i}")).await })
-        })
-        .collect();
-    for task in warm {
-        task.await.unwrap().unwrap();
-    }
+    open_every_connection(&store).await;
     let key = unique("key");
     let Acquisition::Acquired {
         fencing_token: Some(before),
@@ -298,17 +222,13 @@ async fn store_recovers_after_server_restart() {
         Acquisition::Held
     );
     // The listening session reconnects on its own and announces again.
-    let started = std::time::Instant::now();
-    let watch = loop {
-        if let Some(watch) = store.watch_release(&key).await.unwrap() {
-            break watch;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "release announcements did not resume"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let watch = scenarios::watch_once_listening(
+        &store,
+        &key,
+        Duration::from_secs(30),
+        "release announcements did not resume",
+    )
+    .await;
     store.release(&key, "a").await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), watch)
         .await

@@ -7,6 +7,8 @@
 //! bounded time; a TLS mode never talks plain text; TLS options that cannot
 //! be honoured are `InvalidConfig` before any connection.
 
+mod common;
+
 use verrou_core::LockError;
 use verrou_postgres::PostgresStore;
 
@@ -67,14 +69,16 @@ mod over_tls {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
     use verrou_conformance::Capabilities;
-    use verrou_core::{Acquisition, Expiry, LockStore};
+    use verrou_core::{Acquisition, LockStore};
     use verrou_postgres::PostgresStoreBuilder;
     use verrou_postgres::deadpool_postgres::{Manager, Pool};
     use verrou_postgres::tokio_postgres::config::SslMode;
-    use verrou_postgres::tokio_postgres::{Client, Config, NoTls};
+    use verrou_postgres::tokio_postgres::{Config, NoTls};
     use verrou_testkit::servers::TestCa;
     use verrou_testkit::{Service, eventually, require_service, unique};
 
+    use super::common::scenarios::{self, NextCall};
+    use super::common::{TTL, drop_table};
     use super::*;
 
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -82,12 +86,6 @@ mod over_tls {
     /// The connect timeout, the listening session's start on top of it,
     /// and scheduling slack on a loaded machine.
     const BUILD_BOUND: Duration = Duration::from_secs(8);
-
-    /// Far beyond any notification's delivery time, far below the 30 s
-    /// retry delay the waiters below are given.
-    const WOKEN_WITHIN: Duration = Duration::from_secs(10);
-
-    const TTL: Expiry = Expiry::After(Duration::from_secs(60));
 
     fn ca() -> TestCa {
         TestCa::from_env()
@@ -166,12 +164,6 @@ mod over_tls {
     /// connections), for setting up and inspecting.
     async fn admin(store: &PostgresStore) -> verrou_postgres::deadpool_postgres::Object {
         store.pool().expect("the store's pool").get().await.unwrap()
-    }
-
-    async fn drop_table(client: &Client, table: &str) {
-        let _ = client
-            .batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\""))
-            .await;
     }
 
     async fn store_error_in_time<S, F>(what: &str, build: F) -> String
@@ -253,16 +245,14 @@ mod over_tls {
         assert_eq!(row.get::<_, Option<bool>>(1), Some(true), "over TLS");
 
         let key = unique("key");
-        holder.acquire(&key, "holder", TTL).await.unwrap();
-        let watch = waiter
-            .watch_release(&key)
-            .await
-            .unwrap()
-            .expect("the store listens");
-        holder.release(&key, "holder").await.unwrap();
-        tokio::time::timeout(WOKEN_WITHIN, watch)
-            .await
-            .expect("the release was not announced");
+        scenarios::a_release_wakes_the_watch(
+            &holder,
+            &waiter,
+            &key,
+            "holder",
+            "the release was not announced",
+        )
+        .await;
         drop_table(&client, &table).await;
     }
 
@@ -553,79 +543,30 @@ mod over_tls {
     async fn a_timed_out_statement_is_cancelled_over_tls() {
         let table = unique("verrou_tls_cancel");
         let app = unique("verrou_tls_cancel_app");
-        let Some(store) = require_service(
+        // Another store on the same table, for connections to inspect
+        // the server and to hold the row locked, as a long transaction
+        // would.
+        let Some(helper) = require_service(
             "postgres-tls",
-            PostgresStore::builder()
-                .url(&verify_full_url(&format!("&application_name={app}")))
-                .table_name(&table)
-                .max_connections(1)
-                .release_announcements(false)
-                .operation_timeout(Some(Duration::from_secs(2)))
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .await,
+            builder(&verify_full_url(""), &table).build().await,
         ) else {
             return;
         };
-        let helper = builder(&verify_full_url(""), &table).build().await.unwrap();
         let observer = admin(&helper).await;
-        let key = unique("key");
-        store
-            .acquire(&key, "a", Expiry::After(Duration::from_millis(200)))
-            .await
-            .unwrap();
-        // Hold the row, as a long transaction would.
         let blocker = admin(&helper).await;
-        blocker.batch_execute("BEGIN").await.unwrap();
-        let locked = blocker
-            .query(
-                &format!("SELECT 1 FROM \"{table}\" WHERE key = $1 FOR UPDATE"),
-                &[&key],
-            )
-            .await
-            .unwrap();
-        assert_eq!(locked.len(), 1);
-        eventually("a's lock to expire", Duration::from_secs(10), || async {
-            !store.is_locked(&key).await.unwrap()
-        })
-        .await;
-        let stuck = tokio::time::timeout(Duration::from_secs(30), store.acquire(&key, "b", TTL))
-            .await
-            .expect("the operation timeout did not fire");
-        assert!(matches!(stuck, Err(LockError::Store { .. })), "{stuck:?}");
-        // Without the cancel the statement would wait on the row until the
-        // blocker commits (closing its socket does not stop it).
-        eventually(
-            "the timed-out statement to be cancelled",
-            Duration::from_secs(10),
-            || async {
-                let row = observer
-                    .query_one(
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
-                     AND state <> 'idle'",
-                        &[&app],
-                    )
-                    .await
-                    .unwrap();
-                row.get::<_, i64>(0) == 0
-            },
+        scenarios::a_stuck_statement_is_cancelled_and_never_applies(
+            PostgresStore::builder()
+                .url(&verify_full_url(&format!("&application_name={app}")))
+                .max_connections(1)
+                .release_announcements(false)
+                .connect_timeout(CONNECT_TIMEOUT),
+            &table,
+            &app,
+            &observer,
+            &blocker,
+            NextCall::Unchecked,
         )
         .await;
-        blocker.batch_execute("ROLLBACK").await.unwrap();
-        let owner: Option<String> = observer
-            .query_one(
-                &format!("SELECT owner FROM \"{table}\" WHERE key = $1"),
-                &[&key],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(
-            owner.as_deref(),
-            Some("a"),
-            "the timed-out acquire took effect"
-        );
-        drop_table(&observer, &table).await;
     }
 
     #[tokio::test]
