@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use verrou_core::LockError;
+use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 
 /// How long a build may take to fail before it counts as a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -99,6 +99,51 @@ where
             matches!(result, Err(LockError::InvalidConfig { .. })),
             "{option}({limit:?}): expected InvalidConfig, got {result:?}"
         );
+    }
+}
+
+/// Every connect timeout and operation timeout from 1 ms up to
+/// `Duration::MAX` (and no operation timeout) builds a store that takes a
+/// lock: a huge limit means no limit, never an overflow panic or a hang.
+/// `build(connect_timeout, operation_timeout)` builds the store with both;
+/// each combination takes its own key, since a call cut short by a 1 ms
+/// limit may still have taken its lock. A 1 ms limit may genuinely run out
+/// on a loaded machine, so with one a `Store` error is accepted too.
+///
+/// # Panics
+/// When a combination fails otherwise, panics, or hangs.
+pub async fn huge_timeouts_work<S, F, Fut>(mut build: F)
+where
+    S: LockStore,
+    F: FnMut(Duration, Option<Duration>) -> Fut,
+    Fut: Future<Output = Result<S, LockError>>,
+{
+    const LIMITS: [Duration; 3] = [
+        Duration::from_millis(1),
+        Duration::from_secs(1_000_000_000),
+        Duration::MAX,
+    ];
+    let run = crate::harness::fresh_key("huge-timeouts");
+    let mut round = 0;
+    for connect in LIMITS {
+        for operation in LIMITS.map(Some).into_iter().chain([None]) {
+            round += 1;
+            let one_ms = connect.as_millis() == 1 || operation.is_some_and(|o| o.as_millis() == 1);
+            let key = format!("{run}:{round}");
+            let attempt = async {
+                let store = match build(connect, operation).await {
+                    Ok(store) => store,
+                    Err(LockError::Store { .. }) if one_ms => return,
+                    Err(error) => panic!("{connect:?}/{operation:?}: {error:?}"),
+                };
+                match store.acquire(&key, "o", Expiry::Never).await {
+                    Ok(Acquisition::Acquired { .. }) => {}
+                    Err(LockError::Store { .. }) if one_ms => {}
+                    other => panic!("{connect:?}/{operation:?}: {other:?}"),
+                }
+            };
+            bounded(&format!("{connect:?}/{operation:?}"), attempt).await;
+        }
     }
 }
 

@@ -4,20 +4,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use verrou_conformance::builders;
-use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_mysql::{MysqlStore, MysqlStoreBuilder};
 use verrou_testkit::{require_service, unique};
 
 use common::{admin, builder, drop_table};
-
-const HUGE: [Duration; 3] = [
-    Duration::from_millis(1),
-    Duration::from_secs(1_000_000_000),
-    Duration::MAX,
-];
 
 /// Aimed at a port where nothing listens: the options must be refused
 /// before any connection is tried.
@@ -44,41 +35,14 @@ async fn huge_timeouts_work_without_panic_or_hang() {
     };
     conn.disconnect().await.ok();
     let table = unique("verrou_timeouts");
-    let mut round = 0;
-    for connect in HUGE {
-        for operation in HUGE.map(Some).into_iter().chain([None]) {
-            round += 1;
-            // A key per round: a call cut short by a 1 ms bound may still
-            // have taken its lock.
-            let key = format!("k{round}");
-            let attempt = async {
-                let store = builder()
-                    .table_name(&table)
-                    .max_connections(1)
-                    .connect_timeout(connect)
-                    .operation_timeout(operation)
-                    .build()
-                    .await;
-                // A 1 ms bound may genuinely run out; that is a typed
-                // `Store` error, the point is no panic and no hang.
-                let one_ms = |d: Option<Duration>| d.is_some_and(|d| d.as_millis() == 1);
-                let store = match store {
-                    Ok(store) => store,
-                    Err(LockError::Store { .. }) if one_ms(Some(connect)) || one_ms(operation) => {
-                        return;
-                    }
-                    Err(error) => panic!("{connect:?}/{operation:?}: {error:?}"),
-                };
-                match store.acquire(&key, "o", Expiry::Never).await {
-                    Ok(Acquisition::Acquired { .. }) => {}
-                    Err(LockError::Store { .. }) if one_ms(Some(connect)) || one_ms(operation) => {}
-                    other => panic!("{connect:?}/{operation:?}: {other:?}"),
-                }
-            };
-            tokio::time::timeout(Duration::from_secs(30), attempt)
-                .await
-                .unwrap_or_else(|_| panic!("{connect:?}/{operation:?} hung"));
-        }
-    }
+    builders::huge_timeouts_work(|connect, operation| {
+        builder()
+            .table_name(&table)
+            .max_connections(1)
+            .connect_timeout(connect)
+            .operation_timeout(operation)
+            .build()
+    })
+    .await;
     drop_table(&table).await;
 }

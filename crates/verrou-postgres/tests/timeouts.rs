@@ -4,20 +4,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use verrou_conformance::builders;
-use verrou_core::{Acquisition, Expiry, LockError, LockStore};
 use verrou_postgres::{PostgresStore, PostgresStoreBuilder};
 use verrou_testkit::{Service, require_service, unique};
 
 use common::{admin, drop_table};
-
-const HUGE: [Duration; 3] = [
-    Duration::from_millis(1),
-    Duration::from_secs(1_000_000_000),
-    Duration::MAX,
-];
 
 /// A builder aimed at a port where nothing listens: the options must be
 /// refused before any connection is tried.
@@ -43,40 +34,15 @@ async fn huge_timeouts_work_without_panic_or_hang() {
         return;
     };
     let table = unique("verrou_timeouts");
-    let mut round = 0;
-    for connect in HUGE {
-        for operation in HUGE.map(Some).into_iter().chain([None]) {
-            round += 1;
-            // A key per round: a call cut short by a 1 ms bound may still
-            // have taken its lock.
-            let key = format!("k{round}");
-            let attempt = async {
-                let store = PostgresStore::builder()
-                    .url(&Service::Postgres.url())
-                    .table_name(&table)
-                    .max_connections(1)
-                    .connect_timeout(connect)
-                    .operation_timeout(operation)
-                    .build()
-                    .await;
-                // A 1 ms bound may genuinely run out on a loaded machine;
-                // that is a typed `Store` error, the point is no panic.
-                let store = match store {
-                    Ok(store) => store,
-                    Err(LockError::Store { .. }) if connect.as_millis() == 1 => return,
-                    Err(error) => panic!("{connect:?}/{operation:?}: {error:?}"),
-                };
-                match store.acquire(&key, "o", Expiry::Never).await {
-                    Ok(Acquisition::Acquired { .. }) => {}
-                    Err(LockError::Store { .. })
-                        if operation.is_some_and(|o| o.as_millis() == 1) => {}
-                    other => panic!("{connect:?}/{operation:?}: {other:?}"),
-                }
-            };
-            tokio::time::timeout(Duration::from_secs(30), attempt)
-                .await
-                .unwrap_or_else(|_| panic!("{connect:?}/{operation:?} hung"));
-        }
-    }
+    builders::huge_timeouts_work(|connect, operation| {
+        PostgresStore::builder()
+            .url(&Service::Postgres.url())
+            .table_name(&table)
+            .max_connections(1)
+            .connect_timeout(connect)
+            .operation_timeout(operation)
+            .build()
+    })
+    .await;
     drop_table(&admin, &table).await;
 }
