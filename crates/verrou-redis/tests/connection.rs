@@ -331,7 +331,9 @@ async fn a_watch_returns_only_once_the_server_has_subscribed() {
     let _connected = store.watch_release("connect").await.unwrap();
     assert!(store.acquire("k", "a", TTL).await.is_ok());
 
-    server.cli(&["client", "pause", "3000", "all"]);
+    // Long enough that only a stall of seconds could end it before the
+    // check below; `CLIENT UNPAUSE` cannot cut it short (it is paused too).
+    server.cli(&["client", "pause", "5000", "all"]);
     let watching = tokio::spawn({
         let store = store.clone();
         async move { store.watch_release("k").await }
