@@ -321,9 +321,13 @@ async fn a_watch_returns_only_once_the_server_has_subscribed() {
     let Some(server) = private_redis() else {
         return;
     };
+    // Both limits far above the pause: the subscriber's `SUBSCRIBE` is
+    // bounded by the connect timeout, and each of its commands by fred's
+    // limit, the operation timeout.
     let store = RedisStore::builder()
         .url(server.url())
         .connect_timeout(Duration::from_secs(30))
+        .operation_timeout(Some(Duration::from_secs(30)))
         .build()
         .await
         .expect("store on the private server");
