@@ -19,20 +19,23 @@ pub(crate) fn http_client(
     use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
     use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 
-    use verrou_core::store::tls::root_certificates;
+    use verrou_core::store::tls::{parse_ca_file, read_ca_pem, root_certificates, root_store};
 
     // Checked here, with the message every store gives: an empty platform
     // set would only show as every handshake failing, and the SDK parses
-    // the CA file again when it connects and would panic on a certificate
-    // rustls cannot use.
-    root_certificates(STORE, ca_file)?;
+    // the CA file's bytes again when it connects and would panic on a
+    // certificate rustls cannot use. The file is read once, so the bytes
+    // checked are the bytes the SDK gets.
     let trust = match ca_file {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
+            let pem = read_ca_pem(STORE, path)?;
+            root_store(STORE, ca_file, parse_ca_file(STORE, path, &pem)?)?;
             TrustStore::empty().with_pem_certificate(pem)
         }
-        None => TrustStore::default(),
+        None => {
+            root_certificates(STORE, None)?;
+            TrustStore::default()
+        }
     };
     let context = TlsContext::builder()
         .with_trust_store(trust)

@@ -293,13 +293,15 @@ pub(crate) fn unsupported(what: &str) -> LockError {
 /// the same ones.
 #[cfg(feature = "rustls")]
 fn roots(ca_file: Option<&Path>) -> Result<(Vec<Vec<u8>>, bool), LockError> {
-    use verrou_core::store::tls::{root_certificates, trusted_certificates};
+    use verrou_core::store::tls::{root_store, trusted_certificates};
 
-    root_certificates(STORE, ca_file)?;
-    let certificates: Vec<Vec<u8>> = trusted_certificates(STORE, ca_file)?
+    // Read once: what is checked is what the driver gets.
+    let trusted = trusted_certificates(STORE, ca_file)?;
+    let certificates: Vec<Vec<u8>> = trusted
         .iter()
         .map(|certificate| certificate.to_vec())
         .collect();
+    root_store(STORE, ca_file, trusted)?;
     if ca_file.is_some() {
         return Ok((certificates, false));
     }

@@ -84,8 +84,24 @@ pub fn root_certificates(
     store: &'static str,
     ca_file: Option<&Path>,
 ) -> Result<RootCertStore, LockError> {
+    root_store(store, ca_file, trusted_certificates(store, ca_file)?)
+}
+
+/// The roots of `certificates`, which [`trusted_certificates`] (or
+/// [`parse_ca_file`]) gave for `ca_file`, checked as
+/// [`root_certificates`] checks them. For a store that hands the same
+/// certificates, or the same file's bytes, to its driver: the file is read
+/// once, so what was checked is what the driver gets.
+///
+/// # Errors
+/// As [`client_config`].
+pub fn root_store(
+    store: &'static str,
+    ca_file: Option<&Path>,
+    certificates: Vec<CertificateDer<'static>>,
+) -> Result<RootCertStore, LockError> {
     let mut roots = RootCertStore::empty();
-    for certificate in trusted_certificates(store, ca_file)? {
+    for certificate in certificates {
         roots.add(certificate).map_err(|e| {
             // Only a CA file's certificates can fail here: the platform's
             // were filtered by the same check.
@@ -148,9 +164,32 @@ pub fn read_ca_file(
     store: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, LockError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| invalid(store, format!("ca_file {}: {e}", path.display())))?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
+    parse_ca_file(store, path, &read_ca_pem(store, path)?)
+}
+
+/// The bytes of the CA file at `path`, for a driver that takes PEM: check
+/// them with [`parse_ca_file`] and [`root_store`], then hand it these same
+/// bytes.
+///
+/// # Errors
+/// [`LockError::InvalidConfig`] naming `store` and the file when it cannot
+/// be read.
+pub fn read_ca_pem(store: &'static str, path: &Path) -> Result<Vec<u8>, LockError> {
+    std::fs::read(path).map_err(|e| invalid(store, format!("ca_file {}: {e}", path.display())))
+}
+
+/// The certificates in `pem`, the contents of the CA file at `path` (named
+/// in errors), at least one.
+///
+/// # Errors
+/// [`LockError::InvalidConfig`] naming `store` and the file: not PEM, or
+/// without a `BEGIN CERTIFICATE` block.
+pub fn parse_ca_file(
+    store: &'static str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, LockError> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(store, format!("ca_file {}: not PEM: {e}", path.display())))?;
     if certificates.is_empty() {
