@@ -18,7 +18,8 @@ use crate::process::port_open;
 pub const USAGE: &str = "usage: cargo xtask services <up|down|list|compose> [NAME...]
   up [NAME...]    start the named services (default: all) unless already running;
                   without NAME also installs the test tools that are missing
-                  (cargo-nextest, faketime)
+                  (cargo-nextest, faketime); one run at a time per machine
+                  (a second waits: the ports are the machine's)
   down [NAME...]  stop the services xtask started itself
   list            show the services, their ports and whether they answer
   compose         write docker-compose.yml: the same services, for Docker
@@ -86,7 +87,9 @@ fn selected(names: &[&str]) -> Result<Vec<Service>, String> {
 /// Starts the named services (all by default) that are not already up; with
 /// no names, also the test tools a fresh machine lacks.
 pub fn up(names: &[&str]) -> Result<(), String> {
-    for service in selected(names)? {
+    let selected = selected(names)?;
+    let _one_at_a_time = machine_lock(&verrou_testkit::servers::machine_dir())?;
+    for service in selected {
         if service.is_up() {
             eprintln!("{}: already up on port {}", service.name, service.port);
             continue;
@@ -99,6 +102,38 @@ pub fn up(names: &[&str]) -> Result<(), String> {
         system::test_tools()?;
     }
     Ok(())
+}
+
+/// Holds this machine's `services up` lock until dropped: the services
+/// listen on fixed ports shared by every checkout, so two runs at once (two
+/// checkouts, or CI beside a developer) would race to start the same
+/// servers and to install the same packages. A second run waits, then finds
+/// them up. The lock is the operating system's, so it goes with the process
+/// that held it, however it ended.
+fn machine_lock(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join("services-up.lock");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting for another `cargo xtask services up` on this machine ({})",
+                path.display()
+            );
+            file.lock()
+                .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    Ok(file)
 }
 
 /// Stops the named services (all by default).
@@ -116,4 +151,30 @@ pub fn list() -> Result<(), String> {
         println!("{:<14} port {:<5} {state}", service.name, service.port);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_waits_until_the_first_ones_lock_is_gone() {
+        let dir = std::env::temp_dir().join(format!("verrou-xtask-lock-{}", std::process::id()));
+        let held = machine_lock(&dir).unwrap();
+        // Another open of the same file, as another process would have.
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("services-up.lock"))
+            .unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other
+            .try_lock()
+            .expect("free once the first run's lock is dropped");
+        drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -36,3 +36,15 @@ pub use redis::{Persistence, RedisServer, RedisServerBuilder};
 pub use redis_cluster::{RedisCluster, RedisClusterBuilder};
 pub use tls::{TestCa, TlsRedis, TlsRedisBuilder, TlsRedisCluster, dynalite_tls, tls_port_up};
 pub use tls_sql::{TlsMariadb, TlsPostgres, mariadb_tls_up, postgres_tls_up};
+
+/// Where state shared by every checkout on this machine lives (the test CA,
+/// the lock that keeps `cargo xtask services up` runs apart): the shared
+/// servers listen on fixed ports, so they belong to the machine, not to a
+/// checkout. `~/.cache/verrou`, or `verrou` in the temporary directory
+/// without a home.
+pub fn machine_dir() -> std::path::PathBuf {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(|home| std::path::PathBuf::from(home).join(".cache/verrou"))
+        .unwrap_or_else(|| std::env::temp_dir().join("verrou"))
+}

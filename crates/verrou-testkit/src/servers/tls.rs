@@ -53,17 +53,14 @@ impl TestCa {
     }
 
     /// Where the test CA lives when `VERROU_TEST_CA` is not set: one
-    /// directory per machine (`~/.cache/verrou/test-tls`, or the system's
-    /// temporary directory without a home), not per checkout. The TLS
+    /// directory per machine (`test-tls` in [`machine_dir`](super::machine_dir),
+    /// `~/.cache/verrou/test-tls`), not per checkout. The TLS
     /// servers `cargo xtask services up` starts on fixed ports are shared by
     /// every checkout on the machine, so every checkout must trust the same
     /// CA: a second checkout (CI's clean clone, say) then uses the running
     /// servers instead of finding them signed by a CA it does not know.
     pub fn default_dir() -> PathBuf {
-        std::env::var_os("HOME")
-            .filter(|home| !home.is_empty())
-            .map(|home| PathBuf::from(home).join(".cache/verrou/test-tls"))
-            .unwrap_or_else(|| std::env::temp_dir().join("verrou-test-tls"))
+        super::machine_dir().join("test-tls")
     }
 
     /// The CA files in `dir`, as they are: nothing is generated.
