@@ -31,7 +31,7 @@ mod tls_sql;
 pub use dynalite::{Dynalite, DynaliteBuilder, dynalite_command};
 pub use mariadb::Mariadb;
 pub use postgres::Postgres;
-pub use process::{free_port, port_open};
+pub use process::{PRIVATE_PORTS, free_port, port_open};
 pub use redis::{Persistence, RedisServer, RedisServerBuilder};
 pub use redis_cluster::{RedisCluster, RedisClusterBuilder};
 pub use tls::{TestCa, TlsRedis, TlsRedisBuilder, TlsRedisCluster, dynalite_tls, tls_port_up};

@@ -7,16 +7,44 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port on 127.0.0.1 that nothing listens on right now.
+/// A port on 127.0.0.1 that nothing listens on right now, for a server
+/// about to start there.
+///
+/// Taken at random from [`PRIVATE_PORTS`], below the kernel's ephemeral
+/// range (32768-60999 on Linux): a port the kernel hands out (`bind` to
+/// port 0) is from that range, and between this check and the server's own
+/// `bind` any outgoing connection on the machine could take it as its local
+/// port ("Address already in use": a private Redis Cluster failed so in
+/// CI). Falls back to the kernel's choice when no port there is free.
 ///
 /// # Errors
 /// The system has no port to give.
 pub fn free_port() -> Result<u16, String> {
+    use std::hash::{BuildHasher, Hasher};
+
+    let span = u64::from(PRIVATE_PORTS.end - PRIVATE_PORTS.start);
+    // std's per-process random keys: no dependency for a random start.
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    for step in 0..256u64 {
+        // A stride coprime with the span visits distinct ports.
+        let offset = start.wrapping_add(step.wrapping_mul(7919)) % span;
+        let port = PRIVATE_PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
+
+/// Where [`free_port`] looks: above every port the shared services use
+/// (their highest, a Redis Cluster bus, is 17005) and below the kernel's
+/// ephemeral range.
+pub const PRIVATE_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 pub fn port_open(port: u16) -> bool {
@@ -134,4 +162,34 @@ pub(super) fn fresh_temp_dir(name: &str) -> Result<std::path::PathBuf, String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_free() {
+        for _ in 0..20 {
+            let port = free_port().unwrap();
+            assert!(PRIVATE_PORTS.contains(&port), "{port}");
+            TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+        }
+    }
+
+    #[test]
+    fn a_port_in_use_is_never_given() {
+        let taken: Vec<TcpListener> = (0..50)
+            .filter_map(|_| free_port().ok())
+            .filter_map(|port| TcpListener::bind(("127.0.0.1", port)).ok())
+            .collect();
+        let in_use: Vec<u16> = taken
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        for _ in 0..200 {
+            let port = free_port().unwrap();
+            assert!(!in_use.contains(&port), "{port} is in use");
+        }
+    }
 }
